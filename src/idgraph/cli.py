@@ -1,0 +1,241 @@
+"""The ``idgraph`` command line. Every command takes ``--store`` (else ``IDGRAPH_STORE``,
+else ``idgraph.toml``, else ``sqlite:///idgraph.db``).
+
+Exit codes: 0 success; 1 the command ran but found a problem (rejected events, broken
+invariants, unknown identifier); 2 bad usage, bad configuration or an unreachable store.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from idgraph.config import Settings, load_settings
+from idgraph.demo import FEATURED_IDENTIFIER, write_demo_file
+from idgraph.errors import IdgraphError, InvalidInput, NotFound
+from idgraph.export import write_csv, write_graphml
+from idgraph.jsonl import LineError, ingest_file
+from idgraph.service import IdentityGraph, Profile
+from idgraph.store.factory import open_store
+
+Command = Callable[[IdentityGraph, argparse.Namespace], Awaitable[int]]
+
+
+def profile_json(profile: Profile) -> dict[str, Any]:
+    c = profile.customer
+    return {
+        "customer_id": c.id,
+        "aliases": list(c.aliases),
+        "created_at": c.created_at.isoformat(),
+        "updated_at": c.updated_at.isoformat(),
+        "split_from": c.split_from,
+        "size": c.size,
+        "identity_nodes": [
+            {
+                "key": n.key,
+                "kind": n.kind,
+                "value": n.value,
+                **({"attrs": n.attrs} if n.attrs else {}),
+            }
+            for n in profile.nodes
+        ],
+        "traits": {
+            name: {
+                "value": t.value,
+                "source": t.source,
+                "at": t.at.isoformat(),
+                "identity_node": t.key,
+                "event_id": t.event_id,
+            }
+            for name, t in profile.traits.items()
+        },
+    }
+
+
+async def cmd_ingest(graph: IdentityGraph, args: argparse.Namespace) -> int:
+    path = Path(args.file)
+    if not path.is_file():
+        raise InvalidInput(f"{path}: no such file")
+    summary = await _ingest_with_progress(graph, path, args.progress, args.quiet)
+    print(f"{path}: {summary.text()}", file=sys.stderr)
+    return 1 if summary.rejected else 0
+
+
+async def _ingest_with_progress(
+    graph: IdentityGraph, path: Path, progress: bool | None, quiet: bool
+) -> Any:
+    from tqdm import tqdm
+
+    show = sys.stderr.isatty() if progress is None else progress
+    bar = tqdm(
+        total=path.stat().st_size,
+        unit="B",
+        unit_scale=True,
+        disable=not show,
+        desc=path.name,
+        file=sys.stderr,
+    )
+
+    def report(error: LineError) -> None:
+        if not quiet:
+            bar.write(f"{path}:{error.line}: {error.message}", file=sys.stderr)
+
+    try:
+        return await ingest_file(graph, path, graph.settings.batch_size, bar.update, report)
+    finally:
+        bar.close()
+
+
+async def cmd_demo(graph: IdentityGraph, args: argparse.Namespace) -> int:
+    path = Path(args.file)
+    lines = write_demo_file(path, events=args.events, people=args.people, seed=args.seed)
+    print(f"wrote {lines} demo lines to {path} (4 of them deliberately broken)", file=sys.stderr)
+    summary = await _ingest_with_progress(graph, path, args.progress, quiet=False)
+    print(f"{path}: {summary.text()}", file=sys.stderr)
+    print(f"try: idgraph resolve {FEATURED_IDENTIFIER}", file=sys.stderr)
+    return 0
+
+
+async def cmd_resolve(graph: IdentityGraph, args: argparse.Namespace) -> int:
+    profile = await graph.resolve(args.identifier)
+    if profile is None:
+        raise NotFound(f"no customer has {graph.normalizer.parse_key(args.identifier).key}")
+    print(json.dumps(profile_json(profile), indent=2, ensure_ascii=False))
+    return 0
+
+
+async def cmd_unlink(graph: IdentityGraph, args: argparse.Namespace) -> int:
+    plan = await graph.unlink(args.a, args.b, ban=args.ban)
+    print(
+        json.dumps(
+            {
+                "customer_id": plan.customer_id,
+                "note": plan.note,
+                "rejected_links": [{"a": a, "b": b, "rule": r} for a, b, r in plan.rejected_links],
+                "parts": [
+                    {"customer_id": p.customer_id, "new": p.is_new, "size": len(p.keys)}
+                    for p in plan.parts
+                ],
+                "banned": list(plan.ban) if plan.ban else None,
+            },
+            indent=2,
+        )
+    )
+    return 0
+
+
+async def cmd_check(graph: IdentityGraph, args: argparse.Namespace) -> int:
+    problems = await graph.check()
+    counts = await graph.store.counts()
+    summary = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in counts.items())
+    if problems:
+        print(f"{len(problems)} invariant violations ({summary}):")
+        for problem in problems[: args.limit]:
+            print(f"  - {problem}")
+        if len(problems) > args.limit:
+            print(f"  … and {len(problems) - args.limit} more")
+        return 1
+    print(f"ok: every invariant holds ({summary})")
+    return 0
+
+
+async def cmd_export(graph: IdentityGraph, args: argparse.Namespace) -> int:
+    writers = {"graphml": write_graphml, "csv": write_csv}
+    if args.output == "-":
+        written = await writers[args.format](graph.store, sys.stdout)
+    else:
+        with open(args.output, "w", encoding="utf-8", newline="") as out:
+            written = await writers[args.format](graph.store, out)
+    print(f"exported {written} identity nodes as {args.format} to {args.output}", file=sys.stderr)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="idgraph", description=__doc__.splitlines()[0])
+    parser.add_argument("--store", help="sqlite:///path.db or neo4j://host:7687")
+    parser.add_argument("--config", help="path of idgraph.toml")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def progress_flags(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--progress",
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help="progress bar on stderr (default: when stderr is a terminal)",
+        )
+
+    p = sub.add_parser("ingest", help="ingest a JSON Lines file of events")
+    p.add_argument("file")
+    p.add_argument("--quiet", action="store_true", help="summary only, no per-line errors")
+    progress_flags(p)
+    p.set_defaults(run=cmd_ingest)
+
+    p = sub.add_parser("demo", help="write a realistic demo dataset and ingest it")
+    p.add_argument("--file", default="demo-events.jsonl")
+    p.add_argument("--events", type=int, default=2000)
+    p.add_argument("--people", type=int, default=200)
+    p.add_argument("--seed", type=int, default=7)
+    progress_flags(p)
+    p.set_defaults(run=cmd_demo)
+
+    p = sub.add_parser("resolve", help="print the customer of an identifier (kind:value)")
+    p.add_argument("identifier", help="e.g. email:alice@example.com, device:ab12, account:shop:42")
+    p.set_defaults(run=cmd_resolve)
+
+    p = sub.add_parser("unlink", help="split two identity nodes into different customers")
+    p.add_argument("a")
+    p.add_argument("b")
+    p.add_argument("--ban", action="store_true", help="never merge these two again")
+    p.set_defaults(run=cmd_unlink)
+
+    p = sub.add_parser("check", help="verify the graph invariants")
+    p.add_argument("--limit", type=int, default=50, help="violations to print at most")
+    p.set_defaults(run=cmd_check)
+
+    p = sub.add_parser("export", help="export the graph (graphml, csv)")
+    p.add_argument("output", help="output file, or - for stdout")
+    p.add_argument("--format", choices=["graphml", "csv"], default="graphml")
+    p.set_defaults(run=cmd_export)
+    return parser
+
+
+async def _run(run: Command, settings: Settings, args: argparse.Namespace) -> int:
+    store = await open_store(settings)
+    try:
+        return await run(IdentityGraph(store, settings), args)
+    finally:
+        await store.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings(config_file=args.config)
+        if args.store:
+            settings = dataclasses.replace(settings, store=args.store)
+        return asyncio.run(_run(args.run, settings, args))
+    except NotFound as exc:
+        print(f"idgraph: {exc}", file=sys.stderr)
+        return 1
+    except IdgraphError as exc:
+        print(f"idgraph: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # e.g. `idgraph export - | head`
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except KeyboardInterrupt:
+        print(
+            "idgraph: interrupted; applied batches are kept, run again to continue", file=sys.stderr
+        )
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

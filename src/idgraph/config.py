@@ -1,0 +1,106 @@
+"""Settings, in one place: defaults, then ``idgraph.toml``, then environment variables,
+then command-line flags (applied by the caller with :func:`dataclasses.replace`).
+
+Environment variables: ``IDGRAPH_STORE``, ``IDGRAPH_CONFIG`` (path of the TOML file),
+``IDGRAPH_DEFAULT_REGION``, ``IDGRAPH_NEO4J_USER``, ``IDGRAPH_NEO4J_PASSWORD``,
+``IDGRAPH_NEO4J_DATABASE``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from idgraph.domain.rules import DEFAULT_LIMIT, DEFAULT_LIMITS, DEFAULT_MAX_SIZE, Rules
+from idgraph.errors import ConfigError
+
+DEFAULT_STORE = "sqlite:///idgraph.db"
+DEFAULT_CONFIG_FILE = "idgraph.toml"
+
+
+@dataclass(frozen=True)
+class Neo4jSettings:
+    user: str = "neo4j"
+    password: str = ""
+    database: str = "neo4j"
+
+
+@dataclass(frozen=True)
+class Settings:
+    store: str = DEFAULT_STORE
+    default_region: str = "US"
+    rules: Rules = field(default_factory=Rules)
+    batch_size: int = 2000
+    neo4j: Neo4jSettings = field(default_factory=Neo4jSettings)
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, config_file: str | Path | None = None
+) -> Settings:
+    env = os.environ if environ is None else environ
+    path = Path(config_file or env.get("IDGRAPH_CONFIG", DEFAULT_CONFIG_FILE))
+    data: dict[str, Any] = {}
+    if path.is_file():
+        try:
+            data = tomllib.loads(path.read_text())
+        except (tomllib.TOMLDecodeError, OSError) as exc:
+            raise ConfigError(f"{path}: {exc}") from exc
+    elif config_file or "IDGRAPH_CONFIG" in env:
+        raise ConfigError(f"config file {path} does not exist")
+    try:
+        return _settings(data, env)
+    except (TypeError, ValueError, re.error) as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+
+
+def _settings(data: dict[str, Any], env: Mapping[str, str]) -> Settings:
+    unknown = data.keys() - {"store", "batch_size", "normalization", "rules", "neo4j"}
+    if unknown:
+        raise ConfigError(f"unknown setting {sorted(unknown)[0]!r} in config file")
+    normalization = data.get("normalization", {})
+    neo4j = data.get("neo4j", {})
+    return Settings(
+        store=env.get("IDGRAPH_STORE") or data.get("store", DEFAULT_STORE),
+        default_region=env.get("IDGRAPH_DEFAULT_REGION")
+        or normalization.get("default_region", "US"),
+        rules=_rules(data.get("rules", {})),
+        batch_size=int(data.get("batch_size", 2000)),
+        neo4j=Neo4jSettings(
+            user=env.get("IDGRAPH_NEO4J_USER") or neo4j.get("user", "neo4j"),
+            password=env.get("IDGRAPH_NEO4J_PASSWORD") or neo4j.get("password", ""),
+            database=env.get("IDGRAPH_NEO4J_DATABASE") or neo4j.get("database", "neo4j"),
+        ),
+    )
+
+
+def _rules(data: dict[str, Any]) -> Rules:
+    unknown = data.keys() - {
+        "limits",
+        "default_limit",
+        "max_size",
+        "blocked",
+        "blocked_patterns",
+        "priorities",
+    }
+    if unknown:
+        raise ConfigError(f"unknown rule setting {sorted(unknown)[0]!r}")
+    limits = {**DEFAULT_LIMITS, **{k: int(v) for k, v in data.get("limits", {}).items()}}
+    return Rules(
+        limits=limits,
+        default_limit=int(data.get("default_limit", DEFAULT_LIMIT)),
+        max_size=int(data.get("max_size", DEFAULT_MAX_SIZE)),
+        blocked_values={
+            kind: frozenset(v.strip().lower() for v in values)
+            for kind, values in data.get("blocked", {}).items()
+        },
+        blocked_patterns={
+            kind: tuple(re.compile(p, re.IGNORECASE) for p in patterns)
+            for kind, patterns in data.get("blocked_patterns", {}).items()
+        },
+        priorities={k: int(v) for k, v in data.get("priorities", {}).items()},
+    )

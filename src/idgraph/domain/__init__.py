@@ -1,0 +1,1 @@
+"""Pure domain logic: no I/O, no storage, no web. Everything here is testable in memory."""

@@ -1,0 +1,267 @@
+"""Parsing raw events (JSON objects) into validated, normalized :class:`Event` values.
+
+The event format is documented in the README ("Event format"). Every problem raises an
+:class:`EventError` naming the field and the reason; the event is then rejected whole.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from idgraph.domain.model import (
+    ConsentDecision,
+    ConsentStatus,
+    Event,
+    IdentityNode,
+    InteractionInput,
+)
+from idgraph.domain.normalize import KIND_PATTERN, Normalizer
+from idgraph.domain.rules import Rules
+from idgraph.errors import EventError, IdentifierError
+
+MAX_ID_LENGTH = 256
+MAX_IDENTIFIERS = 50
+MAX_TRAITS = 100
+MAX_TRAIT_NAME = 64
+MAX_PROPERTIES_BYTES = 16_384
+KNOWN_FIELDS = frozenset(
+    {
+        "id",
+        "timestamp",
+        "source",
+        "identifiers",
+        "device",
+        "account",
+        "traits",
+        "interaction",
+        "consent",
+    }
+)
+
+
+class EventParser:
+    """Validates and normalizes events. Keeps counters of what it dropped."""
+
+    def __init__(self, normalizer: Normalizer, rules: Rules) -> None:
+        self.normalizer = normalizer
+        self.rules = rules
+        self.blocked_dropped = 0
+
+    def parse(self, raw: object) -> Event:
+        if not isinstance(raw, dict):
+            raise EventError("", f"an event must be a JSON object, got {_type(raw)}")
+        event_id = raw.get("id")
+        if event_id is None:
+            raise EventError("id", "is required")
+        if not isinstance(event_id, str) or not event_id.strip():
+            raise EventError("id", "must be a non-empty string")
+        if len(event_id) > MAX_ID_LENGTH:
+            raise EventError("id", f"longer than {MAX_ID_LENGTH} characters")
+        try:
+            return self._parse(raw, event_id)
+        except EventError as exc:
+            exc.event_id = event_id
+            raise EventError(exc.field, exc.reason, event_id) from None
+
+    def _parse(self, raw: dict[str, Any], event_id: str) -> Event:
+        unknown = raw.keys() - KNOWN_FIELDS
+        if unknown:
+            raise EventError(sorted(unknown)[0], "unknown field")
+        timestamp = parse_timestamp(raw.get("timestamp"), "timestamp")
+        source = _required_string(raw, "source")
+        nodes: dict[str, IdentityNode] = {}
+        for node in self._identity_nodes(raw):
+            nodes.setdefault(node.key, node)
+        if not nodes:
+            raise EventError("identifiers", "no usable identifier (none given, or all blocked)")
+        return Event(
+            id=event_id,
+            timestamp=timestamp,
+            source=source,
+            nodes=tuple(nodes.values()),
+            traits=_traits(raw.get("traits")),
+            interaction=_interaction(raw.get("interaction")),
+            consent=_consent(raw.get("consent")),
+        )
+
+    def _identity_nodes(self, raw: dict[str, Any]) -> list[IdentityNode]:
+        nodes = []
+        identifiers = raw.get("identifiers", [])
+        if not isinstance(identifiers, list):
+            raise EventError("identifiers", f"must be a list, got {_type(identifiers)}")
+        if len(identifiers) > MAX_IDENTIFIERS:
+            raise EventError("identifiers", f"more than {MAX_IDENTIFIERS} identifiers")
+        for i, item in enumerate(identifiers):
+            where = f"identifiers[{i}]"
+            if not isinstance(item, dict):
+                raise EventError(where, f"must be an object {{kind, value}}, got {_type(item)}")
+            extra = item.keys() - {"kind", "value"}
+            if extra:
+                raise EventError(f"{where}.{sorted(extra)[0]}", "unknown field")
+            kind, value = item.get("kind"), item.get("value")
+            if kind is None:
+                raise EventError(f"{where}.kind", "is required")
+            if value is None or (isinstance(value, str) and self._placeholder(kind, value)):
+                self.blocked_dropped += 1
+                continue
+            node = self._normalized(where, lambda k=kind, v=value: self.normalizer.identifier(k, v))
+            nodes.append(node)
+        device = raw.get("device")
+        if device is not None:
+            nodes.extend(self._device(device))
+        account = raw.get("account")
+        if account is not None:
+            nodes.extend(self._account(account))
+        return [n for n in nodes if not self._dropped(n)]
+
+    def _device(self, device: object) -> list[IdentityNode]:
+        if not isinstance(device, dict):
+            raise EventError(
+                "device", f"must be an object {{id, os?, model?}}, got {_type(device)}"
+            )
+        extra = device.keys() - {"id", "os", "model"}
+        if extra:
+            raise EventError(f"device.{sorted(extra)[0]}", "unknown field")
+        device_id = device.get("id")
+        if device_id is None:
+            raise EventError("device.id", "is required")
+        attrs = {}
+        for name in ("os", "model"):
+            if device.get(name) is not None:
+                if not isinstance(device[name], str):
+                    raise EventError(
+                        f"device.{name}", f"must be a string, got {_type(device[name])}"
+                    )
+                attrs[name] = device[name].strip()[:128]
+        if isinstance(device_id, str) and self._placeholder("device", device_id):
+            self.blocked_dropped += 1
+            return []
+        return [self._normalized("device", lambda: self.normalizer.device(device_id, attrs))]
+
+    def _account(self, account: object) -> list[IdentityNode]:
+        if not isinstance(account, dict):
+            raise EventError("account", f"must be an object {{system, id}}, got {_type(account)}")
+        extra = account.keys() - {"system", "id"}
+        if extra:
+            raise EventError(f"account.{sorted(extra)[0]}", "unknown field")
+        for name in ("system", "id"):
+            if account.get(name) is None:
+                raise EventError(f"account.{name}", "is required")
+        if isinstance(account["id"], str) and self._placeholder("account", account["id"]):
+            self.blocked_dropped += 1
+            return []
+        return [
+            self._normalized(
+                "account", lambda: self.normalizer.account(account["system"], account["id"])
+            )
+        ]
+
+    def _placeholder(self, kind: object, value: str) -> bool:
+        return isinstance(kind, str) and self.rules.is_blocked(kind, value)
+
+    def _dropped(self, node: IdentityNode) -> bool:
+        if self.rules.is_blocked(node.kind, node.value):
+            self.blocked_dropped += 1
+            return True
+        return False
+
+    @staticmethod
+    def _normalized(where: str, make: Any) -> IdentityNode:
+        try:
+            node: IdentityNode = make()
+        except IdentifierError as exc:
+            raise EventError(f"{where}.{exc.field}" if exc.field else where, exc.reason) from None
+        return node
+
+
+def parse_timestamp(value: object, field: str) -> datetime:
+    if value is None:
+        raise EventError(field, "is required")
+    if not isinstance(value, str):
+        raise EventError(field, f"must be an RFC 3339 string, got {_type(value)}")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise EventError(field, f"{value[:64]!r} is not an RFC 3339 timestamp") from None
+    if parsed.tzinfo is None:
+        raise EventError(field, "needs a time zone offset (e.g. 'Z' or '+02:00')")
+    return parsed.astimezone(UTC)
+
+
+def _required_string(raw: Mapping[str, Any], field: str) -> str:
+    value = raw.get(field)
+    if value is None:
+        raise EventError(field, "is required")
+    if not isinstance(value, str) or not value.strip():
+        raise EventError(field, "must be a non-empty string")
+    return value.strip()
+
+
+def _traits(raw: object) -> dict[str, Any]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise EventError("traits", f"must be an object, got {_type(raw)}")
+    if len(raw) > MAX_TRAITS:
+        raise EventError("traits", f"more than {MAX_TRAITS} traits")
+    for name in raw:
+        if not name or len(name) > MAX_TRAIT_NAME or not name.isprintable():
+            raise EventError(
+                f"traits.{name[:64]}", f"names are 1-{MAX_TRAIT_NAME} printable characters"
+            )
+    _check_size("traits", raw)
+    return raw
+
+
+def _interaction(raw: object) -> InteractionInput | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise EventError("interaction", f"must be an object, got {_type(raw)}")
+    extra = raw.keys() - {"type", "channel", "properties"}
+    if extra:
+        raise EventError(f"interaction.{sorted(extra)[0]}", "unknown field")
+    kind = raw.get("type")
+    if not isinstance(kind, str) or not KIND_PATTERN.match(kind):
+        raise EventError("interaction.type", "is required and must match [a-z][a-z0-9_]*")
+    channel = raw.get("channel")
+    if channel is not None and not isinstance(channel, str):
+        raise EventError("interaction.channel", f"must be a string, got {_type(channel)}")
+    properties = raw.get("properties") or {}
+    if not isinstance(properties, dict):
+        raise EventError("interaction.properties", f"must be an object, got {_type(properties)}")
+    _check_size("interaction.properties", properties)
+    return InteractionInput(kind, channel, properties)
+
+
+def _consent(raw: object) -> ConsentDecision | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise EventError("consent", f"must be an object, got {_type(raw)}")
+    extra = raw.keys() - {"purpose", "status", "expiresAt"}
+    if extra:
+        raise EventError(f"consent.{sorted(extra)[0]}", "unknown field")
+    purpose = raw.get("purpose")
+    if not isinstance(purpose, str) or not KIND_PATTERN.match(purpose):
+        raise EventError("consent.purpose", "is required and must match [a-z][a-z0-9_]*")
+    status = raw.get("status")
+    if status not in ("granted", "denied"):
+        raise EventError("consent.status", "must be 'granted' or 'denied'")
+    expires = raw.get("expiresAt")
+    expires_at = None if expires is None else parse_timestamp(expires, "consent.expiresAt")
+    return ConsentDecision(purpose, ConsentStatus(status), expires_at)
+
+
+def _check_size(field: str, value: object) -> None:
+    if len(json.dumps(value, separators=(",", ":"))) > MAX_PROPERTIES_BYTES:
+        raise EventError(field, f"larger than {MAX_PROPERTIES_BYTES} bytes of JSON")
+
+
+def _type(value: object) -> str:
+    return {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}.get(
+        type(value), "number" if isinstance(value, int | float) else type(value).__name__
+    )

@@ -1,0 +1,313 @@
+"""The vocabulary of idgraph as plain dataclasses (see DESIGN.md, "Vocabulary")."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+JSONValue = Any
+
+DEVICE = "device"
+ACCOUNT = "account"
+
+
+class NodeType(StrEnum):
+    IDENTIFIER = "Identifier"
+    DEVICE = "Device"
+    ACCOUNT = "Account"
+
+
+def node_type_of(kind: str) -> NodeType:
+    if kind == DEVICE:
+        return NodeType.DEVICE
+    if kind == ACCOUNT:
+        return NodeType.ACCOUNT
+    return NodeType.IDENTIFIER
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityNode:
+    """An identifier, device or account, normalized.
+
+    ``key`` is the stable identity (``email:alice@example.com``, ``device:ab12``,
+    ``account:shop:42``); ``value`` is everything after the first ``kind:``.
+    ``attrs`` carries descriptive fields (a device's os/model, an account's system/id).
+    """
+
+    key: str
+    kind: str
+    value: str
+    attrs: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def type(self) -> NodeType:
+        return node_type_of(self.kind)
+
+
+def split_key(key: str) -> tuple[str, str]:
+    kind, _, value = key.partition(":")
+    return kind, value
+
+
+class ConsentStatus(StrEnum):
+    GRANTED = "granted"
+    DENIED = "denied"
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentDecision:
+    purpose: str
+    status: ConsentStatus
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InteractionInput:
+    type: str
+    channel: str | None = None
+    properties: Mapping[str, JSONValue] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One validated, normalized event. ``nodes`` are unique by key, blocked values removed."""
+
+    id: str
+    timestamp: datetime
+    source: str
+    nodes: tuple[IdentityNode, ...]
+    traits: Mapping[str, JSONValue] = field(default_factory=dict)
+    interaction: InteractionInput | None = None
+    consent: ConsentDecision | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerState:
+    """What the planner needs to know about an existing customer."""
+
+    id: str
+    created_at: datetime
+    size: int
+    kind_counts: Mapping[str, int]
+
+
+@dataclass(slots=True)
+class Snapshot:
+    """The store's answer, read inside the write transaction, for one batch.
+
+    ``node_customer`` maps every *existing* key of the batch to its customer id;
+    ``customers`` describes those customers; ``bans`` lists pairs of those customers
+    that a steward's ban forbids to merge; ``seen_events`` are the batch's event ids
+    that were applied before; ``erased_keys`` are batch keys that were erased.
+    """
+
+    node_customer: dict[str, str]
+    customers: dict[str, CustomerState]
+    bans: set[frozenset[str]] = field(default_factory=set)
+    seen_events: set[str] = field(default_factory=set)
+    erased_keys: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """Evidence that two identity nodes belong together; ``a < b``, one link per pair.
+
+    ``source``/``at``/``event_id`` are the first evidence for the pair; ``rule`` names
+    the rule that refused it (``limit:user_id``, ``max_size``, ``ban``, ``unlink``).
+    """
+
+    a: str
+    b: str
+    source: str
+    at: datetime
+    event_id: str
+    accepted: bool
+    rule: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Merge:
+    absorbed: str
+    survivor: str
+
+
+@dataclass(frozen=True, slots=True)
+class NewNode:
+    node: IdentityNode
+    customer_id: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NewCustomer:
+    id: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerUpdate:
+    """The final state of a surviving customer the batch touched."""
+
+    id: str
+    size: int
+    kind_counts: Mapping[str, int]
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TraitReport:
+    key: str
+    name: str
+    value: JSONValue
+    source: str
+    at: datetime
+    event_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class InteractionRecord:
+    id: str
+    keys: tuple[str, ...]
+    type: str
+    channel: str | None
+    at: datetime
+    source: str
+    properties: Mapping[str, JSONValue]
+    event_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentRecord:
+    key: str
+    purpose: str
+    status: ConsentStatus
+    at: datetime
+    expires_at: datetime | None
+    source: str
+    event_id: str
+
+
+class Outcome(StrEnum):
+    ACCEPTED = "accepted"
+    DUPLICATE = "duplicate"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True, slots=True)
+class EventOutcome:
+    event_id: str
+    outcome: Outcome
+    reason: str | None = None
+    customer_ids: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class ResolutionPlan:
+    """Everything one batch changes, computed in memory, applied in one transaction.
+
+    Order of application: new customers, merges (relabel absorbed → survivor, aliases),
+    new nodes (already carrying their final customer id), customer updates, links,
+    traits, interactions, consents, applied event ids.
+    """
+
+    at: datetime
+    new_customers: list[NewCustomer] = field(default_factory=list)
+    merges: list[Merge] = field(default_factory=list)
+    new_nodes: list[NewNode] = field(default_factory=list)
+    customer_updates: list[CustomerUpdate] = field(default_factory=list)
+    links: list[Link] = field(default_factory=list)
+    traits: list[TraitReport] = field(default_factory=list)
+    interactions: list[InteractionRecord] = field(default_factory=list)
+    consents: list[ConsentRecord] = field(default_factory=list)
+    applied_events: list[str] = field(default_factory=list)
+    outcomes: list[EventOutcome] = field(default_factory=list)
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.applied_events
+
+
+# ---- read models ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class NodeRecord:
+    key: str
+    kind: str
+    value: str
+    customer_id: str
+    attrs: Mapping[str, str]
+    created_at: datetime
+
+    @property
+    def type(self) -> NodeType:
+        return node_type_of(self.kind)
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerRecord:
+    id: str
+    created_at: datetime
+    updated_at: datetime
+    size: int
+    kind_counts: Mapping[str, int]
+    aliases: tuple[str, ...] = ()
+    split_from: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TraitRecord:
+    key: str
+    name: str
+    value: JSONValue
+    source: str
+    at: datetime
+    event_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class InteractionView:
+    id: str
+    type: str
+    channel: str | None
+    at: datetime
+    source: str
+    properties: Mapping[str, JSONValue]
+    event_id: str
+    keys: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Component:
+    """A customer's identity nodes and the accepted links among them (for splits)."""
+
+    customer: CustomerRecord
+    nodes: list[NodeRecord]
+    links: list[Link]
+
+
+@dataclass(frozen=True, slots=True)
+class SplitPart:
+    customer_id: str
+    keys: tuple[str, ...]
+    kind_counts: Mapping[str, int]
+    is_new: bool
+
+
+@dataclass(slots=True)
+class SplitPlan:
+    """How one customer is split: the links to reject and the parts that result."""
+
+    customer_id: str
+    rejected_links: list[tuple[str, str, str]]  # (a, b, rule)
+    parts: list[SplitPart]
+    at: datetime
+    ban: tuple[str, str] | None = None
+    note: str = ""
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

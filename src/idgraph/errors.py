@@ -1,0 +1,72 @@
+"""The idgraph error tree. Every error idgraph raises on purpose is one of these.
+
+    IdgraphError
+    ├── ConfigError            bad settings or idgraph.toml
+    ├── InvalidInput           a caller's input is wrong; safe to show to the caller
+    │   ├── EventError         one event is invalid (which field, why)
+    │   └── IdentifierError    an identifier does not normalize (bad email, phone, kind)
+    ├── NotFound               no such identity node or customer
+    ├── RuleViolation          a steward action that the resolution rules refuse
+    └── StoreError             the storage backend failed
+        ├── StoreUnavailable   cannot reach / open the store
+        └── ConflictError      a concurrent writer won; the operation may be retried
+
+Adapters translate driver errors into StoreError subclasses with ``raise … from exc``;
+only the API layer and the CLI turn these into user-facing messages.
+"""
+
+from __future__ import annotations
+
+
+class IdgraphError(Exception):
+    """Base class of every error idgraph raises on purpose."""
+
+    code = "INTERNAL"
+
+
+class ConfigError(IdgraphError):
+    code = "BAD_CONFIG"
+
+
+class InvalidInput(IdgraphError):
+    code = "BAD_USER_INPUT"
+
+
+class IdentifierError(InvalidInput):
+    """An identifier that cannot be normalized. ``field`` names where it came from."""
+
+    def __init__(self, reason: str, field: str = "") -> None:
+        self.reason = reason
+        self.field = field
+        super().__init__(f"{field}: {reason}" if field else reason)
+
+
+class EventError(InvalidInput):
+    """One event is invalid. ``field`` is a path such as ``identifiers[1].value``."""
+
+    def __init__(self, field: str, reason: str, event_id: str | None = None) -> None:
+        self.field = field
+        self.reason = reason
+        self.event_id = event_id
+        where = f"event {event_id!r}: " if event_id else ""
+        super().__init__(f"{where}{field}: {reason}" if field else f"{where}{reason}")
+
+
+class NotFound(IdgraphError):
+    code = "NOT_FOUND"
+
+
+class RuleViolation(IdgraphError):
+    code = "RULE_VIOLATION"
+
+
+class StoreError(IdgraphError):
+    code = "STORE_ERROR"
+
+
+class StoreUnavailable(StoreError):
+    code = "STORE_UNAVAILABLE"
+
+
+class ConflictError(StoreError):
+    code = "CONFLICT"

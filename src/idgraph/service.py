@@ -1,0 +1,155 @@
+"""The application service: what the CLI and the API ask of idgraph.
+
+It turns raw input into domain values, runs the domain logic against the store port
+and returns domain results. It knows nothing of HTTP, GraphQL, SQL or Cypher.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from idgraph.config import Settings
+from idgraph.domain.events import EventParser
+from idgraph.domain.model import (
+    CustomerRecord,
+    Event,
+    EventOutcome,
+    NodeRecord,
+    Outcome,
+    SplitPlan,
+    TraitRecord,
+    utcnow,
+)
+from idgraph.domain.normalize import Normalizer
+from idgraph.domain.profile import find_violations, merge_traits
+from idgraph.domain.resolution import plan_batch
+from idgraph.domain.split import plan_ban_only, plan_unlink
+from idgraph.errors import EventError, NotFound
+from idgraph.store.port import Store
+
+
+def new_customer_id() -> str:
+    return "cus_" + secrets.token_hex(8)
+
+
+@dataclass(slots=True)
+class BatchResult:
+    """The outcome of each event of a batch, in input order, and what changed."""
+
+    outcomes: list[EventOutcome] = field(default_factory=list)
+    merges: int = 0
+    new_customers: int = 0
+    new_nodes: int = 0
+    rejected_links: int = 0
+
+    def count(self, outcome: Outcome) -> int:
+        return sum(1 for o in self.outcomes if o.outcome is outcome)
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    customer: CustomerRecord
+    nodes: list[NodeRecord]
+    traits: dict[str, TraitRecord]
+
+
+class IdentityGraph:
+    def __init__(self, store: Store, settings: Settings) -> None:
+        self.store = store
+        self.settings = settings
+        self.normalizer = Normalizer(settings.default_region)
+        self.parser = EventParser(self.normalizer, settings.rules)
+
+    # ---- ingest ----------------------------------------------------------------------
+
+    async def ingest(self, raw_events: Sequence[object]) -> BatchResult:
+        """Validate, resolve and store a batch. Invalid events are rejected one by one
+        with their reason; the valid ones are applied together, atomically."""
+        slots: list[EventOutcome | Event] = []
+        for raw in raw_events:
+            try:
+                slots.append(self.parser.parse(raw))
+            except EventError as exc:
+                slots.append(EventOutcome(exc.event_id or "", Outcome.REJECTED, str(exc)))
+        events = [s for s in slots if isinstance(s, Event)]
+        result = BatchResult()
+        planned = iter(await self._resolve(events, result) if events else [])
+        result.outcomes = [s if isinstance(s, EventOutcome) else next(planned) for s in slots]
+        return result
+
+    async def ingest_events(self, events: Sequence[Event]) -> BatchResult:
+        result = BatchResult()
+        result.outcomes = await self._resolve(events, result)
+        return result
+
+    async def _resolve(self, events: Sequence[Event], result: BatchResult) -> list[EventOutcome]:
+        rules = self.settings.rules
+        now = utcnow()
+        plan = await self.store.write_batch(
+            {n.key for e in events for n in e.nodes},
+            {e.id for e in events},
+            lambda snapshot: plan_batch(events, snapshot, rules, new_customer_id, now),
+        )
+        result.merges += len(plan.merges)
+        result.new_customers += len(plan.new_customers)
+        result.new_nodes += len(plan.new_nodes)
+        result.rejected_links += sum(1 for link in plan.links if not link.accepted)
+        return plan.outcomes
+
+    # ---- reads -----------------------------------------------------------------------
+
+    async def customer_of(self, key: str) -> str | None:
+        """The customer id of an identifier typed as ``kind:value`` (normalized first)."""
+        node = self.normalizer.parse_key(key)
+        return (await self.store.customer_ids_of([node.key])).get(node.key)
+
+    async def profile(self, customer_id: str) -> Profile | None:
+        customer = (await self.store.customers([customer_id])).get(customer_id)
+        if customer is None:
+            return None
+        nodes = (await self.store.nodes_of([customer.id]))[customer.id]
+        traits = (await self.store.traits_of([customer.id]))[customer.id]
+        return Profile(customer, nodes, merge_traits(traits))
+
+    async def resolve(self, key: str) -> Profile | None:
+        customer_id = await self.customer_of(key)
+        return None if customer_id is None else await self.profile(customer_id)
+
+    # ---- steward actions -------------------------------------------------------------
+
+    async def unlink(self, a: str, b: str, *, ban: bool = False) -> SplitPlan:
+        """Split ``a`` from ``b``; with ``ban``, new evidence can never join them again."""
+        key_a, key_b = self.normalizer.parse_key(a).key, self.normalizer.parse_key(b).key
+        customers = await self.store.customer_ids_of([key_a, key_b])
+        for key in (key_a, key_b):
+            if key not in customers:
+                raise NotFound(f"no identity node {key}")
+        now = utcnow()
+        if customers[key_a] == customers[key_b]:
+            return await self.store.rewrite_customer(
+                customers[key_a],
+                lambda c: plan_unlink(c, key_a, key_b, ban=ban, new_id=new_customer_id, now=now),
+            )
+        if not ban:
+            return SplitPlan(customers[key_a], [], [], now, note="already in different customers")
+        return await self.store.rewrite_customer(
+            customers[key_a], lambda c: plan_ban_only(c, key_a, key_b, now)
+        )
+
+    # ---- operations ------------------------------------------------------------------
+
+    async def check(self) -> list[str]:
+        store = self.store
+        nodes = [n async for page in store.iter_nodes() for n in page]
+        links = [k async for page in store.iter_links() for k in page]
+        customers = [c async for page in store.iter_customers() for c in page]
+        return find_violations(
+            nodes,
+            links,
+            customers,
+            await store.aliases(),
+            await store.bans(),
+            self.settings.rules,
+        )

@@ -1,0 +1,1 @@
+"""Storage: the port (:mod:`idgraph.store.port`) and its adapters."""

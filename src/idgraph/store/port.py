@@ -1,0 +1,130 @@
+"""The storage port: what idgraph needs from a graph store, and nothing else.
+
+Every adapter (``sqlite``, ``neo4j``) implements :class:`Store` and passes the contract
+suite in ``tests/contract``. Adapters raise only :mod:`idgraph.errors` types; they
+translate driver errors with ``raise … from exc``.
+
+Contract, in words:
+
+- Identity nodes are unique by key. Every node belongs to exactly one live customer.
+- Links are unique per pair ``(a, b)`` with ``a < b``. A pair seen again keeps its first
+  evidence (source, at, event id) and becomes accepted if the new evidence is accepted.
+- ``write_batch`` and ``rewrite_customer`` are atomic: they read, call the pure function
+  they are given (which may be called again if the adapter retries on a conflict), and
+  apply its plan in one transaction. Concurrent writers never lose a merge.
+- A merge makes the absorbed customer id an alias of the survivor, and every alias of
+  the absorbed id an alias of the survivor: an alias always names a live customer.
+- Reads never see half of a write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
+from datetime import datetime
+from typing import Protocol
+
+from idgraph.domain.model import (
+    Component,
+    ConsentRecord,
+    CustomerRecord,
+    InteractionView,
+    Link,
+    NodeRecord,
+    ResolutionPlan,
+    Snapshot,
+    SplitPlan,
+    TraitRecord,
+)
+
+Planner = Callable[[Snapshot], ResolutionPlan]
+Splitter = Callable[[Component], SplitPlan]
+
+
+class Store(Protocol):
+    """An identity graph store. All methods are safe to call concurrently."""
+
+    url: str
+
+    async def close(self) -> None: ...
+
+    async def ping(self) -> None:
+        """Raise :class:`StoreUnavailable` unless the store answers."""
+
+    # ---- writes ------------------------------------------------------------------
+
+    async def write_batch(
+        self, keys: Collection[str], event_ids: Collection[str], planner: Planner
+    ) -> ResolutionPlan:
+        """In one write transaction: read the :class:`Snapshot` for these identity keys
+        and event ids, call ``planner(snapshot)``, apply the plan, commit; return it.
+
+        The snapshot holds every existing key's customer, those customers' states, bans
+        between them, which event ids were applied before, and which keys were erased.
+        """
+
+    async def rewrite_customer(self, customer_id: str, splitter: Splitter) -> SplitPlan:
+        """In one write transaction: load the customer's :class:`Component` (nodes and
+        accepted links), call ``splitter(component)``, apply the :class:`SplitPlan`:
+        reject its links (with their rule), record its ban, move each new part's nodes
+        to a new customer recording ``split_from``, update sizes and kind counts.
+        Raises :class:`NotFound` for an unknown customer id."""
+
+    # ---- reads -------------------------------------------------------------------
+
+    async def customer_ids_of(self, keys: Sequence[str]) -> dict[str, str]:
+        """Map each known identity key to its customer id; unknown keys are left out."""
+
+    async def customers(self, ids: Sequence[str]) -> dict[str, CustomerRecord]:
+        """Customers by id or alias: the result maps each *requested* id that is known
+        to the live customer it names (with its aliases)."""
+
+    async def nodes_of(self, customer_ids: Sequence[str]) -> dict[str, list[NodeRecord]]:
+        """Identity nodes of each live customer, ordered by key."""
+
+    async def traits_of(self, customer_ids: Sequence[str]) -> dict[str, list[TraitRecord]]:
+        """For each customer, the latest report of each (identity node, trait name)."""
+
+    async def consents_of(self, customer_ids: Sequence[str]) -> dict[str, list[ConsentRecord]]:
+        """Every consent decision recorded on each customer's nodes, oldest first."""
+
+    async def interactions_of(
+        self,
+        customer_id: str,
+        *,
+        limit: int,
+        before: tuple[datetime, str] | None = None,
+        types: Collection[str] | None = None,
+        since: datetime | None = None,
+    ) -> list[InteractionView]:
+        """Interactions performed by the customer's nodes, newest first, ordered by
+        ``(at, id)`` descending, strictly after the ``before`` cursor; at most ``limit``."""
+
+    async def count_interactions(self, customer_id: str) -> int: ...
+
+    async def component(self, customer_id: str) -> Component:
+        """The customer's nodes and the accepted links among them. NotFound if unknown."""
+
+    async def links_of(self, keys: Sequence[str]) -> list[Link]:
+        """Every link, accepted or not, with an end in ``keys``."""
+
+    async def rejected_links(
+        self, *, limit: int, before: tuple[datetime, str, str] | None = None
+    ) -> list[Link]:
+        """Links refused by a rule, newest first, ordered by ``(at, a, b)`` descending."""
+
+    # ---- whole graph (check, export) ---------------------------------------------
+
+    def iter_nodes(self, batch_size: int = 10_000) -> AsyncIterator[list[NodeRecord]]: ...
+
+    def iter_links(self, batch_size: int = 10_000) -> AsyncIterator[list[Link]]: ...
+
+    def iter_customers(self, batch_size: int = 10_000) -> AsyncIterator[list[CustomerRecord]]: ...
+
+    async def aliases(self) -> dict[str, str]:
+        """Every alias id → the customer id it names."""
+
+    async def bans(self) -> list[tuple[str, str]]:
+        """Every banned pair of identity keys, ``a < b``."""
+
+    async def counts(self) -> dict[str, int]:
+        """Totals: nodes, customers, links, rejected_links, interactions, events."""

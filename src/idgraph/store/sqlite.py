@@ -1,0 +1,782 @@
+"""The embedded store: SQLite in WAL mode, through the standard library.
+
+Calls are synchronous inside ``async`` methods: each is a few indexed queries, cheaper
+than a hop to a thread. A write (``write_batch``, ``rewrite_customer``) runs read, plan
+and apply inside one ``BEGIN IMMEDIATE`` transaction, so concurrent processes serialize
+on SQLite's write lock and a killed process leaves no half-applied batch.
+
+Customers live in ``customers`` under an internal integer ``cluster``; nodes point at
+the cluster. A merge moves the *smaller* cluster's nodes and hands the surviving public
+id to the cluster that stays, so merging into a huge customer costs the small side only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import sqlite3
+from collections.abc import AsyncIterator, Collection, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from idgraph.domain.model import (
+    Component,
+    ConsentRecord,
+    ConsentStatus,
+    CustomerRecord,
+    CustomerState,
+    InteractionView,
+    Link,
+    NodeRecord,
+    ResolutionPlan,
+    Snapshot,
+    SplitPlan,
+    TraitRecord,
+)
+from idgraph.errors import NotFound, StoreError, StoreUnavailable
+from idgraph.store.port import Planner, Splitter
+
+SCHEMA_VERSION = "1"
+MAX_PARAMS = 30_000
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS customers (
+    cluster     INTEGER PRIMARY KEY,
+    id          TEXT NOT NULL UNIQUE,
+    created_at  TEXT NOT NULL,
+    updated_at  TEXT NOT NULL,
+    size        INTEGER NOT NULL,
+    kind_counts TEXT NOT NULL,
+    split_from  TEXT
+);
+CREATE TABLE IF NOT EXISTS nodes (
+    id         INTEGER PRIMARY KEY,
+    key        TEXT NOT NULL UNIQUE,
+    kind       TEXT NOT NULL,
+    value      TEXT NOT NULL,
+    attrs      TEXT,
+    cluster    INTEGER NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS nodes_by_cluster ON nodes (cluster);
+CREATE TABLE IF NOT EXISTS aliases (
+    alias       TEXT PRIMARY KEY,
+    customer_id TEXT NOT NULL,
+    at          TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS aliases_by_customer ON aliases (customer_id);
+CREATE TABLE IF NOT EXISTS links (
+    a        INTEGER NOT NULL,
+    b        INTEGER NOT NULL,
+    source   TEXT NOT NULL,
+    at       TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    accepted INTEGER NOT NULL,
+    rule     TEXT,
+    last_at  TEXT NOT NULL,
+    evidence INTEGER NOT NULL DEFAULT 1,
+    PRIMARY KEY (a, b)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS links_by_b ON links (b);
+CREATE INDEX IF NOT EXISTS rejected_links_by_time ON links (last_at, a, b) WHERE accepted = 0;
+CREATE TABLE IF NOT EXISTS bans (a TEXT NOT NULL, b TEXT NOT NULL, at TEXT NOT NULL,
+                                 PRIMARY KEY (a, b)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS traits (
+    node     INTEGER NOT NULL,
+    name     TEXT NOT NULL,
+    value    TEXT NOT NULL,
+    source   TEXT NOT NULL,
+    at       TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    PRIMARY KEY (node, name)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS interactions (
+    id         INTEGER PRIMARY KEY,
+    ext_id     TEXT NOT NULL UNIQUE,
+    type       TEXT NOT NULL,
+    channel    TEXT,
+    at         TEXT NOT NULL,
+    source     TEXT NOT NULL,
+    properties TEXT NOT NULL,
+    event_id   TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS performed (
+    node        INTEGER NOT NULL,
+    interaction INTEGER NOT NULL,
+    PRIMARY KEY (node, interaction)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS performed_by_interaction ON performed (interaction);
+CREATE TABLE IF NOT EXISTS consents (
+    node       INTEGER NOT NULL,
+    purpose    TEXT NOT NULL,
+    status     TEXT NOT NULL,
+    at         TEXT NOT NULL,
+    expires_at TEXT,
+    source     TEXT NOT NULL,
+    event_id   TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS consents_by_node ON consents (node);
+CREATE TABLE IF NOT EXISTS events (id TEXT PRIMARY KEY, at TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS erased (hash TEXT PRIMARY KEY, at TEXT NOT NULL) WITHOUT ROWID;
+"""
+
+
+def ts(value: datetime) -> str:
+    """UTC timestamps as fixed-width ISO text, so text order is time order."""
+    return value.isoformat(timespec="microseconds")
+
+
+def dt(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+def _chunks(items: Sequence[Any], size: int = MAX_PARAMS) -> Iterator[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def _marks(n: int) -> str:
+    return ",".join("?" * n)
+
+
+class SqliteStore:
+    """A :class:`~idgraph.store.port.Store` in one SQLite file (``sqlite:///path``)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        self.url = f"sqlite:///{self.path}"
+        try:
+            if self.path != ":memory:":
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=30.0
+            )
+            self._db.executescript(
+                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA temp_store=MEMORY;"
+                "PRAGMA cache_size=-65536; PRAGMA busy_timeout=30000;"
+            )
+            with self._write() as db:
+                for statement in SCHEMA.split(";"):
+                    db.execute(statement)
+                self._db.execute(
+                    "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?), ('erase_salt', ?)",
+                    (SCHEMA_VERSION, secrets.token_hex(16)),
+                )
+            self._salt = self._db.execute(
+                "SELECT value FROM meta WHERE name = 'erase_salt'"
+            ).fetchone()[0]
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"cannot open SQLite store at {self.path}: {exc}") from exc
+
+    async def close(self) -> None:
+        self._db.close()
+
+    async def ping(self) -> None:
+        try:
+            self._db.execute("SELECT 1").fetchone()
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"SQLite store at {self.path} does not answer: {exc}") from exc
+
+    # ---- transactions --------------------------------------------------------------
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._transaction("BEGIN IMMEDIATE") as db:
+            yield db
+
+    @contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        if self._db.in_transaction:
+            yield self._db
+            return
+        with self._transaction("BEGIN") as db:
+            yield db
+
+    @contextmanager
+    def _transaction(self, begin: str) -> Iterator[sqlite3.Connection]:
+        db = self._db
+        try:
+            db.execute(begin)
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite store at {self.path}: {exc}") from exc
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        try:
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            db.execute("ROLLBACK")
+            raise StoreError(f"SQLite store at {self.path}: commit failed: {exc}") from exc
+
+    def _select_in(self, sql: str, values: Sequence[Any], *params: Any) -> list[Any]:
+        """Run ``sql`` (with one ``{marks}`` placeholder) over ``values`` in chunks."""
+        rows: list[Any] = []
+        for chunk in _chunks(values):
+            rows.extend(self._db.execute(sql.format(marks=_marks(len(chunk))), (*params, *chunk)))
+        return rows
+
+    # ---- writes --------------------------------------------------------------------
+
+    async def write_batch(
+        self, keys: Collection[str], event_ids: Collection[str], planner: Planner
+    ) -> ResolutionPlan:
+        try:
+            with self._write():
+                known = {
+                    key: (node, cluster)
+                    for key, node, cluster in self._select_in(
+                        "SELECT key, id, cluster FROM nodes WHERE key IN ({marks})", list(keys)
+                    )
+                }
+                clusters = self._clusters({c for _, c in known.values()})
+                snapshot = Snapshot(
+                    node_customer={key: clusters[c][0] for key, (_, c) in known.items()},
+                    customers={state.id: state for _, state in clusters.values()},
+                    bans=self._bans_between(list(clusters)),
+                    seen_events={
+                        r[0]
+                        for r in self._select_in(
+                            "SELECT id FROM events WHERE id IN ({marks})", list(event_ids)
+                        )
+                    },
+                    erased_keys=self._erased(keys),
+                )
+                plan = planner(snapshot)
+                if not plan.is_empty:
+                    self._apply(plan, known, {cid: [c, s.size] for c, (cid, s) in clusters.items()})
+                return plan
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite store at {self.path}: {exc}") from exc
+
+    def _clusters(self, clusters: set[int]) -> dict[int, tuple[str, CustomerState]]:
+        rows = self._select_in(
+            "SELECT cluster, id, created_at, size, kind_counts FROM customers "
+            "WHERE cluster IN ({marks})",
+            list(clusters),
+        )
+        return {
+            cluster: (cid, CustomerState(cid, dt(created), size, json.loads(counts)))
+            for cluster, cid, created, size, counts in rows
+        }
+
+    def _bans_between(self, clusters: list[int]) -> set[frozenset[str]]:
+        if not clusters or self._db.execute("SELECT 1 FROM bans LIMIT 1").fetchone() is None:
+            return set()
+        rows = self._select_in(
+            "SELECT ca.id, cb.id FROM bans "
+            "JOIN nodes na ON na.key = bans.a JOIN customers ca ON ca.cluster = na.cluster "
+            "JOIN nodes nb ON nb.key = bans.b JOIN customers cb ON cb.cluster = nb.cluster "
+            "WHERE na.cluster IN ({marks})",
+            clusters,
+        )
+        wanted = {
+            cid
+            for (cid,) in self._select_in(
+                "SELECT id FROM customers WHERE cluster IN ({marks})", clusters
+            )
+        }
+        return {frozenset(r) for r in rows if r[1] in wanted and r[0] != r[1]}
+
+    def erase_hash(self, key: str) -> str:
+        return hashlib.sha256(f"{self._salt}:{key}".encode()).hexdigest()
+
+    def _erased(self, keys: Iterable[str]) -> set[str]:
+        if self._db.execute("SELECT 1 FROM erased LIMIT 1").fetchone() is None:
+            return set()
+        by_hash = {self.erase_hash(k): k for k in keys}
+        rows = self._select_in("SELECT hash FROM erased WHERE hash IN ({marks})", list(by_hash))
+        return {by_hash[h] for (h,) in rows}
+
+    def _apply(
+        self,
+        plan: ResolutionPlan,
+        known: dict[str, tuple[int, int]],
+        cluster_of: dict[str, list[int]],
+    ) -> None:
+        db = self._db
+        next_cluster = (db.execute("SELECT max(cluster) FROM customers").fetchone()[0] or 0) + 1
+        for c in plan.new_customers:
+            at = ts(c.created_at)
+            db.execute(
+                "INSERT INTO customers (cluster, id, created_at, updated_at, size, kind_counts) "
+                "VALUES (?, ?, ?, ?, 0, '{}')",
+                (next_cluster, c.id, at, at),
+            )
+            cluster_of[c.id] = [next_cluster, 0]
+            next_cluster += 1
+        for merge in plan.merges:
+            self._merge(merge.absorbed, merge.survivor, cluster_of, plan.at)
+        node_id = (db.execute("SELECT max(id) FROM nodes").fetchone()[0] or 0) + 1
+        rows = []
+        for new in plan.new_nodes:
+            n = new.node
+            attrs = json.dumps(dict(n.attrs), sort_keys=True) if n.attrs else None
+            rows.append(
+                (node_id, n.key, n.kind, n.value, attrs, cluster_of[new.customer_id][0], ts(new.at))
+            )
+            known[n.key] = (node_id, 0)
+            node_id += 1
+        db.executemany("INSERT INTO nodes VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+        db.executemany(
+            "UPDATE customers SET size = ?, kind_counts = ?, updated_at = ? WHERE id = ?",
+            [
+                (u.size, json.dumps(dict(u.kind_counts), sort_keys=True), ts(u.updated_at), u.id)
+                for u in plan.customer_updates
+            ],
+        )
+        db.executemany(
+            "INSERT INTO links (a, b, source, at, event_id, accepted, rule, last_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (a, b) DO UPDATE SET "
+            "evidence = evidence + 1, last_at = max(last_at, excluded.last_at), "
+            "rule = CASE WHEN accepted OR excluded.accepted THEN NULL ELSE excluded.rule END, "
+            "accepted = accepted OR excluded.accepted",
+            [
+                (
+                    known[k.a][0],
+                    known[k.b][0],
+                    k.source,
+                    ts(k.at),
+                    k.event_id,
+                    k.accepted,
+                    k.rule,
+                    ts(k.at),
+                )
+                for k in plan.links
+            ],
+        )
+        db.executemany(
+            "INSERT INTO traits VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (node, name) DO UPDATE SET "
+            "value = excluded.value, source = excluded.source, at = excluded.at, "
+            "event_id = excluded.event_id WHERE excluded.at >= traits.at",
+            [
+                (known[t.key][0], t.name, json.dumps(t.value), t.source, ts(t.at), t.event_id)
+                for t in plan.traits
+            ],
+        )
+        if plan.interactions:
+            interaction_id = (db.execute("SELECT max(id) FROM interactions").fetchone()[0] or 0) + 1
+            rows, performed = [], []
+            for i in plan.interactions:
+                rows.append(
+                    (
+                        interaction_id,
+                        i.id,
+                        i.type,
+                        i.channel,
+                        ts(i.at),
+                        i.source,
+                        json.dumps(i.properties),
+                        i.event_id,
+                    )
+                )
+                performed.extend((known[k][0], interaction_id) for k in i.keys)
+                interaction_id += 1
+            db.executemany("INSERT INTO interactions VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            db.executemany("INSERT INTO performed VALUES (?, ?)", performed)
+        db.executemany(
+            "INSERT INTO consents VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    known[c.key][0],
+                    c.purpose,
+                    c.status.value,
+                    ts(c.at),
+                    ts(c.expires_at) if c.expires_at else None,
+                    c.source,
+                    c.event_id,
+                )
+                for c in plan.consents
+            ],
+        )
+        now = ts(plan.at)
+        db.executemany("INSERT INTO events VALUES (?, ?)", [(e, now) for e in plan.applied_events])
+
+    def _merge(
+        self, absorbed: str, survivor: str, cluster_of: dict[str, list[int]], at: datetime
+    ) -> None:
+        db = self._db
+        (ca, sa), (cs, ss) = cluster_of.pop(absorbed), cluster_of[survivor]
+        if sa <= ss:
+            db.execute("UPDATE nodes SET cluster = ? WHERE cluster = ?", (cs, ca))
+            db.execute("DELETE FROM customers WHERE cluster = ?", (ca,))
+            cluster_of[survivor] = [cs, sa + ss]
+        else:  # move the survivor's smaller side, keep its id and creation time
+            db.execute("UPDATE nodes SET cluster = ? WHERE cluster = ?", (ca, cs))
+            created, split_from = db.execute(
+                "SELECT created_at, split_from FROM customers WHERE cluster = ?", (cs,)
+            ).fetchone()
+            db.execute("DELETE FROM customers WHERE cluster = ?", (cs,))
+            db.execute(
+                "UPDATE customers SET id = ?, created_at = ?, split_from = ? WHERE cluster = ?",
+                (survivor, created, split_from, ca),
+            )
+            cluster_of[survivor] = [ca, sa + ss]
+        db.execute("UPDATE aliases SET customer_id = ? WHERE customer_id = ?", (survivor, absorbed))
+        db.execute("INSERT INTO aliases VALUES (?, ?, ?)", (absorbed, survivor, ts(at)))
+
+    async def rewrite_customer(self, customer_id: str, splitter: Splitter) -> SplitPlan:
+        try:
+            with self._write() as db:
+                component = self._component(customer_id)
+                plan = splitter(component)
+                at = ts(plan.at)
+                ids = {n.key: self._node_id(n.key) for n in component.nodes}
+                db.executemany(
+                    "UPDATE links SET accepted = 0, rule = ?, last_at = ? WHERE a = ? AND b = ?",
+                    [(rule, at, ids[a], ids[b]) for a, b, rule in plan.rejected_links],
+                )
+                if plan.ban:
+                    db.execute(
+                        "INSERT OR IGNORE INTO bans VALUES (?, ?, ?)", (*sorted(plan.ban), at)
+                    )
+                next_cluster = db.execute("SELECT max(cluster) FROM customers").fetchone()[0] + 1
+                for part in plan.parts:
+                    counts = json.dumps(dict(part.kind_counts), sort_keys=True)
+                    if not part.is_new:
+                        db.execute(
+                            "UPDATE customers SET size = ?, kind_counts = ?, updated_at = ? "
+                            "WHERE id = ?",
+                            (len(part.keys), counts, at, part.customer_id),
+                        )
+                        continue
+                    db.execute(
+                        "INSERT INTO customers VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (
+                            next_cluster,
+                            part.customer_id,
+                            at,
+                            at,
+                            len(part.keys),
+                            counts,
+                            plan.customer_id,
+                        ),
+                    )
+                    db.executemany(
+                        "UPDATE nodes SET cluster = ? WHERE id = ?",
+                        [(next_cluster, ids[k]) for k in part.keys],
+                    )
+                    next_cluster += 1
+                return plan
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite store at {self.path}: {exc}") from exc
+
+    def _node_id(self, key: str) -> int:
+        row = self._db.execute("SELECT id FROM nodes WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            raise NotFound(f"no identity node {key!r}")
+        return int(row[0])
+
+    # ---- reads ---------------------------------------------------------------------
+
+    async def customer_ids_of(self, keys: Sequence[str]) -> dict[str, str]:
+        with self._read():
+            rows = self._select_in(
+                "SELECT nodes.key, customers.id FROM nodes "
+                "JOIN customers ON customers.cluster = nodes.cluster WHERE nodes.key IN ({marks})",
+                list(keys),
+            )
+        return dict(rows)
+
+    def _live_ids(self, ids: Sequence[str]) -> dict[str, str]:
+        live = {
+            r[0]: r[0]
+            for r in self._select_in("SELECT id FROM customers WHERE id IN ({marks})", list(ids))
+        }
+        missing = [i for i in ids if i not in live]
+        if missing:
+            live.update(
+                self._select_in(
+                    "SELECT alias, customer_id FROM aliases WHERE alias IN ({marks})", missing
+                )
+            )
+        return live
+
+    async def customers(self, ids: Sequence[str]) -> dict[str, CustomerRecord]:
+        with self._read():
+            live = self._live_ids(ids)
+            records = self._customer_records(sorted(set(live.values())))
+        return {requested: records[cid] for requested, cid in live.items() if cid in records}
+
+    def _customer_records(self, ids: Sequence[str]) -> dict[str, CustomerRecord]:
+        aliases: dict[str, list[str]] = {}
+        for alias, cid in self._select_in(
+            "SELECT alias, customer_id FROM aliases WHERE customer_id IN ({marks}) ORDER BY alias",
+            ids,
+        ):
+            aliases.setdefault(cid, []).append(alias)
+        rows = self._select_in(
+            "SELECT id, created_at, updated_at, size, kind_counts, split_from FROM customers "
+            "WHERE id IN ({marks})",
+            ids,
+        )
+        return {
+            cid: CustomerRecord(
+                cid,
+                dt(created),
+                dt(updated),
+                size,
+                json.loads(counts),
+                tuple(aliases.get(cid, ())),
+                split_from,
+            )
+            for cid, created, updated, size, counts, split_from in rows
+        }
+
+    async def nodes_of(self, customer_ids: Sequence[str]) -> dict[str, list[NodeRecord]]:
+        with self._read():
+            rows = self._select_in(
+                "SELECT c.id, n.key, n.kind, n.value, n.attrs, n.created_at FROM customers c "
+                "JOIN nodes n ON n.cluster = c.cluster WHERE c.id IN ({marks}) ORDER BY n.key",
+                list(customer_ids),
+            )
+        result: dict[str, list[NodeRecord]] = {cid: [] for cid in customer_ids}
+        for cid, key, kind, value, attrs, created in rows:
+            result[cid].append(
+                NodeRecord(key, kind, value, cid, json.loads(attrs) if attrs else {}, dt(created))
+            )
+        return result
+
+    async def traits_of(self, customer_ids: Sequence[str]) -> dict[str, list[TraitRecord]]:
+        with self._read():
+            rows = self._select_in(
+                "SELECT c.id, n.key, t.name, t.value, t.source, t.at, t.event_id FROM customers c "
+                "JOIN nodes n ON n.cluster = c.cluster JOIN traits t ON t.node = n.id "
+                "WHERE c.id IN ({marks}) ORDER BY t.at, n.key",
+                list(customer_ids),
+            )
+        result: dict[str, list[TraitRecord]] = {cid: [] for cid in customer_ids}
+        for cid, key, name, value, source, at, event_id in rows:
+            result[cid].append(TraitRecord(key, name, json.loads(value), source, dt(at), event_id))
+        return result
+
+    async def consents_of(self, customer_ids: Sequence[str]) -> dict[str, list[ConsentRecord]]:
+        with self._read():
+            rows = self._select_in(
+                "SELECT c.id, n.key, s.purpose, s.status, s.at, s.expires_at, s.source, "
+                "s.event_id FROM customers c JOIN nodes n ON n.cluster = c.cluster "
+                "JOIN consents s ON s.node = n.id WHERE c.id IN ({marks}) ORDER BY s.at, s.rowid",
+                list(customer_ids),
+            )
+        result: dict[str, list[ConsentRecord]] = {cid: [] for cid in customer_ids}
+        for cid, key, purpose, status, at, expires, source, event_id in rows:
+            result[cid].append(
+                ConsentRecord(
+                    key,
+                    purpose,
+                    ConsentStatus(status),
+                    dt(at),
+                    dt(expires) if expires else None,
+                    source,
+                    event_id,
+                )
+            )
+        return result
+
+    async def interactions_of(
+        self,
+        customer_id: str,
+        *,
+        limit: int,
+        before: tuple[datetime, str] | None = None,
+        types: Collection[str] | None = None,
+        since: datetime | None = None,
+    ) -> list[InteractionView]:
+        where, params = ["c.id = ?"], [customer_id]
+        if before is not None:
+            where.append("(i.at, i.ext_id) < (?, ?)")
+            params += [ts(before[0]), before[1]]
+        if types:
+            where.append(f"i.type IN ({_marks(len(types))})")
+            params += list(types)
+        if since is not None:
+            where.append("i.at >= ?")
+            params.append(ts(since))
+        with self._read() as db:
+            rows = db.execute(
+                "SELECT i.id, i.ext_id, i.type, i.channel, i.at, i.source, i.properties, "
+                "i.event_id FROM customers c JOIN nodes n ON n.cluster = c.cluster "
+                "JOIN performed p ON p.node = n.id JOIN interactions i ON i.id = p.interaction "
+                f"WHERE {' AND '.join(where)} GROUP BY i.id ORDER BY i.at DESC, i.ext_id DESC "
+                "LIMIT ?",
+                (*params, limit),
+            ).fetchall()
+            keys = self._interaction_keys([r[0] for r in rows])
+        return [
+            InteractionView(
+                ext,
+                kind,
+                channel,
+                dt(at),
+                source,
+                json.loads(props),
+                event_id,
+                tuple(keys.get(iid, ())),
+            )
+            for iid, ext, kind, channel, at, source, props, event_id in rows
+        ]
+
+    def _interaction_keys(self, ids: Sequence[int]) -> dict[int, list[str]]:
+        result: dict[int, list[str]] = {}
+        for iid, key in self._select_in(
+            "SELECT p.interaction, n.key FROM performed p JOIN nodes n ON n.id = p.node "
+            "WHERE p.interaction IN ({marks}) ORDER BY n.key",
+            list(ids),
+        ):
+            result.setdefault(iid, []).append(key)
+        return result
+
+    async def count_interactions(self, customer_id: str) -> int:
+        with self._read() as db:
+            row = db.execute(
+                "SELECT count(DISTINCT p.interaction) FROM customers c "
+                "JOIN nodes n ON n.cluster = c.cluster JOIN performed p ON p.node = n.id "
+                "WHERE c.id = ?",
+                (customer_id,),
+            ).fetchone()
+        return int(row[0])
+
+    async def component(self, customer_id: str) -> Component:
+        with self._read():
+            return self._component(customer_id)
+
+    def _component(self, customer_id: str) -> Component:
+        records = self._customer_records([customer_id])
+        if customer_id not in records:
+            raise NotFound(f"no customer {customer_id!r}")
+        cluster = self._db.execute(
+            "SELECT cluster FROM customers WHERE id = ?", (customer_id,)
+        ).fetchone()[0]
+        nodes = [
+            NodeRecord(
+                key, kind, value, customer_id, json.loads(attrs) if attrs else {}, dt(created)
+            )
+            for key, kind, value, attrs, created in self._db.execute(
+                "SELECT key, kind, value, attrs, created_at FROM nodes WHERE cluster = ? "
+                "ORDER BY key",
+                (cluster,),
+            )
+        ]
+        links = self._links(
+            "JOIN nodes na ON na.id = l.a JOIN nodes nb ON nb.id = l.b "
+            "WHERE na.cluster = ? AND l.accepted = 1",
+            (cluster,),
+        )
+        return Component(records[customer_id], nodes, links)
+
+    def _links(self, where: str, params: Sequence[Any]) -> list[Link]:
+        return [
+            Link(a, b, source, dt(at), event_id, bool(accepted), rule)
+            for a, b, source, at, event_id, accepted, rule in self._db.execute(
+                "SELECT na.key, nb.key, l.source, l.at, l.event_id, l.accepted, l.rule "
+                f"FROM links l {where}",
+                params,
+            )
+        ]
+
+    async def links_of(self, keys: Sequence[str]) -> list[Link]:
+        with self._read():
+            ids = [
+                r[0]
+                for r in self._select_in("SELECT id FROM nodes WHERE key IN ({marks})", list(keys))
+            ]
+            found: list[Link] = []
+            for chunk in _chunks(ids, MAX_PARAMS // 2):
+                m = _marks(len(chunk))
+                found += self._links(
+                    "JOIN nodes na ON na.id = l.a JOIN nodes nb ON nb.id = l.b "
+                    f"WHERE l.a IN ({m}) OR l.b IN ({m})",
+                    (*chunk, *chunk),
+                )
+        return list({(k.a, k.b): k for k in found}.values())
+
+    async def rejected_links(
+        self, *, limit: int, before: tuple[datetime, str, str] | None = None
+    ) -> list[Link]:
+        where, params = "WHERE l.accepted = 0", []
+        if before is not None:
+            where += " AND (l.last_at, na.key, nb.key) < (?, ?, ?)"
+            params = [ts(before[0]), before[1], before[2]]
+        with self._read():
+            rows = self._db.execute(
+                "SELECT na.key, nb.key, l.source, l.last_at, l.event_id, l.rule FROM links l "
+                "JOIN nodes na ON na.id = l.a JOIN nodes nb ON nb.id = l.b "
+                f"{where} ORDER BY l.last_at DESC, na.key DESC, nb.key DESC LIMIT ?",
+                (*params, limit),
+            ).fetchall()
+        return [Link(a, b, s, dt(at), e, False, rule) for a, b, s, at, e, rule in rows]
+
+    # ---- whole graph -----------------------------------------------------------------
+
+    async def _pages(self, sql: str, batch_size: int) -> AsyncIterator[list[Any]]:
+        """Pages of ``sql``, which selects an integer key first and filters on ``> ?``."""
+        last: Any = -1
+        while True:
+            rows = self._db.execute(sql, (last, batch_size)).fetchall()
+            if not rows:
+                return
+            last = rows[-1][0]
+            yield rows
+
+    async def iter_nodes(self, batch_size: int = 10_000) -> AsyncIterator[list[NodeRecord]]:
+        async for rows in self._pages(
+            "SELECT n.id, n.key, n.kind, n.value, c.id, n.attrs, n.created_at FROM nodes n "
+            "JOIN customers c ON c.cluster = n.cluster WHERE n.id > ? ORDER BY n.id LIMIT ?",
+            batch_size,
+        ):
+            yield [
+                NodeRecord(key, kind, value, cid, json.loads(attrs) if attrs else {}, dt(created))
+                for _, key, kind, value, cid, attrs, created in rows
+            ]
+
+    async def iter_links(self, batch_size: int = 10_000) -> AsyncIterator[list[Link]]:
+        last = (-1, -1)
+        while True:
+            rows = self._db.execute(
+                "SELECT l.a, l.b, na.key, nb.key, l.source, l.at, l.event_id, l.accepted, l.rule "
+                "FROM links l JOIN nodes na ON na.id = l.a JOIN nodes nb ON nb.id = l.b "
+                "WHERE (l.a, l.b) > (?, ?) ORDER BY l.a, l.b LIMIT ?",
+                (*last, batch_size),
+            ).fetchall()
+            if not rows:
+                return
+            last = rows[-1][:2]
+            yield [
+                Link(a, b, source, dt(at), event_id, bool(accepted), rule)
+                for _, _, a, b, source, at, event_id, accepted, rule in rows
+            ]
+
+    async def iter_customers(self, batch_size: int = 10_000) -> AsyncIterator[list[CustomerRecord]]:
+        async for rows in self._pages(
+            "SELECT cluster, id FROM customers WHERE cluster > ? ORDER BY cluster LIMIT ?",
+            batch_size,
+        ):
+            with self._read():
+                records = self._customer_records([cid for _, cid in rows])
+            yield [records[cid] for _, cid in rows]
+
+    async def aliases(self) -> dict[str, str]:
+        return dict(self._db.execute("SELECT alias, customer_id FROM aliases"))
+
+    async def bans(self) -> list[tuple[str, str]]:
+        return [(a, b) for a, b in self._db.execute("SELECT a, b FROM bans ORDER BY a, b")]
+
+    async def counts(self) -> dict[str, int]:
+        db = self._db
+        with self._read():
+            return {
+                "nodes": db.execute("SELECT count(*) FROM nodes").fetchone()[0],
+                "customers": db.execute("SELECT count(*) FROM customers").fetchone()[0],
+                "links": db.execute("SELECT count(*) FROM links").fetchone()[0],
+                "rejected_links": db.execute(
+                    "SELECT count(*) FROM links WHERE accepted = 0"
+                ).fetchone()[0],
+                "aliases": db.execute("SELECT count(*) FROM aliases").fetchone()[0],
+                "interactions": db.execute("SELECT count(*) FROM interactions").fetchone()[0],
+                "events": db.execute("SELECT count(*) FROM events").fetchone()[0],
+            }

@@ -1,0 +1,64 @@
+"""Shared fixtures. ``store`` runs a test against every backend: SQLite always, Neo4j
+when ``NEO4J_URI`` is set (``NEO4J_URI=bolt://127.0.0.1:7687 NEO4J_PASSWORD=… pytest``)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from idgraph.config import Neo4jSettings, Settings
+from idgraph.service import IdentityGraph
+from idgraph.store.port import Store
+from idgraph.store.sqlite import SqliteStore
+
+NEO4J_SKIP = (
+    "Neo4j contract tests need a server: set NEO4J_URI=bolt://host:7687 "
+    "(and NEO4J_USER, NEO4J_PASSWORD, NEO4J_DATABASE) to run them; the database is wiped"
+)
+
+
+def neo4j_settings() -> Neo4jSettings:
+    return Neo4jSettings(
+        user=os.environ.get("NEO4J_USER", "neo4j"),
+        password=os.environ.get("NEO4J_PASSWORD", ""),
+        database=os.environ.get("NEO4J_DATABASE", "neo4j"),
+    )
+
+
+async def open_test_store(backend: str, tmp_path: Path) -> Store:
+    if backend == "sqlite":
+        return SqliteStore(tmp_path / "idgraph.db")
+    uri = os.environ.get("NEO4J_URI")
+    if not uri:
+        pytest.skip(NEO4J_SKIP)
+    from idgraph.store.neo4j import Neo4jStore
+
+    store = await Neo4jStore.open(uri, neo4j_settings())
+    await store.clear()
+    return store
+
+
+@pytest.fixture(params=["sqlite", pytest.param("neo4j", marks=pytest.mark.neo4j)])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    opened = await open_test_store(request.param, tmp_path)
+    yield opened
+    await opened.close()
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings()
+
+
+@pytest.fixture
+def graph(store: Store, settings: Settings) -> IdentityGraph:
+    return IdentityGraph(store, settings)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    skipped = [r for r in terminalreporter.stats.get("skipped", []) if "neo4j" in r.keywords]
+    if skipped:
+        terminalreporter.write_line(f"{len(skipped)} Neo4j tests skipped. {NEO4J_SKIP}.")
