@@ -1,4 +1,8 @@
-"""The vocabulary of idgraph as plain dataclasses (see DESIGN.md, "Vocabulary")."""
+"""The vocabulary of idgraph as plain dataclasses (see DESIGN.md, "Vocabulary").
+
+Values made once per event on the ingest hot path (nodes, links, plan records) are
+plain slotted dataclasses: a frozen dataclass costs several times more to build.
+Treat them as immutable all the same."""
 
 from __future__ import annotations
 
@@ -28,7 +32,7 @@ def node_type_of(kind: str) -> NodeType:
     return NodeType.IDENTIFIER
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class IdentityNode:
     """An identifier, device or account, normalized.
 
@@ -71,7 +75,7 @@ class InteractionInput:
     properties: Mapping[str, JSONValue] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Event:
     """One validated, normalized event. ``nodes`` are unique by key, blocked values removed."""
 
@@ -84,7 +88,7 @@ class Event:
     consent: ConsentDecision | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CustomerState:
     """What the planner needs to know about an existing customer."""
 
@@ -111,7 +115,7 @@ class Snapshot:
     erased_keys: set[str] = field(default_factory=set)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Link:
     """Evidence that two identity nodes belong together; ``a < b``, one link per pair.
 
@@ -134,7 +138,7 @@ class Merge:
     survivor: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class NewNode:
     node: IdentityNode
     customer_id: str
@@ -157,7 +161,7 @@ class CustomerUpdate:
     updated_at: datetime
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TraitReport:
     key: str
     name: str
@@ -167,7 +171,7 @@ class TraitReport:
     event_id: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class InteractionRecord:
     id: str
     keys: tuple[str, ...]
@@ -179,7 +183,7 @@ class InteractionRecord:
     event_id: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ConsentRecord:
     key: str
     purpose: str
@@ -196,7 +200,7 @@ class Outcome(StrEnum):
     REJECTED = "rejected"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class EventOutcome:
     event_id: str
     outcome: Outcome

@@ -1,10 +1,8 @@
-"""Identifier normalization. Validation is costly (~50 µs per email or phone), so
-results are cached per raw value: a value seen before is never validated twice."""
+"""Identifier normalization: emails, phones (E.164), devices, accounts, custom kinds."""
 
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
@@ -16,16 +14,15 @@ KIND_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
 SYSTEM_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.\-]*$")
 RESERVED_KINDS = frozenset({DEVICE, ACCOUNT})
 MAX_VALUE_LENGTH = 512
-CACHE_SIZE = 262_144
 
 
 class Normalizer:
-    """Turns raw ``{kind, value}`` pairs into identity nodes with stable keys."""
+    """Turns raw ``{kind, value}`` pairs into identity nodes with stable keys.
+
+    Callers on a hot path cache its results (see ``EventParser``)."""
 
     def __init__(self, default_region: str = "US") -> None:
         self.default_region = default_region
-        self._email = lru_cache(maxsize=CACHE_SIZE)(_normalize_email)
-        self._phone = lru_cache(maxsize=CACHE_SIZE)(self._normalize_phone)
 
     def identifier(self, kind: str, value: str) -> IdentityNode:
         if not isinstance(kind, str) or not KIND_PATTERN.match(kind):
@@ -36,14 +33,14 @@ class Normalizer:
             )
         value = _plain(value)
         if kind == "email":
-            value = self._email(value)
+            value = _normalize_email(value)
         elif kind == "phone":
-            value = self._phone(value)
+            value = self._normalize_phone(value)
         return IdentityNode(f"{kind}:{value}", kind, value)
 
-    def device(self, device_id: str, attrs: dict[str, str]) -> IdentityNode:
+    def device(self, device_id: str) -> IdentityNode:
         value = _plain(device_id)
-        return IdentityNode(f"{DEVICE}:{value}", DEVICE, value, attrs)
+        return IdentityNode(f"{DEVICE}:{value}", DEVICE, value)
 
     def account(self, system: str, account_id: str) -> IdentityNode:
         system = _plain(system).lower()
@@ -61,7 +58,7 @@ class Normalizer:
         if not sep:
             raise IdentifierError(f"{key!r} is not kind:value (e.g. email:alice@example.com)")
         if kind == DEVICE:
-            return self.device(value, {})
+            return self.device(value)
         if kind == ACCOUNT:
             system, sep, account_id = value.partition(":")
             if not sep:

@@ -19,6 +19,7 @@ import sqlite3
 from collections.abc import AsyncIterator, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -125,8 +126,10 @@ CREATE TABLE IF NOT EXISTS erased (hash TEXT PRIMARY KEY, at TEXT NOT NULL) WITH
 """
 
 
+@lru_cache(maxsize=65_536)
 def ts(value: datetime) -> str:
-    """UTC timestamps as fixed-width ISO text, so text order is time order."""
+    """UTC timestamps as fixed-width ISO text, so text order is time order. Cached: one
+    event's time is written on its links, traits, interactions and consents."""
     return value.isoformat(timespec="microseconds")
 
 
