@@ -22,7 +22,7 @@ from idgraph.domain.model import (
     IdentityNode,
     InteractionInput,
 )
-from idgraph.domain.normalize import KIND_PATTERN, Normalizer
+from idgraph.domain.normalize import KIND_PATTERN, RESERVED_KINDS, Normalizer
 from idgraph.domain.rules import Rules
 from idgraph.errors import EventError, IdentifierError
 
@@ -114,6 +114,10 @@ class EventParser:
             kind, value = item["kind"], item["value"]
             if not isinstance(kind, str):
                 raise EventError(f"{where}.kind", f"must be a string, got {_type(kind)}")
+            if kind in RESERVED_KINDS:
+                raise EventError(
+                    f"{where}.kind", f"kind {kind!r} is reserved: use the event's {kind!r} field"
+                )
             if value is None:
                 nodes.append(None)
                 continue
