@@ -34,48 +34,85 @@ def error_of(parser: EventParser, raw: Any) -> str:
     [
         ([1, 2], "an event must be a JSON object, got array"),
         ({"timestamp": "2026-01-01T00:00:00Z", "source": "web"}, "id: is required"),
-        ({"id": 7, "timestamp": "2026-01-01T00:00:00Z", "source": "web"},
-         "id: must be a non-empty string"),
+        (
+            {"id": 7, "timestamp": "2026-01-01T00:00:00Z", "source": "web"},
+            "id: must be a non-empty string",
+        ),
         ({"id": "e", "source": "web"}, "event 'e': timestamp: is required"),
-        ({"id": "e", "timestamp": "yesterday", "source": "web"},
-         "event 'e': timestamp: 'yesterday' is not an RFC 3339 timestamp"),
-        ({"id": "e", "timestamp": "2026-01-01T00:00:00", "source": "web"},
-         "event 'e': timestamp: needs a time zone offset"),
-        ({"id": "e", "timestamp": 1700000000, "source": "web"},
-         "event 'e': timestamp: must be an RFC 3339 string, got number"),
+        (
+            {"id": "e", "timestamp": "yesterday", "source": "web"},
+            "event 'e': timestamp: 'yesterday' is not an RFC 3339 timestamp",
+        ),
+        (
+            {"id": "e", "timestamp": "2026-01-01T00:00:00", "source": "web"},
+            "event 'e': timestamp: needs a time zone offset",
+        ),
+        (
+            {"id": "e", "timestamp": 1700000000, "source": "web"},
+            "event 'e': timestamp: must be an RFC 3339 string, got number",
+        ),
         ({"id": "e", "timestamp": "2026-01-01T00:00:00Z"}, "event 'e': source: is required"),
         (event("cookie:c", event_id="e", colour="red"), "event 'e': colour: unknown field"),
-        (event(event_id="e", identifiers="a@x.com"),
-         "event 'e': identifiers: must be a list, got string"),
+        (
+            event(event_id="e", identifiers="a@x.com"),
+            "event 'e': identifiers: must be a list, got string",
+        ),
         (event("email:a@", event_id="e"), "event 'e': identifiers[0].value: invalid email address"),
         (event("phone:12", event_id="e"), "event 'e': identifiers[0].value: invalid phone number"),
-        (event("Email:a@x.com", event_id="e"),
-         "event 'e': identifiers[0].kind: kind 'Email' must match [a-z][a-z0-9_]*"),
-        (event("device:d", event_id="e", identifiers=[{"kind": "device", "value": "d"}]),
-         "event 'e': identifiers[0].kind: kind 'device' is reserved"),
-        (event(event_id="e", identifiers=[{"kind": "email", "value": 42}]),
-         "event 'e': identifiers[0].value: must be a string, got number"),
-        (event(event_id="e", identifiers=[{"kind": "email"}]),
-         "event 'e': identifiers[0].value: is required"),
-        (event(event_id="e", identifiers=[{"kind": "email", "value": "a@x.com", "x": 1}]),
-         "event 'e': identifiers[0].x: unknown field"),
+        (
+            event("Email:a@x.com", event_id="e"),
+            "event 'e': identifiers[0].kind: kind 'Email' must match [a-z][a-z0-9_]*",
+        ),
+        (
+            event("device:d", event_id="e", identifiers=[{"kind": "device", "value": "d"}]),
+            "event 'e': identifiers[0].kind: kind 'device' is reserved",
+        ),
+        (
+            event(event_id="e", identifiers=[{"kind": "email", "value": 42}]),
+            "event 'e': identifiers[0].value: must be a string, got number",
+        ),
+        (
+            event(event_id="e", identifiers=[{"kind": "email"}]),
+            "event 'e': identifiers[0].value: is required",
+        ),
+        (
+            event(event_id="e", identifiers=[{"kind": "email", "value": "a@x.com", "x": 1}]),
+            "event 'e': identifiers[0].x: unknown field",
+        ),
         (event(event_id="e", device={"os": "ios"}), "event 'e': device.id: is required"),
         (event(event_id="e", account={"id": "1"}), "event 'e': account.system: is required"),
-        (event(event_id="e", account={"system": "Shop Floor", "id": "1"}),
-         "event 'e': account.system: system 'shop floor' must match"),
-        (event("cookie:c", event_id="e", traits=["a"]),
-         "event 'e': traits: must be an object, got array"),
-        (event("cookie:c", event_id="e", traits={"blob": "x" * 20_000}),
-         "event 'e': traits: larger than 16384 bytes of JSON"),
-        (event("cookie:c", event_id="e", interaction={"channel": "web"}),
-         "event 'e': interaction.type: is required"),
-        (event("cookie:c", event_id="e", consent={"purpose": "marketing", "status": "maybe"}),
-         "event 'e': consent.status: must be 'granted' or 'denied'"),
-        (event("cookie:c", event_id="e",
-               consent={"purpose": "marketing", "status": "granted", "expiresAt": "soon"}),
-         "event 'e': consent.expiresAt: 'soon' is not an RFC 3339 timestamp"),
-        (event("email:test@test.com", "email:noreply@shop.com", event_id="e"),
-         "event 'e': identifiers: no usable identifier (none given, or all blocked)"),
+        (
+            event(event_id="e", account={"system": "Shop Floor", "id": "1"}),
+            "event 'e': account.system: system 'shop floor' must match",
+        ),
+        (
+            event("cookie:c", event_id="e", traits=["a"]),
+            "event 'e': traits: must be an object, got array",
+        ),
+        (
+            event("cookie:c", event_id="e", traits={"blob": "x" * 20_000}),
+            "event 'e': traits: larger than 16384 bytes of JSON",
+        ),
+        (
+            event("cookie:c", event_id="e", interaction={"channel": "web"}),
+            "event 'e': interaction.type: is required",
+        ),
+        (
+            event("cookie:c", event_id="e", consent={"purpose": "marketing", "status": "maybe"}),
+            "event 'e': consent.status: must be 'granted' or 'denied'",
+        ),
+        (
+            event(
+                "cookie:c",
+                event_id="e",
+                consent={"purpose": "marketing", "status": "granted", "expiresAt": "soon"},
+            ),
+            "event 'e': consent.expiresAt: 'soon' is not an RFC 3339 timestamp",
+        ),
+        (
+            event("email:test@test.com", "email:noreply@shop.com", event_id="e"),
+            "event 'e': identifiers: no usable identifier (none given, or all blocked)",
+        ),
     ],
 )
 def test_bad_events_name_the_field_and_reason(parser: EventParser, raw: Any, message: str) -> None:
@@ -84,12 +121,21 @@ def test_bad_events_name_the_field_and_reason(parser: EventParser, raw: Any, mes
 
 def test_normalization(parser: EventParser) -> None:
     parsed = parser.parse(
-        event("email: Alice@Example.COM ", "phone:(650) 253-0000", "cookie: ck ",
-              "device: D1 ", "account:Shop: 42 ")
+        event(
+            "email: Alice@Example.COM ",
+            "phone:(650) 253-0000",
+            "cookie: ck ",
+            "device: D1 ",
+            "account:Shop: 42 ",
+        )
     )
     assert sorted(n.key for n in parsed.nodes) == [
-        "account:shop:42", "cookie:ck", "device:D1", "email:alice@example.com",
-        "phone:+16502530000"]
+        "account:shop:42",
+        "cookie:ck",
+        "device:D1",
+        "email:alice@example.com",
+        "phone:+16502530000",
+    ]
 
 
 def test_same_identifier_twice_in_one_event_is_one_node(parser: EventParser) -> None:
@@ -98,8 +144,9 @@ def test_same_identifier_twice_in_one_event_is_one_node(parser: EventParser) -> 
 
 
 def test_blocked_values_are_dropped_and_counted(parser: EventParser) -> None:
-    parsed = parser.parse(event("email:a@x.com", "email:NOREPLY@shop.com", "phone: n/a ",
-                                "cookie:0000", "user_id:--"))
+    parsed = parser.parse(
+        event("email:a@x.com", "email:NOREPLY@shop.com", "phone: n/a ", "cookie:0000", "user_id:--")
+    )
     assert [n.key for n in parsed.nodes] == ["email:a@x.com"]
     assert parser.blocked_dropped == 4
 

@@ -44,8 +44,12 @@ property_settings = settings(
 
 
 def raw(i: int, keys: list[str]) -> dict[str, Any]:
-    raw: dict[str, Any] = {"id": f"p{i}", "timestamp": f"2026-01-01T00:00:{i % 60:02d}Z",
-                           "source": "prop", "identifiers": []}
+    raw: dict[str, Any] = {
+        "id": f"p{i}",
+        "timestamp": f"2026-01-01T00:00:{i % 60:02d}Z",
+        "source": "prop",
+        "identifiers": [],
+    }
     for key in keys:
         kind, value = key.split(":", 1)
         if kind == "device":
