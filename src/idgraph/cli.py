@@ -103,6 +103,38 @@ async def cmd_demo(graph: IdentityGraph, args: argparse.Namespace) -> int:
     return 0
 
 
+async def cmd_serve(graph: IdentityGraph, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from idgraph.api.app import create_app
+
+    if args.demo:
+        demo = argparse.Namespace(
+            file="demo-events.jsonl", events=2000, people=200, seed=7, progress=args.progress
+        )
+        await cmd_demo(graph, demo)
+    api = graph.settings.api
+    api = dataclasses.replace(api, host=args.host or api.host, port=args.port or api.port)
+    settings = dataclasses.replace(graph.settings, api=api)
+    print(f"idgraph: GraphQL API on http://{api.host}:{api.port}/graphql", file=sys.stderr)
+    if args.workers > 1:
+        # Each worker process builds its own app from the environment.
+        os.environ["IDGRAPH_STORE"] = settings.store
+        if args.config:
+            os.environ["IDGRAPH_CONFIG"] = args.config
+        uvicorn.run(
+            "idgraph.api.app:app_from_env",
+            factory=True,
+            host=api.host,
+            port=api.port,
+            workers=args.workers,
+        )
+    else:
+        config = uvicorn.Config(create_app(settings, graph.store), host=api.host, port=api.port)
+        await uvicorn.Server(config).serve()
+    return 0
+
+
 async def cmd_resolve(graph: IdentityGraph, args: argparse.Namespace) -> int:
     profile = await graph.resolve(args.identifier)
     if profile is None:
@@ -184,6 +216,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=7)
     progress_flags(p)
     p.set_defaults(run=cmd_demo)
+
+    p = sub.add_parser("serve", help="serve the GraphQL API (uvicorn)")
+    p.add_argument("--host", help="address to listen on (default 127.0.0.1, IDGRAPH_HOST)")
+    p.add_argument("--port", type=int, help="port (default 8000, IDGRAPH_PORT)")
+    p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    p.add_argument("--demo", action="store_true", help="ingest the demo dataset first")
+    progress_flags(p)
+    p.set_defaults(run=cmd_serve)
 
     p = sub.add_parser("resolve", help="print the customer of an identifier (kind:value)")
     p.add_argument("identifier", help="e.g. email:alice@example.com, device:ab12, account:shop:42")

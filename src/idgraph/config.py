@@ -3,7 +3,8 @@ then command-line flags (applied by the caller with :func:`dataclasses.replace`)
 
 Environment variables: ``IDGRAPH_STORE``, ``IDGRAPH_CONFIG`` (path of the TOML file),
 ``IDGRAPH_DEFAULT_REGION``, ``IDGRAPH_NEO4J_USER``, ``IDGRAPH_NEO4J_PASSWORD``,
-``IDGRAPH_NEO4J_DATABASE``.
+``IDGRAPH_NEO4J_DATABASE``, ``IDGRAPH_HOST`` and ``IDGRAPH_PORT`` (where ``idgraph serve``
+listens).
 """
 
 from __future__ import annotations
@@ -31,12 +32,27 @@ class Neo4jSettings:
 
 
 @dataclass(frozen=True)
+class ApiSettings:
+    """The GraphQL API: where it listens and the limits it enforces on every request."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_depth: int = 10
+    max_aliases: int = 30
+    max_page: int = 100
+    default_page: int = 20
+    max_body_bytes: int = 1_048_576
+    max_batch: int = 1000
+
+
+@dataclass(frozen=True)
 class Settings:
     store: str = DEFAULT_STORE
     default_region: str = "US"
     rules: Rules = field(default_factory=Rules)
     batch_size: int = 2000
     neo4j: Neo4jSettings = field(default_factory=Neo4jSettings)
+    api: ApiSettings = field(default_factory=ApiSettings)
 
 
 def load_settings(
@@ -74,6 +90,10 @@ def _settings(data: dict[str, Any], env: Mapping[str, str]) -> Settings:
             user=env.get("IDGRAPH_NEO4J_USER") or neo4j.get("user", "neo4j"),
             password=env.get("IDGRAPH_NEO4J_PASSWORD") or neo4j.get("password", ""),
             database=env.get("IDGRAPH_NEO4J_DATABASE") or neo4j.get("database", "neo4j"),
+        ),
+        api=ApiSettings(
+            host=env.get("IDGRAPH_HOST") or ApiSettings.host,
+            port=int(env.get("IDGRAPH_PORT") or ApiSettings.port),
         ),
     )
 

@@ -1,0 +1,140 @@
+"""The one place where errors become what a client sees.
+
+- GraphQL errors: every error in a response gets a stable ``extensions.code``:
+
+  ==========================  =========================================================
+  GRAPHQL_PARSE_FAILED        the query is not valid GraphQL syntax
+  GRAPHQL_VALIDATION_FAILED   unknown fields, wrong argument types, too deep, too many
+                              aliases (checked before anything runs)
+  BAD_USER_INPUT              bad variables, invalid identifiers, cursors, page sizes
+  NOT_FOUND, RULE_VIOLATION   from :mod:`idgraph.errors`
+  STORE_UNAVAILABLE, CONFLICT the store cannot answer / a concurrent write won: retry
+  INTERNAL                    anything unexpected; the message is masked and the error
+                              is logged (type and traceback, never the message, which
+                              may hold personal data)
+  ==========================  =========================================================
+
+- User errors: mutations return caller mistakes as data (``userErrors``), not errors.
+- HTTP errors (bad JSON body, wrong method, body too large) are JSON bodies in the same
+  shape, with the HTTP status.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Iterator
+from enum import Enum
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from graphql.error import GraphQLSyntaxError
+from starlette.responses import JSONResponse
+from strawberry.extensions import SchemaExtension
+
+from idgraph.api.metrics import Metrics
+from idgraph.errors import IdgraphError, InvalidInput, NotFound, RuleViolation, StoreError
+
+log = logging.getLogger("idgraph.api")
+
+PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
+VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
+BAD_USER_INPUT = InvalidInput.code
+INTERNAL = "INTERNAL"
+INTERNAL_MESSAGE = "Internal server error."
+
+# Errors whose message is written for the caller (see idgraph.errors).
+USER_ERRORS = (InvalidInput, NotFound, RuleViolation)
+HTTP_CODES = {
+    400: "BAD_REQUEST",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    413: "PAYLOAD_TOO_LARGE",
+}
+
+
+@strawberry.enum(description="Why a mutation refused its input.")
+class UserErrorCode(Enum):
+    BAD_USER_INPUT = strawberry.enum_value(
+        "BAD_USER_INPUT", description="The input is invalid (see `field`, `message`)."
+    )
+    NOT_FOUND = strawberry.enum_value("NOT_FOUND", description="No such identifier or customer.")
+    RULE_VIOLATION = strawberry.enum_value(
+        "RULE_VIOLATION", description="The resolution rules refuse the action."
+    )
+
+
+@strawberry.type(description="A mistake in a mutation's input, returned as data.")
+class UserError:
+    code: UserErrorCode = strawberry.field(description="Stable code.")
+    message: str = strawberry.field(description="What is wrong, for a person.")
+    field: str | None = strawberry.field(description="The argument at fault, e.g. `a`.")
+
+
+def user_error(exc: IdgraphError, field: str | None = None) -> UserError:
+    """A user error from one of :data:`USER_ERRORS`."""
+    return UserError(code=UserErrorCode(exc.code), message=str(exc), field=field)
+
+
+class ErrorPhases(SchemaExtension):
+    """Tags errors with the phase that raised them, which the response cannot tell:
+    validation errors, and request errors (bad variables) raised before any resolver."""
+
+    def on_validate(self) -> Iterator[None]:
+        yield
+        for error in self.execution_context.pre_execution_errors or ():
+            _tag(error, VALIDATION_FAILED)
+
+    def on_execute(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        for error in getattr(result, "errors", None) or ():
+            if error.path is None:
+                _tag(error, BAD_USER_INPUT)
+
+
+def _tag(error: GraphQLError, code: str) -> None:
+    error.extensions = {**(error.extensions or {}), "code": code}
+
+
+def classify(error: GraphQLError) -> tuple[str, str]:
+    """The ``(code, message)`` a client sees for an error."""
+    tagged = (error.extensions or {}).get("code")
+    if tagged:
+        return tagged, error.message
+    if isinstance(error, GraphQLSyntaxError):
+        return PARSE_FAILED, error.message
+    original = error.original_error
+    if isinstance(original, USER_ERRORS):
+        return original.code, str(original)
+    if isinstance(original, StoreError):
+        log_unexpected(original)
+        return original.code, f"The store failed ({original.code}); try again later."
+    log_unexpected(original or error)
+    return INTERNAL, INTERNAL_MESSAGE
+
+
+def format_error(error: GraphQLError, metrics: Metrics) -> dict[str, Any]:
+    code, message = classify(error)
+    metrics.errors.inc(code)
+    formatted: dict[str, Any] = {"message": message}
+    if error.locations is not None:
+        formatted["locations"] = [{"line": p.line, "column": p.column} for p in error.locations]
+    if error.path is not None:
+        formatted["path"] = error.path
+    formatted["extensions"] = {"code": code}
+    return formatted
+
+
+def log_unexpected(exc: BaseException) -> None:
+    """Log an unexpected error without its message (it may quote personal data)."""
+    frames = "".join(traceback.format_tb(exc.__traceback__)) if exc.__traceback__ else ""
+    log.error("unexpected %s.%s\n%s", type(exc).__module__, type(exc).__name__, frames)
+
+
+def http_error(status: int, message: str) -> JSONResponse:
+    code = HTTP_CODES.get(status, INTERNAL)
+    return JSONResponse(
+        {"errors": [{"message": message, "extensions": {"code": code}}]}, status_code=status
+    )

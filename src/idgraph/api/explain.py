@@ -1,0 +1,81 @@
+"""``explainLink``: the shortest chain of accepted links between two identity nodes, or
+what keeps them apart."""
+
+from __future__ import annotations
+
+import itertools
+
+import networkx as nx
+
+from idgraph.api.types import Customer, Link, LinkExplanation, LinkHop, LinkVerdict
+from idgraph.service import IdentityGraph
+
+
+async def explain_link(graph: IdentityGraph, a: str, b: str) -> LinkExplanation:
+    """Explain how the identity nodes with keys ``a`` and ``b`` relate."""
+    store = graph.store
+    ids = await store.customer_ids_of([a, b])
+    found = await store.customers(sorted(set(ids.values())))
+    customer_a = Customer.from_record(found[ids[a]]) if a in ids else None
+    customer_b = Customer.from_record(found[ids[b]]) if b in ids else None
+    result = LinkExplanation(
+        a=a,
+        b=b,
+        verdict=LinkVerdict.UNKNOWN_IDENTIFIER,
+        linked=False,
+        reason="",
+        path=[],
+        rejected_links=[],
+        customer_a=customer_a,
+        customer_b=customer_b,
+    )
+    if a not in ids or b not in ids:
+        unknown = " and ".join(k for k in (a, b) if k not in ids)
+        result.reason = f"{unknown} is not in the graph"
+        return result
+    if ids[a] == ids[b]:
+        result.verdict, result.linked = LinkVerdict.LINKED, True
+        result.path = await _path(graph, ids[a], a, b)
+        hops = len(result.path)
+        result.reason = f"same customer {ids[a]}, {hops} accepted link{'s' * (hops != 1)} apart"
+        return result
+    result.verdict = LinkVerdict.DIFFERENT_CUSTOMERS
+    result.rejected_links = await _refused_between(graph, ids[a], ids[b])
+    rules = sorted({link.rule or "?" for link in result.rejected_links})
+    result.reason = f"different customers {ids[a]} and {ids[b]}" + (
+        f"; rules refused {len(result.rejected_links)} link(s) between them: {', '.join(rules)}"
+        if rules
+        else "; no evidence links them"
+    )
+    return result
+
+
+async def _path(graph: IdentityGraph, customer_id: str, a: str, b: str) -> list[LinkHop]:
+    if a == b:
+        return []
+    component = await graph.store.component(customer_id)
+    g = nx.Graph()
+    for link in component.links:
+        g.add_edge(link.a, link.b, link=link)
+    keys = nx.shortest_path(g, a, b)
+    hops = []
+    for start, end in itertools.pairwise(keys):
+        link = g.edges[start, end]["link"]
+        hops.append(
+            LinkHop(from_=start, to=end, source=link.source, at=link.at, event_id=link.event_id)
+        )
+    return hops
+
+
+async def _refused_between(graph: IdentityGraph, first: str, second: str) -> list[Link]:
+    store = graph.store
+    nodes = await store.nodes_of([first, second])
+    keys_first = {n.key for n in nodes[first]}
+    keys_second = {n.key for n in nodes[second]}
+    return [
+        Link.from_record(link)
+        for link in await store.links_of(sorted(keys_first))
+        if not link.accepted
+        and ({link.a, link.b} & keys_first)
+        and ({link.a, link.b} & keys_second)
+    ]

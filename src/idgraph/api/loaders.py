@@ -1,0 +1,44 @@
+"""Per-request DataLoaders over the store's batch reads.
+
+Every field that needs store data for one customer asks a loader; the loader gathers
+the keys asked for during one tick of the event loop and makes one store call for all
+of them. A page of N customers therefore costs one call per kind of data, not N.
+Loaders cache for the lifetime of one request only (they are built per request).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import TypeVar
+
+from strawberry.dataloader import DataLoader
+
+from idgraph.domain.model import ConsentRecord, CustomerRecord, NodeRecord, TraitRecord
+from idgraph.store.port import Store
+
+V = TypeVar("V")
+
+
+def _batched(
+    fetch: Callable[[Sequence[str]], Awaitable[Mapping[str, V]]], missing: V
+) -> DataLoader[str, V]:
+    async def load(keys: list[str]) -> list[V]:
+        found = await fetch(keys)
+        return [found.get(key, missing) for key in keys]
+
+    return DataLoader(load_fn=load)
+
+
+class Loaders:
+    """The loaders of one request."""
+
+    def __init__(self, store: Store) -> None:
+        self.customer_id_of_key: DataLoader[str, str | None] = _batched(store.customer_ids_of, None)
+        self.customer: DataLoader[str, CustomerRecord | None] = _batched(store.customers, None)
+        self.nodes: DataLoader[str, list[NodeRecord]] = _batched(store.nodes_of, [])
+        self.traits: DataLoader[str, list[TraitRecord]] = _batched(store.traits_of, [])
+        self.consents: DataLoader[str, list[ConsentRecord]] = _batched(store.consents_of, [])
+
+    async def customer_of_key(self, key: str) -> CustomerRecord | None:
+        customer_id = await self.customer_id_of_key.load(key)
+        return None if customer_id is None else await self.customer.load(customer_id)

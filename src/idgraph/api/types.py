@@ -1,0 +1,371 @@
+"""GraphQL output types. They are built from the domain's read models but are not them:
+the schema can evolve without touching the domain, and the reverse."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+from typing import Annotated
+
+import strawberry
+from strawberry.scalars import JSON
+
+from idgraph.api.consent import current_consents
+from idgraph.api.context import Info
+from idgraph.api.relay import (
+    INTERACTION_PREFIX,
+    Connection,
+    Node,
+    decode,
+    decode_time,
+    encode,
+    page,
+    page_size,
+)
+from idgraph.domain.model import (
+    ACCOUNT,
+    DEVICE,
+    ConsentRecord,
+    CustomerRecord,
+    InteractionView,
+    NodeRecord,
+    TraitRecord,
+)
+from idgraph.domain.model import (
+    Link as LinkRecord,
+)
+from idgraph.domain.profile import merge_traits
+from idgraph.errors import InvalidInput
+
+
+@strawberry.enum(description="A consent decision.")
+class ConsentStatus(Enum):
+    GRANTED = strawberry.enum_value("granted", description="The purpose is allowed.")
+    DENIED = strawberry.enum_value("denied", description="The purpose is refused.")
+
+
+@strawberry.enum(description="What happened to one ingested event.")
+class EventOutcome(Enum):
+    ACCEPTED = strawberry.enum_value("accepted", description="Applied to the graph.")
+    DUPLICATE = strawberry.enum_value(
+        "duplicate", description="Its id was applied before; nothing changed."
+    )
+    REJECTED = strawberry.enum_value(
+        "rejected", description="Invalid; nothing of it was applied (see `reason`)."
+    )
+
+
+@strawberry.enum(description="How two identity nodes relate.")
+class LinkVerdict(Enum):
+    LINKED = strawberry.enum_value(
+        "linked", description="Same customer: `path` is the chain of accepted links."
+    )
+    DIFFERENT_CUSTOMERS = strawberry.enum_value(
+        "different_customers",
+        description="Different customers: `rejectedLinks` lists evidence that rules refused.",
+    )
+    UNKNOWN_IDENTIFIER = strawberry.enum_value(
+        "unknown_identifier", description="At least one of the two is not in the graph."
+    )
+
+
+def utc(value: datetime | None, argument: str) -> datetime | None:
+    """A DateTime argument must carry a time zone; UTC is what the API speaks."""
+    if value is not None and value.tzinfo is None:
+        raise InvalidInput(f"{argument}: needs a time zone offset (e.g. 'Z' or '+02:00')")
+    return value
+
+
+# ---- identity nodes ------------------------------------------------------------------
+
+
+@strawberry.interface(
+    description="Something that identifies a person: an identifier, a device or an account."
+)
+class IdentityNode(Node):
+    kind: str = strawberry.field(description="`email`, `phone`, `cookie`, …, `device`, `account`.")
+    value: str = strawberry.field(description="The normalized value (the key after `kind:`).")
+    created_at: datetime = strawberry.field(description="When the graph first saw it (UTC).")
+    customer_id: strawberry.Private[str]
+
+    @strawberry.field(description="The customer it belongs to.")
+    async def customer(self, info: Info) -> Customer | None:
+        record = await info.context.loaders.customer.load(self.customer_id)
+        return None if record is None else Customer.from_record(record)
+
+
+@strawberry.type(description="An identifier such as an email, a phone or a cookie.")
+class Identifier(IdentityNode):
+    pass
+
+
+@strawberry.type(description="A device, with the os and model last reported for it.")
+class Device(IdentityNode):
+    os: str | None = strawberry.field(description="Operating system, e.g. `ios`.")
+    model: str | None = strawberry.field(description="Model, e.g. `iPhone 15`.")
+
+
+@strawberry.type(description="An account in some system, e.g. `shop:42`.")
+class Account(IdentityNode):
+    system: str = strawberry.field(description="The system the account lives in.")
+    account_id: str = strawberry.field(description="The account's id in that system.")
+
+
+def identity_node(record: NodeRecord) -> IdentityNode:
+    common = {
+        "id": strawberry.ID(record.key),
+        "kind": record.kind,
+        "value": record.value,
+        "created_at": record.created_at,
+        "customer_id": record.customer_id,
+    }
+    if record.kind == DEVICE:
+        return Device(**common, os=record.attrs.get("os"), model=record.attrs.get("model"))
+    if record.kind == ACCOUNT:
+        system, _, account_id = record.value.partition(":")
+        return Account(**common, system=system, account_id=account_id)
+    return Identifier(**common)
+
+
+# ---- profile data --------------------------------------------------------------------
+
+
+@strawberry.type(description="A merged trait: the latest report wins; provenance is kept.")
+class Trait:
+    name: str = strawberry.field(description="Trait name, e.g. `city`.")
+    value: JSON = strawberry.field(description="The reported value (any JSON).")
+    source: str = strawberry.field(description="The source that reported it.")
+    updated_at: datetime = strawberry.field(description="Time of the winning report (UTC).")
+    identity_node: str = strawberry.field(description="Key of the node it was reported for.")
+    event_id: str = strawberry.field(description="Id of the event that reported it.")
+
+    @classmethod
+    def from_record(cls, t: TraitRecord) -> Trait:
+        return cls(
+            name=t.name,
+            value=t.value,
+            source=t.source,
+            updated_at=t.at,
+            identity_node=t.key,
+            event_id=t.event_id,
+        )
+
+
+@strawberry.type(description="The current consent decision for one purpose.")
+class Consent:
+    purpose: str = strawberry.field(description="Purpose, e.g. `marketing`.")
+    status: ConsentStatus = strawberry.field(description="Granted or denied.")
+    decided_at: datetime = strawberry.field(description="When the decision was made (UTC).")
+    expires_at: datetime | None = strawberry.field(description="When a grant lapses, if ever.")
+    source: str = strawberry.field(description="The source that recorded it.")
+    identity_node: str = strawberry.field(description="Key of the node it was recorded on.")
+    event_id: str = strawberry.field(description="Id of the event that recorded it.")
+
+    @classmethod
+    def from_record(cls, c: ConsentRecord) -> Consent:
+        return cls(
+            purpose=c.purpose,
+            status=ConsentStatus(c.status.value),
+            decided_at=c.at,
+            expires_at=c.expires_at,
+            source=c.source,
+            identity_node=c.key,
+            event_id=c.event_id,
+        )
+
+
+@strawberry.type(description="Something a person did: a page view, a purchase, a ticket, ….")
+class Interaction(Node):
+    interaction_id: str = strawberry.field(description="The interaction's own id.")
+    type: str = strawberry.field(description="Kind of interaction, e.g. `purchase`.")
+    channel: str | None = strawberry.field(description="Channel, e.g. `web`, `store`.")
+    at: datetime = strawberry.field(description="When it happened (UTC).")
+    source: str = strawberry.field(description="The source that reported it.")
+    properties: JSON = strawberry.field(description="Free-form details (a JSON object).")
+    event_id: str = strawberry.field(description="Id of the event that reported it.")
+    identity_nodes: list[str] = strawberry.field(
+        description="Keys of the identity nodes that performed it."
+    )
+
+    @classmethod
+    def from_view(cls, v: InteractionView) -> Interaction:
+        anchor = v.keys[0] if v.keys else ""
+        return cls(
+            id=strawberry.ID(INTERACTION_PREFIX + encode(anchor, v.at, v.id)),
+            interaction_id=v.id,
+            type=v.type,
+            channel=v.channel,
+            at=v.at,
+            source=v.source,
+            properties=dict(v.properties),
+            event_id=v.event_id,
+            identity_nodes=list(v.keys),
+        )
+
+
+@strawberry.type(description="A page of a customer's interactions, newest first.")
+class InteractionConnection(Connection[Interaction]):
+    customer_id: strawberry.Private[str]
+
+    @strawberry.field(description="How many interactions the customer has in all (no filters).")
+    async def total_count(self, info: Info) -> int:
+        return await info.context.graph.store.count_interactions(self.customer_id)
+
+
+# ---- customers -----------------------------------------------------------------------
+
+
+@strawberry.type(description="A unified customer: identity nodes connected by accepted links.")
+class Customer(Node):
+    aliases: list[strawberry.ID] = strawberry.field(
+        description="Ids of customers merged into this one; each still finds it."
+    )
+    created_at: datetime = strawberry.field(description="When the customer was created (UTC).")
+    updated_at: datetime = strawberry.field(description="Last change of its nodes (UTC).")
+    split_from: strawberry.ID | None = strawberry.field(
+        description="The customer it was split off from, if it was."
+    )
+    size: int = strawberry.field(description="Number of identity nodes.")
+
+    @classmethod
+    def from_record(cls, c: CustomerRecord) -> Customer:
+        return cls(
+            id=strawberry.ID(c.id),
+            aliases=[strawberry.ID(a) for a in c.aliases],
+            created_at=c.created_at,
+            updated_at=c.updated_at,
+            split_from=None if c.split_from is None else strawberry.ID(c.split_from),
+            size=c.size,
+        )
+
+    async def _nodes(self, info: Info) -> list[IdentityNode]:
+        return [identity_node(n) for n in await info.context.loaders.nodes.load(self.id)]
+
+    @strawberry.field(description="Identifiers (not devices or accounts), ordered by key.")
+    async def identifiers(
+        self,
+        info: Info,
+        kind: Annotated[
+            str | None, strawberry.argument(description="Only this kind, e.g. `email`.")
+        ] = None,
+    ) -> list[Identifier]:
+        return [
+            n
+            for n in await self._nodes(info)
+            if isinstance(n, Identifier) and (kind is None or n.kind == kind)
+        ]
+
+    @strawberry.field(description="Devices, ordered by key.")
+    async def devices(self, info: Info) -> list[Device]:
+        return [n for n in await self._nodes(info) if isinstance(n, Device)]
+
+    @strawberry.field(description="Accounts, ordered by key.")
+    async def accounts(self, info: Info) -> list[Account]:
+        return [n for n in await self._nodes(info) if isinstance(n, Account)]
+
+    @strawberry.field(description="Traits merged across its nodes, by name.")
+    async def traits(self, info: Info) -> list[Trait]:
+        merged = merge_traits(await info.context.loaders.traits.load(self.id))
+        return [Trait.from_record(t) for t in merged.values()]
+
+    @strawberry.field(
+        description="The current decision per purpose: the latest across its nodes. "
+        "A purpose whose latest decision is an expired grant has no current decision."
+    )
+    async def consents(self, info: Info) -> list[Consent]:
+        records = await info.context.loaders.consents.load(self.id)
+        return [Consent.from_record(c) for c in current_consents(records)]
+
+    @strawberry.field(description="Interactions of all its nodes, newest first.")
+    async def interactions(
+        self,
+        info: Info,
+        first: Annotated[
+            int | None, strawberry.argument(description="Page size: default 20, at most 100.")
+        ] = None,
+        after: Annotated[
+            str | None, strawberry.argument(description="`endCursor` of the previous page.")
+        ] = None,
+        types: Annotated[
+            list[str] | None,
+            strawberry.argument(name="type", description="Only these types, e.g. `purchase`."),
+        ] = None,
+        since: Annotated[
+            datetime | None, strawberry.argument(description="Only at or after this time.")
+        ] = None,
+    ) -> InteractionConnection:
+        size = page_size(first, info.context.settings)
+        before = None
+        if after is not None:
+            at, interaction_id = decode(after, "after", 2)
+            before = (decode_time(at, "after"), interaction_id)
+        views = await info.context.graph.store.interactions_of(
+            self.id, limit=size + 1, before=before, types=types, since=utc(since, "since")
+        )
+        items = [(encode(v.at, v.id), Interaction.from_view(v)) for v in views]
+        edges, page_info = page(items, size, after)
+        return InteractionConnection(edges=edges, page_info=page_info, customer_id=self.id)
+
+
+# ---- links ---------------------------------------------------------------------------
+
+
+@strawberry.type(description="Evidence that two identity nodes belong to the same person.")
+class Link:
+    a: str = strawberry.field(description="Key of one end (the smaller).")
+    b: str = strawberry.field(description="Key of the other end.")
+    source: str = strawberry.field(description="Source of the evidence.")
+    at: datetime = strawberry.field(description="When the evidence was seen (UTC).")
+    event_id: str = strawberry.field(description="The event that brought the evidence.")
+    accepted: bool = strawberry.field(description="False when a rule refused it.")
+    rule: str | None = strawberry.field(
+        description="The rule that refused it: `limit:<kind>`, `max_size`, `ban`, `unlink`."
+    )
+
+    @classmethod
+    def from_record(cls, k: LinkRecord) -> Link:
+        return cls(
+            a=k.a,
+            b=k.b,
+            source=k.source,
+            at=k.at,
+            event_id=k.event_id,
+            accepted=k.accepted,
+            rule=k.rule,
+        )
+
+    @strawberry.field(description="The customer `a` belongs to now.")
+    async def customer_a(self, info: Info) -> Customer | None:
+        record = await info.context.loaders.customer_of_key(self.a)
+        return None if record is None else Customer.from_record(record)
+
+    @strawberry.field(description="The customer `b` belongs to now.")
+    async def customer_b(self, info: Info) -> Customer | None:
+        record = await info.context.loaders.customer_of_key(self.b)
+        return None if record is None else Customer.from_record(record)
+
+
+@strawberry.type(description="One accepted link on the path between two identity nodes.")
+class LinkHop:
+    from_: str = strawberry.field(name="from", description="Key the hop starts from.")
+    to: str = strawberry.field(description="Key the hop arrives at.")
+    source: str = strawberry.field(description="Source of the evidence.")
+    at: datetime = strawberry.field(description="When the evidence was seen (UTC).")
+    event_id: str = strawberry.field(description="The event that brought the evidence.")
+
+
+@strawberry.type(description="Why two identity nodes are (or are not) the same customer.")
+class LinkExplanation:
+    a: str = strawberry.field(description="Normalized key of the first identity node.")
+    b: str = strawberry.field(description="Normalized key of the second identity node.")
+    verdict: LinkVerdict = strawberry.field(description="How they relate.")
+    linked: bool = strawberry.field(description="True when they share a customer.")
+    reason: str = strawberry.field(description="The verdict in one sentence.")
+    path: list[LinkHop] = strawberry.field(
+        description="Shortest chain of accepted links from `a` to `b` (empty unless linked)."
+    )
+    rejected_links: list[Link] = strawberry.field(
+        description="Links between their two customers that rules refused."
+    )
+    customer_a: Customer | None = strawberry.field(description="The customer of `a`.")
+    customer_b: Customer | None = strawberry.field(description="The customer of `b`.")
