@@ -153,7 +153,7 @@ class NewCustomer:
 
 @dataclass(frozen=True, slots=True)
 class CustomerUpdate:
-    """The final state of a surviving customer the batch touched."""
+    """The final state of a customer whose identity nodes the batch changed."""
 
     id: str
     size: int

@@ -42,6 +42,7 @@ class _Element:
     counts: dict[str, int]
     exists: bool
     banned: set[str] = field(default_factory=set)
+    changed: bool = False
 
     def age(self) -> tuple[datetime, int, int, str]:
         """Older first; ties go to the larger customer (DESIGN.md, "Merges")."""
@@ -107,6 +108,7 @@ class _Planner:
         self.parent[absorbed.id] = survivor.id
         if absorbed.exists:
             self.plan.merges.append(Merge(absorbed.id, survivor.id))
+        survivor.changed = True
         survivor.size += absorbed.size
         for kind, n in absorbed.counts.items():
             survivor.counts[kind] = survivor.counts.get(kind, 0) + n
@@ -182,7 +184,8 @@ class _Planner:
             e = self.elements[root]
             if not e.exists:
                 plan.new_customers.append(NewCustomer(root, self.now))
-            plan.customer_updates.append(CustomerUpdate(root, e.size, dict(e.counts), self.now))
+            if e.changed or not e.exists:
+                plan.customer_updates.append(CustomerUpdate(root, e.size, e.counts, self.now))
         return outcomes
 
 

@@ -79,7 +79,6 @@ CREATE TABLE IF NOT EXISTS links (
     accepted INTEGER NOT NULL,
     rule     TEXT,
     last_at  TEXT NOT NULL,
-    evidence INTEGER NOT NULL DEFAULT 1,
     PRIMARY KEY (a, b)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS links_by_b ON links (b);
@@ -333,12 +332,13 @@ class SqliteStore:
                 for u in plan.customer_updates
             ],
         )
+        # Evidence for a pair already accepted writes nothing; a refusal again refreshes
+        # the time and rule (stewards see conflicts newest first).
         db.executemany(
             "INSERT INTO links (a, b, source, at, event_id, accepted, rule, last_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (a, b) DO UPDATE SET "
-            "evidence = evidence + 1, last_at = max(last_at, excluded.last_at), "
-            "rule = CASE WHEN accepted OR excluded.accepted THEN NULL ELSE excluded.rule END, "
-            "accepted = accepted OR excluded.accepted",
+            "accepted = excluded.accepted, rule = excluded.rule, last_at = excluded.last_at "
+            "WHERE links.accepted = 0",
             [
                 (
                     known[k.a][0],
