@@ -128,9 +128,12 @@ def format_error(error: GraphQLError, metrics: Metrics) -> dict[str, Any]:
 
 
 def log_unexpected(exc: BaseException) -> None:
-    """Log an unexpected error without its message (it may quote personal data)."""
-    frames = "".join(traceback.format_tb(exc.__traceback__)) if exc.__traceback__ else ""
-    log.error("unexpected %s.%s\n%s", type(exc).__module__, type(exc).__name__, frames)
+    """Log an unexpected error as its type and stack (file, line, function), without its
+    message or source lines: those may quote personal data."""
+    frames = [
+        f"  {f.filename}:{f.lineno} in {f.name}" for f in traceback.extract_tb(exc.__traceback__)
+    ]
+    log.error("unexpected %s.%s\n%s", type(exc).__module__, type(exc).__name__, "\n".join(frames))
 
 
 def http_error(status: int, message: str) -> JSONResponse:

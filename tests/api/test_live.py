@@ -1,0 +1,78 @@
+"""End to end: ``idgraph serve --demo`` in a subprocess, a live uvicorn on a free
+loopback port, the README's quick-start query over real HTTP."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.api.readme import quick_start
+
+STARTUP_SECONDS = 60
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[str]:
+    """A running ``idgraph serve --demo``; its base URL. Always stopped afterwards."""
+    port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "idgraph.cli",
+        "--store",
+        f"sqlite:///{tmp_path / 'idgraph.db'}",
+        "serve",
+        "--demo",
+        "--no-progress",
+        "--port",
+        str(port),
+    ]
+    log = tmp_path / "serve.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(command, cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while True:
+            assert process.poll() is None, f"server exited:\n{log.read_text()}"
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, f"server not up:\n{log.read_text()}"
+            time.sleep(0.1)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def test_serve_demo_answers_the_readme_query(server: str) -> None:
+    url, body = quick_start()
+    assert url.endswith("/graphql")
+    with httpx.Client(base_url=server, timeout=10) as client:
+        assert client.get("/readyz").json() == {"status": "ready"}
+        result = client.post("/graphql", json=body).json()
+        assert "errors" not in result, result
+        assert result["data"]["resolve"]["id"].startswith("cus_")
+        metrics = client.get("/metrics").text
+    assert 'idgraph_http_requests_total{path="/graphql",method="POST",status="200"} 1' in metrics

@@ -1,0 +1,99 @@
+"""DataLoaders: a query over N customers costs a bounded number of store calls."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from idgraph.config import Settings
+from idgraph.service import IdentityGraph
+from idgraph.store.port import Store
+from tests.api.conftest import open_api
+from tests.events import event
+
+PEOPLE = 8
+
+
+class CountingStore:
+    """Forwards to a store and counts calls per method."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self.calls: Counter[str] = Counter()
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._store, name)
+        if not callable(attr):
+            return attr
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self.calls[name] += 1
+            return attr(*args, **kwargs)
+
+        return counted
+
+
+async def seed(graph: IdentityGraph) -> None:
+    await graph.ingest(
+        [
+            event(
+                f"email:p{n}@x.com",
+                f"cookie:c{n}",
+                f"device:d{n}",
+                traits={"name": f"P{n}"},
+                consent={"purpose": "marketing", "status": "granted"},
+            )
+            for n in range(PEOPLE)
+        ]
+    )
+    for n in range(PEOPLE):  # refused links, for conflicts
+        await graph.ingest([event(f"user_id:a{n}", f"email:p{n}@x.com")])
+        await graph.ingest([event(f"user_id:b{n}", f"email:p{n}@x.com")])
+
+
+FIELDS = (
+    "id size identifiers { value customer { id } } devices { id } "
+    "traits { name value } consents { status }"
+)
+
+
+async def test_resolving_many_customers_costs_one_call_per_kind_of_data(
+    store: Store, settings: Settings, graph: IdentityGraph
+) -> None:
+    await seed(graph)
+    counting = CountingStore(store)
+    aliases = " ".join(
+        f'p{n}: resolve(identifier: {{kind: "email", value: "p{n}@x.com"}}) {{ {FIELDS} }}'
+        for n in range(PEOPLE)
+    )
+    async for api in open_api(settings, counting):  # type: ignore[arg-type]
+        data = await api.data(f"{{ {aliases} }}")
+    assert len({c["id"] for c in data.values()}) == PEOPLE
+    assert all(c["traits"] and c["consents"] and c["devices"] for c in data.values())
+    assert counting.calls == {
+        "customer_ids_of": 1,
+        "customers": 1,
+        "nodes_of": 1,
+        "traits_of": 1,
+        "consents_of": 1,
+    }
+
+
+async def test_a_page_of_conflicts_with_their_customers_is_batched(
+    store: Store, settings: Settings, graph: IdentityGraph
+) -> None:
+    await seed(graph)
+    counting = CountingStore(store)
+    node = f"customerA {{ {FIELDS} }} customerB {{ id }}"
+    query = f"{{ conflicts(first: 50) {{ edges {{ node {{ {node} }} }} }} }}"
+    async for api in open_api(settings, counting):  # type: ignore[arg-type]
+        data = await api.data(query)
+    assert len(data["conflicts"]["edges"]) == PEOPLE
+    assert counting.calls == {
+        "rejected_links": 1,
+        "customer_ids_of": 1,
+        "customers": 1,
+        "nodes_of": 1,
+        "traits_of": 1,
+        "consents_of": 1,
+    }
