@@ -64,7 +64,7 @@ async def bulk(
 
 async def big_merge(settings: Settings, size: int) -> list[tuple[str, str]]:
     """Time a merge of two small customers, then a merge into one of ``size`` nodes."""
-    rules = dataclasses.replace(settings.rules, max_size=size + 10, default_limit=size + 10)
+    rules = dataclasses.replace(settings.rules, max_size=2 * size, default_limit=2 * size)
     settings = dataclasses.replace(settings, rules=rules)
     store = await open_store(settings)
     graph = IdentityGraph(store, settings)

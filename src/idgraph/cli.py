@@ -22,6 +22,7 @@ from idgraph.demo import FEATURED_IDENTIFIER, write_demo_file
 from idgraph.errors import IdgraphError, InvalidInput, NotFound
 from idgraph.export import write_csv, write_graphml
 from idgraph.jsonl import LineError, ingest_file
+from idgraph.keys import KeyRing
 from idgraph.service import IdentityGraph, Profile
 from idgraph.store.factory import open_store
 
@@ -179,6 +180,10 @@ async def cmd_check(graph: IdentityGraph, args: argparse.Namespace) -> int:
 
 
 async def cmd_export(graph: IdentityGraph, args: argparse.Namespace) -> int:
+    if args.to:
+        return await _export_to_neo4j(graph, args)
+    if args.output is None:
+        raise InvalidInput("export needs an output file (or - for stdout), or --to neo4j://host")
     writers = {"graphml": write_graphml, "csv": write_csv}
     if args.output == "-":
         written = await writers[args.format](graph.store, sys.stdout)
@@ -186,6 +191,68 @@ async def cmd_export(graph: IdentityGraph, args: argparse.Namespace) -> int:
         with open(args.output, "w", encoding="utf-8", newline="") as out:
             written = await writers[args.format](graph.store, out)
     print(f"exported {written} identity nodes as {args.format} to {args.output}", file=sys.stderr)
+    return 0
+
+
+async def _export_to_neo4j(graph: IdentityGraph, args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from idgraph.transfer import export_to_neo4j, total_records
+
+    show = sys.stderr.isatty() if args.progress is None else args.progress
+    total = await total_records(graph.store) if show else None
+    with tqdm(total=total, unit=" records", disable=not show, file=sys.stderr) as bar:
+        copied = await export_to_neo4j(
+            graph.store,
+            args.to,
+            graph.settings.neo4j,
+            replace=args.replace,
+            batch_size=graph.settings.batch_size,
+            progress=bar.update,
+        )
+    summary = ", ".join(f"{n} {what}" for what, n in copied.items())
+    print(f"exported {summary} to {args.to}", file=sys.stderr)
+    return 0
+
+
+async def cmd_init_schema(graph: IdentityGraph, args: argparse.Namespace) -> int:
+    from idgraph.store.neo4j import Neo4jStore
+
+    if isinstance(graph.store, Neo4jStore):
+        statements = await graph.store.init_schema()
+        print(f"ok: {len(statements)} constraints and indexes in place on {graph.store.url}")
+    else:
+        print(f"ok: {graph.store.url} creates its schema when it opens")
+    return 0
+
+
+async def cmd_keys(graph: IdentityGraph, args: argparse.Namespace) -> int:
+    ring = KeyRing(graph.store, graph.settings)
+    if args.action == "create":
+        key, secret = await ring.create(args.name, args.role, args.purpose or [])
+        print(secret)
+        print(
+            f"created key {key.name!r} (role {key.role.value}; purposes "
+            f"{', '.join(key.purposes)}). The secret above is shown once: store it now.",
+            file=sys.stderr,
+        )
+    elif args.action == "revoke":
+        await ring.revoke(args.name)
+        print(f"revoked key {args.name!r}", file=sys.stderr)
+    else:
+        for key in await ring.list():
+            state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active"
+            print(
+                f"{key.name}\t{key.role.value}\t{','.join(key.purposes)}\t"
+                f"{key.created_at:%Y-%m-%d}\t{state}"
+            )
+    return 0
+
+
+async def cmd_forget(graph: IdentityGraph, args: argparse.Namespace) -> int:
+    report = await graph.forget(args.subject)
+    await graph.audit("cli", "erasure", "forget", [report.customer_id])
+    print(json.dumps(dataclasses.asdict(report), indent=2))
     return 0
 
 
@@ -239,10 +306,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=50, help="violations to print at most")
     p.set_defaults(run=cmd_check)
 
-    p = sub.add_parser("export", help="export the graph (graphml, csv)")
-    p.add_argument("output", help="output file, or - for stdout")
+    p = sub.add_parser("export", help="export the graph (graphml, csv) or copy it into Neo4j")
+    p.add_argument("output", nargs="?", help="output file, or - for stdout (not with --to)")
     p.add_argument("--format", choices=["graphml", "csv"], default="graphml")
+    p.add_argument(
+        "--to",
+        metavar="URL",
+        help="copy the store into Neo4j at URL (neo4j://host:7687; IDGRAPH_NEO4J_* credentials)",
+    )
+    p.add_argument("--replace", action="store_true", help="with --to: wipe the target first")
+    progress_flags(p)
     p.set_defaults(run=cmd_export)
+
+    p = sub.add_parser(
+        "init-schema", help="create Neo4j constraints and indexes (idempotent; also at start)"
+    )
+    p.set_defaults(run=cmd_init_schema)
+
+    p = sub.add_parser("keys", help="manage API keys: create, list, revoke")
+    keys = p.add_subparsers(dest="action", required=True)
+    create = keys.add_parser("create", help="create a key; prints its secret once")
+    create.add_argument("name")
+    create.add_argument("--role", required=True, help="admin, steward, writer, reader or resolver")
+    create.add_argument(
+        "--purpose", action="append", help="a purpose the key may use (repeat for several)"
+    )
+    keys.add_parser("list", help="name, role, purposes, created, state")
+    keys.add_parser("revoke", help="revoke a key at once").add_argument("name")
+    p.set_defaults(run=cmd_keys)
+
+    p = sub.add_parser("forget", help="erase a customer (by identifier kind:value or id)")
+    p.add_argument("subject", help="e.g. email:alice@example.com or cus_…")
+    p.set_defaults(run=cmd_forget)
     return parser
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from idgraph.domain.consent import DEFAULT_PURPOSES, Purpose
 from idgraph.domain.rules import DEFAULT_LIMIT, DEFAULT_LIMITS, DEFAULT_MAX_SIZE, Rules
 from idgraph.errors import ConfigError
 
@@ -53,6 +54,10 @@ class Settings:
     batch_size: int = 2000
     neo4j: Neo4jSettings = field(default_factory=Neo4jSettings)
     api: ApiSettings = field(default_factory=ApiSettings)
+    purposes: tuple[Purpose, ...] = DEFAULT_PURPOSES
+
+    def purpose(self, name: str) -> Purpose | None:
+        return next((p for p in self.purposes if p.name == name), None)
 
 
 def load_settings(
@@ -75,7 +80,7 @@ def load_settings(
 
 
 def _settings(data: dict[str, Any], env: Mapping[str, str]) -> Settings:
-    unknown = data.keys() - {"store", "batch_size", "normalization", "rules", "neo4j"}
+    unknown = data.keys() - {"store", "batch_size", "normalization", "rules", "neo4j", "purposes"}
     if unknown:
         raise ConfigError(f"unknown setting {sorted(unknown)[0]!r} in config file")
     normalization = data.get("normalization", {})
@@ -95,7 +100,22 @@ def _settings(data: dict[str, Any], env: Mapping[str, str]) -> Settings:
             host=env.get("IDGRAPH_HOST") or ApiSettings.host,
             port=int(env.get("IDGRAPH_PORT") or ApiSettings.port),
         ),
+        purposes=_purposes(data.get("purposes")),
     )
+
+
+def _purposes(data: dict[str, Any] | None) -> tuple[Purpose, ...]:
+    """``[purposes.NAME]`` tables with ``description`` and ``default = "allow"|"deny"``;
+    when given, they replace the built-in purposes."""
+    if data is None:
+        return DEFAULT_PURPOSES
+    purposes = []
+    for name, spec in data.items():
+        default = spec.get("default", "deny")
+        if default not in ("allow", "deny"):
+            raise ConfigError(f"purposes.{name}.default must be 'allow' or 'deny'")
+        purposes.append(Purpose(name, spec.get("description", ""), default == "allow"))
+    return tuple(purposes)
 
 
 def _rules(data: dict[str, Any]) -> Rules:

@@ -7,12 +7,19 @@ and returns domain results. It knows nothing of HTTP, GraphQL, SQL or Cypher.
 from __future__ import annotations
 
 import secrets
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
 from idgraph.config import Settings
+from idgraph.domain.access import AuditEntry, ErasureReport
 from idgraph.domain.events import EventParser
 from idgraph.domain.model import (
+    ACCOUNT,
+    DEVICE,
+    ConsentStatus,
     CustomerRecord,
     Event,
     EventOutcome,
@@ -26,7 +33,7 @@ from idgraph.domain.normalize import Normalizer
 from idgraph.domain.profile import find_violations, merge_traits
 from idgraph.domain.resolution import plan_batch
 from idgraph.domain.split import plan_ban_only, plan_unlink
-from idgraph.errors import EventError, NotFound
+from idgraph.errors import EventError, InvalidInput, NotFound
 from idgraph.store.port import Store
 
 
@@ -136,6 +143,69 @@ class IdentityGraph:
             return SplitPlan(customers[key_a], [], [], now, note="already in different customers")
         return await self.store.rewrite_customer(
             customers[key_a], lambda c: plan_ban_only(c, key_a, key_b, now)
+        )
+
+    # ---- consent, erasure, audit ----------------------------------------------------
+
+    async def set_consent(
+        self,
+        subject: str,
+        purpose: str,
+        status: ConsentStatus,
+        *,
+        expires_at: datetime | None = None,
+        source: str,
+    ) -> EventOutcome:
+        """Record a consent decision for an identifier (``kind:value``), as an event of its
+        own so it follows the same validation, idempotency and erasure rules."""
+        if self.settings.purpose(purpose) is None:
+            raise InvalidInput(f"unknown purpose {purpose!r}; configured: {self.purpose_names}")
+        node = self.normalizer.parse_key(subject)
+        consent: dict[str, Any] = {"purpose": purpose, "status": status.value}
+        if expires_at is not None:
+            consent["expiresAt"] = expires_at.isoformat()
+        raw = {
+            "id": f"consent:{uuid.uuid4()}",
+            "timestamp": utcnow().isoformat(),
+            "source": source,
+            "identifiers": [],
+            "consent": consent,
+        }
+        if node.kind == ACCOUNT:
+            raw["account"] = dict(node.attrs)
+        elif node.kind == DEVICE:
+            raw["device"] = {"id": node.value}
+        else:
+            raw["identifiers"] = [{"kind": node.kind, "value": node.value}]
+        return (await self.ingest([raw])).outcomes[0]
+
+    @property
+    def purpose_names(self) -> str:
+        return ", ".join(p.name for p in self.settings.purposes)
+
+    async def forget(self, subject: str) -> ErasureReport:
+        """Erase the whole customer an identifier (``kind:value``) or customer id names."""
+        customer_id = subject if ":" not in subject else await self.customer_of(subject)
+        customer = (
+            None
+            if customer_id is None
+            else (await self.store.customers([customer_id])).get(customer_id)
+        )
+        if customer is None:
+            raise NotFound(f"no customer {subject!r}")
+        return await self.store.forget(customer.id, utcnow())
+
+    async def audit(
+        self,
+        actor: str,
+        purpose: str,
+        operation: str,
+        customer_ids: Sequence[str | None],
+        detail: str = "",
+    ) -> None:
+        now = utcnow()
+        await self.store.append_audit(
+            [AuditEntry(now, actor, purpose, operation, cid, detail) for cid in customer_ids]
         )
 
     # ---- operations ------------------------------------------------------------------

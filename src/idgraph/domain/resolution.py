@@ -206,12 +206,12 @@ def plan_batch(
     seen = set(snapshot.seen_events)
     outcomes: list[EventOutcome | str] = []
     for event in events:
-        if event.id in seen:
-            outcomes.append(EventOutcome(event.id, Outcome.DUPLICATE, "already ingested"))
-        elif any(n.key in snapshot.erased_keys for n in event.nodes):
+        if any(n.key in snapshot.erased_keys for n in event.nodes):
             outcomes.append(
                 EventOutcome(event.id, Outcome.REJECTED, "erased: carries an erased identifier")
             )
+        elif event.id in seen:
+            outcomes.append(EventOutcome(event.id, Outcome.DUPLICATE, "already ingested"))
         else:
             seen.add(event.id)
             planner.event(event)

@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from datetime import datetime
 from typing import Protocol
 
+from idgraph.domain.access import ApiKey, AuditEntry, ErasureReport
 from idgraph.domain.model import (
     Component,
     ConsentRecord,
@@ -127,4 +128,34 @@ class Store(Protocol):
         """Every banned pair of identity keys, ``a < b``."""
 
     async def counts(self) -> dict[str, int]:
-        """Totals: nodes, customers, links, rejected_links, interactions, events."""
+        """Totals: nodes, customers, links, rejected_links, aliases, interactions, events."""
+
+    # ---- erasure, keys, audit ----------------------------------------------------
+
+    async def forget(self, customer_id: str, at: datetime) -> ErasureReport:
+        """In one transaction, remove a live customer and everything of it: identity
+        nodes, every link touching them, bans, aliases, traits, consents, interactions
+        no other customer performed. Keep ``erase_hash(key)`` of each erased key so
+        later snapshots report those keys in ``erased_keys``. NotFound if unknown."""
+
+    def erase_hash(self, key: str) -> str:
+        """A salted hash of an identity key; the salt is the store's own, kept inside it."""
+
+    async def put_key(self, key: ApiKey) -> None:
+        """Store a new API key. InvalidInput if the name is taken."""
+
+    async def api_keys(self) -> list[ApiKey]:
+        """Every key, revoked ones included, by name."""
+
+    async def key_by_hash(self, secret_hash: str) -> ApiKey | None: ...
+
+    async def revoke_key(self, name: str, at: datetime) -> None:
+        """Mark a key revoked. NotFound if there is no such key."""
+
+    async def append_audit(self, entries: Sequence[AuditEntry]) -> None: ...
+
+    async def audit_log(
+        self, *, customer_id: str | None, limit: int, before: int | None = None
+    ) -> list[AuditEntry]:
+        """Entries newest first (by ``seq`` descending, below ``before``), optionally for
+        one customer id."""

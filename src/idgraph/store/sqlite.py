@@ -23,6 +23,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from idgraph.domain.access import ApiKey, AuditEntry, ErasureReport, Role
 from idgraph.domain.model import (
     Component,
     ConsentRecord,
@@ -37,7 +38,7 @@ from idgraph.domain.model import (
     SplitPlan,
     TraitRecord,
 )
-from idgraph.errors import NotFound, StoreError, StoreUnavailable
+from idgraph.errors import InvalidInput, NotFound, StoreError, StoreUnavailable
 from idgraph.store.port import Planner, Splitter
 
 SCHEMA_VERSION = "1"
@@ -122,6 +123,24 @@ CREATE TABLE IF NOT EXISTS consents (
 CREATE INDEX IF NOT EXISTS consents_by_node ON consents (node);
 CREATE TABLE IF NOT EXISTS events (id TEXT PRIMARY KEY, at TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS erased (hash TEXT PRIMARY KEY, at TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS api_keys (
+    name        TEXT PRIMARY KEY,
+    role        TEXT NOT NULL,
+    purposes    TEXT NOT NULL,
+    secret_hash TEXT NOT NULL UNIQUE,
+    created_at  TEXT NOT NULL,
+    revoked_at  TEXT
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS audit (
+    seq         INTEGER PRIMARY KEY,
+    at          TEXT NOT NULL,
+    actor       TEXT NOT NULL,
+    purpose     TEXT NOT NULL,
+    operation   TEXT NOT NULL,
+    customer_id TEXT,
+    detail      TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_by_customer ON audit (customer_id, seq);
 """
 
 
@@ -783,3 +802,148 @@ class SqliteStore:
                 "interactions": db.execute("SELECT count(*) FROM interactions").fetchone()[0],
                 "events": db.execute("SELECT count(*) FROM events").fetchone()[0],
             }
+
+    # ---- erasure, keys, audit ----------------------------------------------------------
+
+    async def forget(self, customer_id: str, at: datetime) -> ErasureReport:
+        try:
+            with self._write() as db:
+                row = db.execute(
+                    "SELECT cluster FROM customers WHERE id = ?", (customer_id,)
+                ).fetchone()
+                if row is None:
+                    raise NotFound(f"no customer {customer_id!r}")
+                cluster = row[0]
+                nodes = db.execute(
+                    "SELECT id, key, kind FROM nodes WHERE cluster = ?", (cluster,)
+                ).fetchall()
+                ids = [n for n, _, _ in nodes]
+                keys = [k for _, k, _ in nodes]
+                stamp = ts(at)
+                db.executemany(
+                    "INSERT OR IGNORE INTO erased VALUES (?, ?)",
+                    [(self.erase_hash(k), stamp) for k in keys],
+                )
+                db.execute("CREATE TEMP TABLE IF NOT EXISTS doomed (id INTEGER PRIMARY KEY)")
+                db.execute("DELETE FROM doomed")
+                db.executemany("INSERT INTO doomed VALUES (?)", [(i,) for i in ids])
+                links = db.execute(
+                    "DELETE FROM links WHERE a IN (SELECT id FROM doomed) "
+                    "OR b IN (SELECT id FROM doomed)"
+                ).rowcount
+                self._select_in("DELETE FROM bans WHERE a IN ({marks})", keys)
+                self._select_in("DELETE FROM bans WHERE b IN ({marks})", keys)
+                traits = db.execute(
+                    "DELETE FROM traits WHERE node IN (SELECT id FROM doomed)"
+                ).rowcount
+                consents = db.execute(
+                    "DELETE FROM consents WHERE node IN (SELECT id FROM doomed)"
+                ).rowcount
+                touched = [
+                    r[0]
+                    for r in db.execute(
+                        "SELECT DISTINCT interaction FROM performed "
+                        "WHERE node IN (SELECT id FROM doomed)"
+                    )
+                ]
+                db.execute("DELETE FROM performed WHERE node IN (SELECT id FROM doomed)")
+                interactions = 0
+                for chunk in _chunks(touched):
+                    interactions += db.execute(
+                        f"DELETE FROM interactions WHERE id IN ({_marks(len(chunk))}) "
+                        "AND id NOT IN (SELECT interaction FROM performed)",
+                        chunk,
+                    ).rowcount
+                aliases = db.execute(
+                    "DELETE FROM aliases WHERE customer_id = ?", (customer_id,)
+                ).rowcount
+                db.execute("DELETE FROM nodes WHERE cluster = ?", (cluster,))
+                db.execute("DELETE FROM customers WHERE cluster = ?", (cluster,))
+                db.execute("DELETE FROM doomed")
+                kinds: dict[str, int] = {}
+                for _, _, kind in nodes:
+                    kinds[kind] = kinds.get(kind, 0) + 1
+                return ErasureReport(
+                    customer_id,
+                    dict(sorted(kinds.items())),
+                    aliases,
+                    links,
+                    traits,
+                    interactions,
+                    consents,
+                )
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite store at {self.path}: {exc}") from exc
+
+    async def put_key(self, key: ApiKey) -> None:
+        try:
+            with self._write() as db:
+                db.execute(
+                    "INSERT INTO api_keys VALUES (?, ?, ?, ?, ?, NULL)",
+                    (
+                        key.name,
+                        key.role.value,
+                        json.dumps(list(key.purposes)),
+                        key.secret_hash,
+                        ts(key.created_at),
+                    ),
+                )
+        except sqlite3.IntegrityError as exc:
+            raise InvalidInput(f"an API key named {key.name!r} exists already") from exc
+
+    async def api_keys(self) -> list[ApiKey]:
+        return [_api_key(row) for row in self._db.execute("SELECT * FROM api_keys ORDER BY name")]
+
+    async def key_by_hash(self, secret_hash: str) -> ApiKey | None:
+        row = self._db.execute(
+            "SELECT * FROM api_keys WHERE secret_hash = ?", (secret_hash,)
+        ).fetchone()
+        return None if row is None else _api_key(row)
+
+    async def revoke_key(self, name: str, at: datetime) -> None:
+        with self._write() as db:
+            if not db.execute(
+                "UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?) WHERE name = ?",
+                (ts(at), name),
+            ).rowcount:
+                raise NotFound(f"no API key named {name!r}")
+
+    async def append_audit(self, entries: Sequence[AuditEntry]) -> None:
+        with self._write() as db:
+            db.executemany(
+                "INSERT INTO audit (at, actor, purpose, operation, customer_id, detail) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (ts(e.at), e.actor, e.purpose, e.operation, e.customer_id, e.detail)
+                    for e in entries
+                ],
+            )
+
+    async def audit_log(
+        self, *, customer_id: str | None, limit: int, before: int | None = None
+    ) -> list[AuditEntry]:
+        where, params = ["seq < ?"], [before if before is not None else 2**62]
+        if customer_id is not None:
+            where.append("customer_id = ?")
+            params.append(customer_id)
+        rows = self._db.execute(
+            "SELECT seq, at, actor, purpose, operation, customer_id, detail FROM audit "
+            f"WHERE {' AND '.join(where)} ORDER BY seq DESC LIMIT ?",
+            (*params, limit),
+        ).fetchall()
+        return [
+            AuditEntry(dt(at), actor, purpose, op, cid, detail, seq)
+            for seq, at, actor, purpose, op, cid, detail in rows
+        ]
+
+
+def _api_key(row: tuple[Any, ...]) -> ApiKey:
+    name, role, purposes, secret_hash, created, revoked = row
+    return ApiKey(
+        name,
+        Role(role),
+        tuple(json.loads(purposes)),
+        secret_hash,
+        dt(created),
+        dt(revoked) if revoked else None,
+    )
