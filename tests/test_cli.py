@@ -201,3 +201,29 @@ def test_killed_ingest_resumes_to_the_same_end_state(tmp_path: Path) -> None:
     )
     assert check.returncode == 0, check.stdout
     assert "20000 events" in check.stdout
+
+
+def test_check_reports_a_broken_store(
+    store_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_lines(
+        tmp_path / "e.jsonl",
+        [
+            json.dumps(event("email:a@x.com", "cookie:c1")),
+            json.dumps(event("email:b@x.com", "cookie:c2")),
+        ],
+    )
+    assert main(["ingest", str(path)]) == 0
+    with sqlite3.connect(tmp_path / "cli.db") as db:  # corrupt it behind idgraph's back
+        db.execute(
+            "UPDATE nodes SET cluster = (SELECT cluster FROM nodes WHERE key = "
+            "'email:a@x.com') WHERE key = 'cookie:c2'"
+        )
+        db.execute("INSERT INTO aliases VALUES ('cus_gone', 'cus_nowhere', '2026-01-01')")
+    capsys.readouterr()
+    assert main(["check"]) == 1
+    report = capsys.readouterr().out
+    assert report.splitlines()[0].startswith("8 invariant violations")
+    assert "accepted link cookie:c2 — email:b@x.com joins customers" in report
+    assert "alias cus_gone leads to cus_nowhere, which is not a live customer" in report
+    assert "records size 2, has 1 nodes" in report
