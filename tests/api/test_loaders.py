@@ -97,3 +97,25 @@ async def test_a_page_of_conflicts_with_their_customers_is_batched(
         "traits_of": 1,
         "consents_of": 1,
     }
+
+
+async def test_the_customers_an_ingest_touched_are_batched(
+    store: Store, settings: Settings
+) -> None:
+    counting = CountingStore(store)
+    events = ", ".join(
+        f'{{id: "i{n}", timestamp: "2026-03-01T00:00:00Z", source: "web", '
+        f'identifiers: [{{kind: "email", value: "p{n}@x.com"}}]}}'
+        for n in range(PEOPLE)
+    )
+    mutation = f"mutation {{ ingest(events: [{events}]) {{ customers {{ {FIELDS} }} }} }}"
+    async for api in open_api(settings, counting):  # type: ignore[arg-type]
+        data = await api.data(mutation)
+    assert len(data["ingest"]["customers"]) == PEOPLE
+    assert counting.calls == {
+        "write_batch": 1,
+        "customers": 1,
+        "nodes_of": 1,
+        "traits_of": 1,
+        "consents_of": 1,
+    }

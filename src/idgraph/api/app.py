@@ -76,7 +76,10 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         declared = dict(scope["headers"]).get(b"content-length", b"0")
-        if not declared.isdigit() or int(declared) > self.max_bytes:
+        if not declared.isdigit():
+            await http_error(400, "invalid Content-Length header")(scope, receive, send)
+            return
+        if int(declared) > self.max_bytes:
             await self._refuse(scope, receive, send)
             return
         messages: list[Message] = []

@@ -51,7 +51,7 @@ class EventResult:
 
 async def _customers(info: Info, ids: list[str]) -> list[Customer]:
     """Live customers for ids (aliases followed), each once, in first-seen order."""
-    records = [await info.context.loaders.customer.load(i) for i in dict.fromkeys(ids)]
+    records = await info.context.loaders.customer.load_many(list(dict.fromkeys(ids)))
     unique = {r.id: r for r in records if r is not None}
     return [Customer.from_record(r) for r in unique.values()]
 

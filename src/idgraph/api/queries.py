@@ -16,7 +16,6 @@ from idgraph.api.relay import (
     Node,
     decode,
     decode_time,
-    encode,
     page,
     page_size,
 )
@@ -108,7 +107,7 @@ class Query:
             at, a, b = decode(after, "after", 3)
             before = (decode_time(at, "after"), a, b)
         links = await info.context.graph.store.rejected_links(limit=size + 1, before=before)
-        items = [(encode(k.at, k.a, k.b), Link.from_record(k)) for k in links]
+        items = [((k.at, k.a, k.b), Link.from_record(k)) for k in links]
         edges, page_info = page(items, size, after)
         return Connection(edges=edges, page_info=page_info)
 

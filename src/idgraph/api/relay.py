@@ -48,8 +48,12 @@ class PageInfo:
 
 @strawberry.type(description="One item of a connection and its cursor.")
 class Edge(Generic[T]):
-    cursor: str = strawberry.field(description="Opaque position of this item.")
     node: T = strawberry.field(description="The item.")
+    position: strawberry.Private[tuple[Any, ...]]
+
+    @strawberry.field(description="Opaque position of this item.")
+    def cursor(self) -> str:
+        return encode(*self.position)
 
 
 @strawberry.type(description="A page of a list, Relay style.")
@@ -59,15 +63,16 @@ class Connection(Generic[T]):
 
 
 def page(
-    items: list[tuple[str, T]], size: int, after: str | None
+    items: list[tuple[tuple[Any, ...], T]], size: int, after: str | None
 ) -> tuple[list[Edge[T]], PageInfo]:
-    """Edges and page info from ``(cursor, item)`` pairs fetched with ``limit=size + 1``."""
-    edges = [Edge(cursor=cursor, node=item) for cursor, item in items[:size]]
+    """Edges and page info from ``(position, item)`` pairs fetched with ``limit=size + 1``;
+    a position is what :func:`encode` turns into the item's cursor."""
+    edges = [Edge(node=item, position=position) for position, item in items[:size]]
     return edges, PageInfo(
         has_next_page=len(items) > size,
         has_previous_page=after is not None,
-        start_cursor=edges[0].cursor if edges else None,
-        end_cursor=edges[-1].cursor if edges else None,
+        start_cursor=edges[0].cursor() if edges else None,
+        end_cursor=edges[-1].cursor() if edges else None,
     )
 
 

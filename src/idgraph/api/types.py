@@ -176,6 +176,9 @@ class Consent:
 
 @strawberry.type(description="Something a person did: a page view, a purchase, a ticket, ….")
 class Interaction(Node):
+    """Its global id is built when asked for: ``Interaction:`` and a token holding one of
+    its identity nodes, its time and its own id (see ``Query.node``)."""
+
     interaction_id: str = strawberry.field(description="The interaction's own id.")
     type: str = strawberry.field(description="Kind of interaction, e.g. `purchase`.")
     channel: str | None = strawberry.field(description="Channel, e.g. `web`, `store`.")
@@ -187,11 +190,14 @@ class Interaction(Node):
         description="Keys of the identity nodes that performed it."
     )
 
+    @strawberry.field(description="Globally unique, stable id.")
+    def id(self) -> strawberry.ID:
+        anchor = self.identity_nodes[0] if self.identity_nodes else ""
+        return strawberry.ID(INTERACTION_PREFIX + encode(anchor, self.at, self.interaction_id))
+
     @classmethod
     def from_view(cls, v: InteractionView) -> Interaction:
-        anchor = v.keys[0] if v.keys else ""
         return cls(
-            id=strawberry.ID(INTERACTION_PREFIX + encode(anchor, v.at, v.id)),
             interaction_id=v.id,
             type=v.type,
             channel=v.channel,
@@ -302,7 +308,7 @@ class Customer(Node):
         views = await info.context.graph.store.interactions_of(
             self.id, limit=size + 1, before=before, types=types, since=utc(since, "since")
         )
-        items = [(encode(v.at, v.id), Interaction.from_view(v)) for v in views]
+        items = [((v.at, v.id), Interaction.from_view(v)) for v in views]
         edges, page_info = page(items, size, after)
         return InteractionConnection(edges=edges, page_info=page_info, customer_id=self.id)
 

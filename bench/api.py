@@ -1,0 +1,332 @@
+"""GraphQL API benchmark: one uvicorn worker on loopback, driven from another process.
+
+    python bench/api.py                          # 200,000 events, 200 req/s for 20 s
+    python bench/api.py --events 1000000 --rate 200 --duration 20
+
+1. Generates events with idgraph.demo.DemoGenerator and loads them with
+   ``idgraph ingest`` into a fresh embedded store (or ``--store``).
+2. Starts ``uvicorn idgraph.api.app:app_from_env --factory`` with one worker on
+   127.0.0.1 (never another interface), access log off.
+3. From a separate process, for each query: an open-loop run at a fixed offered load
+   (requests start on schedule whatever the earlier ones do; latency counts from the
+   scheduled start), then a closed-loop run with ``--concurrency`` connections to
+   measure capacity. Every loop is bounded in count and time.
+
+Queries: ``{ __typename }`` (the framework's floor) and ``resolve`` of a random known
+email with its identifiers and 20 interactions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from idgraph.demo import DemoGenerator
+
+HOST = "127.0.0.1"  # loopback only
+REQUEST_TIMEOUT = 5.0
+POOL_SIZE = 64
+STARTUP_SECONDS = 60
+TRIVIAL = "{ __typename }"
+RESOLVE = (
+    "query($id: IdentifierInput!) { resolve(identifier: $id) { id size "
+    "identifiers { kind value } "
+    "interactions(first: 20) { edges { node { type at channel } } } } }"
+)
+
+
+@dataclass
+class Run:
+    requests: int
+    errors: int
+    seconds: float
+    latencies: list[float]
+
+    def percentile(self, p: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] * 1000
+
+
+class Connection:
+    """A minimal keep-alive HTTP/1.1 client: far less CPU per request than a full client,
+    so the driver measures the server rather than itself."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+
+    @classmethod
+    async def open(cls, port: int) -> Connection:
+        return cls(*await asyncio.open_connection(HOST, port))
+
+    async def post(self, payload: bytes) -> bool:
+        """POST /graphql; True when the answer is 200 without GraphQL errors."""
+        self.writer.write(
+            b"POST /graphql HTTP/1.1\r\nHost: %b\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n%b" % (HOST.encode(), len(payload), payload)
+        )
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        length = None
+        for line in head.split(b"\r\n"):
+            name, _, value = line.partition(b":")
+            if name.lower() == b"content-length":
+                length = int(value)
+        if length is None:
+            raise ConnectionError("a response without Content-Length")
+        answer = await self.reader.readexactly(length)
+        return head.startswith(b"HTTP/1.1 200") and b'"errors"' not in answer
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+class Payloads:
+    """Request bodies: the trivial query, or resolve of a random known email."""
+
+    def __init__(self, query: str, identifiers: list[str], seed: int) -> None:
+        self.query = query
+        self.identifiers = identifiers
+        self.rng = random.Random(seed)
+
+    def next(self) -> bytes:
+        body: dict[str, Any] = {"query": self.query}
+        if self.query != TRIVIAL:
+            email = self.rng.choice(self.identifiers)
+            body["variables"] = {"id": {"kind": "email", "value": email}}
+        return json.dumps(body).encode()
+
+
+async def timed(connection: Connection, payload: bytes) -> bool:
+    try:
+        return await asyncio.wait_for(connection.post(payload), REQUEST_TIMEOUT)
+    except (TimeoutError, OSError, asyncio.IncompleteReadError):
+        return False
+
+
+async def open_loop(
+    port: int, query: str, identifiers: list[str], rate: float, duration: float
+) -> Run:
+    """``rate * duration`` requests, each started at its scheduled time on a free
+    connection of a pool (latency counts from the schedule, so queueing shows)."""
+    payloads = Payloads(query, identifiers, 1)
+    total = int(rate * duration)
+    pool: asyncio.Queue[Connection] = asyncio.Queue()
+    for _ in range(POOL_SIZE):
+        pool.put_nowait(await Connection.open(port))
+    for _ in range(50):  # warm up the server's caches
+        connection = await pool.get()
+        await timed(connection, payloads.next())
+        pool.put_nowait(connection)
+    latencies: list[float] = []
+    errors = 0
+
+    async def one(scheduled: float) -> None:
+        nonlocal errors
+        await asyncio.sleep(max(0.0, scheduled - time.perf_counter()))
+        connection = await pool.get()
+        good = await timed(connection, payloads.next())
+        if good:
+            pool.put_nowait(connection)
+        else:
+            errors += 1
+            connection.close()
+            pool.put_nowait(await Connection.open(port))
+        latencies.append(time.perf_counter() - scheduled)
+
+    start = time.perf_counter() + 0.1
+    tasks = [asyncio.create_task(one(start + i / rate)) for i in range(total)]
+    await asyncio.wait(tasks, timeout=duration + REQUEST_TIMEOUT + 5)
+    seconds = time.perf_counter() - start
+    for task in tasks:
+        task.cancel()
+    while not pool.empty():
+        pool.get_nowait().close()
+    return Run(len(latencies), errors + total - len(latencies), seconds, latencies)
+
+
+async def closed_loop(
+    port: int, query: str, identifiers: list[str], concurrency: int, duration: float
+) -> Run:
+    """``concurrency`` connections, each sending its next request when the last returns."""
+    payloads = Payloads(query, identifiers, 2)
+    latencies: list[float] = []
+    errors = 0
+    start = time.perf_counter()
+    deadline = start + duration
+
+    async def worker() -> None:
+        nonlocal errors
+        connection = await Connection.open(port)
+        for _ in range(1_000_000):  # bounded even if the clock misbehaves
+            if time.perf_counter() >= deadline:
+                break
+            sent = time.perf_counter()
+            if not await timed(connection, payloads.next()):
+                errors += 1
+                connection.close()
+                connection = await Connection.open(port)
+            latencies.append(time.perf_counter() - sent)
+        connection.close()
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return Run(len(latencies), errors, time.perf_counter() - start, latencies)
+
+
+def drive(
+    mode: str, port: int, query: str, identifiers: list[str], load: float, seconds: float
+) -> Run:
+    """Runs in the driver process."""
+    if mode == "open":
+        return asyncio.run(open_loop(port, query, identifiers, load, seconds))
+    return asyncio.run(closed_loop(port, query, identifiers, int(load), seconds))
+
+
+def generate(path: Path, events: int, people: int, sample: int) -> list[str]:
+    """Write the events; return a sample of emails they carry."""
+    emails: set[str] = set()
+    with path.open("w") as out:
+        for event in DemoGenerator(people=people, seed=1).events(events):
+            for identifier in event.get("identifiers", ()):
+                if identifier["kind"] == "email" and identifier["value"] != "unknown":
+                    emails.add(identifier["value"])
+            out.write(json.dumps(event) + "\n")
+    return random.Random(3).sample(sorted(emails), min(sample, len(emails)))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def start_server(store: str, port: int, log: Path) -> subprocess.Popen[bytes]:
+    command = [
+        sys.executable, "-m", "uvicorn", "idgraph.api.app:app_from_env", "--factory",
+        "--host", HOST, "--port", str(port), "--workers", "1",
+        "--no-access-log", "--log-level", "warning",
+    ]  # fmt: skip
+    with log.open("w") as out:
+        server = subprocess.Popen(
+            command, env={**os.environ, "IDGRAPH_STORE": store}, stdout=out, stderr=out
+        )
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline and server.poll() is None:
+        try:
+            if httpx.get(f"http://{HOST}:{port}/readyz", timeout=1).status_code == 200:
+                return server
+        except httpx.TransportError:
+            time.sleep(0.2)
+    stop(server)
+    raise SystemExit(f"the server did not start:\n{log.read_text()}")
+
+
+def stop(server: subprocess.Popen[bytes]) -> None:
+    server.terminate()
+    try:
+        server.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    line = "+-" + "-+-".join("-" * w for w in widths) + "-+"
+
+    def fmt(r: list[str]) -> str:
+        return "| " + " | ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) + " |"
+
+    return "\n".join([line, fmt(header), line, *map(fmt, rows), line])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=200_000, help="events to pre-load")
+    parser.add_argument("--people", type=int, default=0, help="default: events / 10")
+    parser.add_argument("--store", help="default: a fresh SQLite file in a temp dir")
+    parser.add_argument("--rate", type=float, default=200.0, help="offered load, req/s")
+    parser.add_argument("--duration", type=float, default=20.0, help="seconds per open run")
+    parser.add_argument("--concurrency", type=int, default=16, help="closed-loop clients")
+    parser.add_argument("--capacity-seconds", type=float, default=10.0)
+    args = parser.parse_args()
+    if not (
+        0 < args.rate <= 5000
+        and 0 < args.duration <= 300
+        and 0 < args.capacity_seconds <= 300
+        and 0 < args.concurrency <= 256
+    ):
+        parser.error("keep the runs bounded: rate ≤ 5000/s, duration ≤ 300 s, concurrency ≤ 256")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        store = args.store or f"sqlite:///{workdir / 'bench.db'}"
+        events = workdir / "events.jsonl"
+        emails = generate(events, args.events, args.people or max(args.events // 10, 10), 5000)
+        started = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-m", "idgraph.cli", "--store", store, "ingest", str(events),
+             "--quiet", "--no-progress"],
+            check=False,
+        )  # fmt: skip
+        print(f"loaded {args.events:,} events in {time.perf_counter() - started:,.1f} s")
+        port = free_port()
+        server = start_server(store, port, workdir / "server.log")
+        rows = []
+        capacity = {}
+        try:
+            with ProcessPoolExecutor(max_workers=1) as driver:
+                for name, query in [
+                    ("{ __typename }", TRIVIAL),
+                    ("resolve + 20 interactions", RESOLVE),
+                ]:
+                    fixed = driver.submit(
+                        drive, "open", port, query, emails, args.rate, args.duration
+                    ).result()
+                    top = driver.submit(
+                        drive,
+                        "closed",
+                        port,
+                        query,
+                        emails,
+                        args.concurrency,
+                        args.capacity_seconds,
+                    ).result()
+                    capacity[name] = top.requests / top.seconds
+                    rows.append(
+                        [
+                            name,
+                            f"{args.rate:,.0f}",
+                            f"{fixed.requests / fixed.seconds:,.0f}",
+                            f"{fixed.percentile(50):.2f}",
+                            f"{fixed.percentile(95):.2f}",
+                            f"{fixed.percentile(99):.2f}",
+                            str(fixed.errors + top.errors),
+                            f"{capacity[name]:,.0f}",
+                        ]
+                    )
+        finally:
+            stop(server)
+    header = ["query", "offered/s", "served/s", "p50 ms", "p95 ms", "p99 ms", "errors", "max req/s"]
+    print(f"store: {store.split('://')[0]}, {args.events:,} events; one uvicorn worker on {HOST}")
+    print(table(header, rows))
+    trivial, resolve = capacity.values()
+    print(f"resolve capacity = {resolve / trivial:.0%} of the trivial query's (target ≥ 50%)")
+
+
+if __name__ == "__main__":
+    main()
