@@ -1,0 +1,17 @@
+# idgraph service image: `docker compose up` runs it against Neo4j (see docker-compose.yml).
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY src ./src
+RUN pip install . && useradd --create-home --uid 10001 idgraph
+
+USER idgraph
+WORKDIR /home/idgraph
+EXPOSE 8000
+CMD ["idgraph", "serve", "--host", "0.0.0.0"]

@@ -1,0 +1,502 @@
+"""Every Cypher statement idgraph runs, as named constants, so they can be reviewed whole.
+
+Values always travel as ``$parameters``; no statement is ever built by formatting text.
+Neo4j 5 Community syntax only. The graph, as an analyst sees it (DESIGN.md):
+
+    (:Identity:Identifier {key, kind, value, createdAt})    email, phone, cookie, user_id, …
+    (:Identity:Device {key, kind, value, createdAt, os?, model?})
+    (:Identity:Account {key, kind, value, createdAt, system, id})
+    (:Customer {id, createdAt, updatedAt, size, kindCounts, splitFrom?, merged: false})
+    (:Customer {id, merged: true, mergedAt})                 an absorbed id (an alias)
+    (:Interaction {id, type, channel?, at, source, properties, eventId})
+    (:Purpose {name})   (:Trait {name, value, source, at, eventId})
+
+    (identity)-[:LINKED {source, at, eventId, accepted, rule?, lastAt}]->(identity)
+    (identity)-[:BELONGS_TO]->(:Customer)            exactly one per identity node
+    (identity)-[:PERFORMED]->(:Interaction)
+    (identity)-[:CONSENT {status, at, expiresAt?, source, eventId, recordedAt, seq}]->(:Purpose)
+    (identity)-[:HAS_TRAIT]->(:Trait)                the latest report per trait name
+    (identity)-[:BANNED {at}]->(identity)            a steward's ban, a.key < b.key
+    (:Customer {merged: true})-[:MERGED_INTO {at, via?}]->(:Customer {merged: false})
+
+``LINKED`` always points from the smaller key to the larger and keeps its first evidence;
+``lastAt`` is when it was last refused (or accepted after a refusal).
+``kindCounts`` (identity nodes per kind), trait values and interaction properties are
+JSON text. ``MERGED_INTO`` always leads straight to the live customer (one hop): when a
+survivor is absorbed later its aliases are re-pointed, keeping their time and ``via``.
+Housekeeping nodes: ``(:Event {id, at})`` (applied event ids), ``(:Erased {hash, at})``
+(salted hashes of erased keys), ``(:ApiKey {name, role, purposes, secretHash, createdAt,
+revokedAt?})``, ``(:AuditEntry {seq, at, actor, purpose, operation, customerId?, detail})``,
+``(:IdgraphMeta {name, value})`` (erasure salt, audit counter), ``(:IdgraphLock {name})``.
+"""
+
+from __future__ import annotations
+
+# ---- schema (idempotent; run at every start and by `idgraph init-schema`) ---------------
+
+SCHEMA = (
+    "CREATE CONSTRAINT identity_key IF NOT EXISTS FOR (n:Identity) REQUIRE n.key IS UNIQUE",
+    "CREATE CONSTRAINT identifier_key IF NOT EXISTS FOR (n:Identifier) REQUIRE n.key IS UNIQUE",
+    "CREATE CONSTRAINT device_key IF NOT EXISTS FOR (n:Device) REQUIRE n.key IS UNIQUE",
+    "CREATE CONSTRAINT account_key IF NOT EXISTS FOR (n:Account) REQUIRE n.key IS UNIQUE",
+    "CREATE CONSTRAINT customer_id IF NOT EXISTS FOR (c:Customer) REQUIRE c.id IS UNIQUE",
+    "CREATE CONSTRAINT interaction_id IF NOT EXISTS FOR (i:Interaction) REQUIRE i.id IS UNIQUE",
+    "CREATE CONSTRAINT purpose_name IF NOT EXISTS FOR (p:Purpose) REQUIRE p.name IS UNIQUE",
+    "CREATE CONSTRAINT event_id IF NOT EXISTS FOR (e:Event) REQUIRE e.id IS UNIQUE",
+    "CREATE CONSTRAINT erased_hash IF NOT EXISTS FOR (e:Erased) REQUIRE e.hash IS UNIQUE",
+    "CREATE CONSTRAINT meta_name IF NOT EXISTS FOR (m:IdgraphMeta) REQUIRE m.name IS UNIQUE",
+    "CREATE CONSTRAINT lock_name IF NOT EXISTS FOR (l:IdgraphLock) REQUIRE l.name IS UNIQUE",
+    "CREATE CONSTRAINT api_key_name IF NOT EXISTS FOR (k:ApiKey) REQUIRE k.name IS UNIQUE",
+    "CREATE CONSTRAINT api_key_hash IF NOT EXISTS FOR (k:ApiKey) REQUIRE k.secretHash IS UNIQUE",
+    "CREATE CONSTRAINT audit_seq IF NOT EXISTS FOR (e:AuditEntry) REQUIRE e.seq IS UNIQUE",
+    "CREATE INDEX identity_kind_value IF NOT EXISTS FOR (n:Identity) ON (n.kind, n.value)",
+    "CREATE INDEX identity_kind IF NOT EXISTS FOR (n:Identity) ON (n.kind)",
+    "CREATE INDEX customer_size IF NOT EXISTS FOR (c:Customer) ON (c.size)",
+    "CREATE INDEX interaction_at IF NOT EXISTS FOR (i:Interaction) ON (i.at)",
+    "CREATE INDEX linked_accepted IF NOT EXISTS FOR ()-[r:LINKED]-() ON (r.accepted)",
+    "CREATE INDEX linked_rule IF NOT EXISTS FOR ()-[r:LINKED]-() ON (r.rule)",
+    "CREATE INDEX audit_customer IF NOT EXISTS FOR (e:AuditEntry) ON (e.customerId)",
+)
+
+PING = "RETURN 1 AS ok"
+
+ENSURE_LOCK = "MERGE (:IdgraphLock {name: 'writer'})"
+
+ENSURE_SALT = """
+MERGE (m:IdgraphMeta {name: 'erase_salt'})
+ON CREATE SET m.value = $salt
+RETURN m.value AS salt
+"""
+
+# Every write transaction starts here. Setting a property takes the node's exclusive lock,
+# held until commit or rollback, so idgraph's writers run one after the other.
+LOCK_WRITERS = "MERGE (l:IdgraphLock {name: 'writer'}) SET l.lockedAt = datetime()"
+
+DELETE_SOME = """
+MATCH (n)
+WITH n LIMIT $pageSize
+DETACH DELETE n
+RETURN count(*) AS deleted
+"""
+
+# ---- the snapshot a batch is planned against ---------------------------------------------
+
+SNAPSHOT_CUSTOMERS = """
+UNWIND $keys AS key
+MATCH (n:Identity {key: key})-[:BELONGS_TO]->(c:Customer)
+RETURN key, c.id AS id, c.createdAt AS createdAt, c.size AS size, c.kindCounts AS kindCounts
+"""
+
+# Bans are a steward's few decisions: scanning them all is cheaper than expanding customers.
+BANS_BETWEEN = """
+MATCH (a:Identity)-[:BANNED]->(b:Identity)
+MATCH (a)-[:BELONGS_TO]->(ca:Customer)
+MATCH (b)-[:BELONGS_TO]->(cb:Customer)
+WHERE ca.id IN $ids AND cb.id IN $ids AND ca <> cb
+RETURN ca.id AS a, cb.id AS b
+"""
+
+SEEN_EVENTS = "UNWIND $ids AS id MATCH (e:Event {id: id}) RETURN e.id AS id"
+
+ERASED_HASHES = "UNWIND $hashes AS hash MATCH (e:Erased {hash: hash}) RETURN e.hash AS hash"
+
+# ---- applying a ResolutionPlan (in this order) -------------------------------------------
+
+CREATE_CUSTOMERS = """
+UNWIND $rows AS row
+CREATE (:Customer {id: row.id, createdAt: row.at, updatedAt: row.at, size: 0,
+                   kindCounts: row.kindCounts, merged: false})
+"""
+
+# Merges: each row names an absorbed customer and the live customer it ends in.
+MOVE_MEMBERS = """
+UNWIND $rows AS row
+MATCH (a:Customer {id: row.absorbed})
+MATCH (s:Customer {id: row.survivor})
+MATCH (n:Identity)-[r:BELONGS_TO]->(a)
+DELETE r
+CREATE (n)-[:BELONGS_TO]->(s)
+"""
+
+REPOINT_ALIASES = """
+UNWIND $rows AS row
+MATCH (a:Customer {id: row.absorbed})
+MATCH (s:Customer {id: row.survivor})
+MATCH (x:Customer)-[m:MERGED_INTO]->(a)
+CREATE (x)-[:MERGED_INTO {at: m.at, via: coalesce(m.via, a.id)}]->(s)
+DELETE m
+"""
+
+RETIRE_CUSTOMERS = """
+UNWIND $rows AS row
+MATCH (a:Customer {id: row.absorbed})
+MATCH (s:Customer {id: row.survivor})
+CREATE (a)-[:MERGED_INTO {at: row.at}]->(s)
+SET a.merged = true, a.mergedAt = row.at
+REMOVE a.size, a.kindCounts, a.updatedAt, a.splitFrom
+"""
+
+# New identity nodes, one statement per label (labels cannot be parameters in Neo4j 5).
+# Descriptive attributes become properties: a device's os/model, an account's system/id.
+CREATE_IDENTIFIERS = """
+UNWIND $rows AS row
+MATCH (c:Customer {id: row.customer})
+CREATE (n:Identity:Identifier {key: row.key, kind: row.kind, value: row.value, createdAt: row.at})
+SET n += row.attrs
+CREATE (n)-[:BELONGS_TO]->(c)
+"""
+
+CREATE_DEVICES = """
+UNWIND $rows AS row
+MATCH (c:Customer {id: row.customer})
+CREATE (n:Identity:Device {key: row.key, kind: row.kind, value: row.value, createdAt: row.at})
+SET n += row.attrs
+CREATE (n)-[:BELONGS_TO]->(c)
+"""
+
+CREATE_ACCOUNTS = """
+UNWIND $rows AS row
+MATCH (c:Customer {id: row.customer})
+CREATE (n:Identity:Account {key: row.key, kind: row.kind, value: row.value, createdAt: row.at})
+SET n += row.attrs
+CREATE (n)-[:BELONGS_TO]->(c)
+"""
+
+UPDATE_CUSTOMERS = """
+UNWIND $rows AS row
+MATCH (c:Customer {id: row.id})
+SET c.size = row.size, c.kindCounts = row.kindCounts, c.updatedAt = row.at
+"""
+
+# A pair seen again keeps its first evidence. New evidence for an accepted pair writes
+# nothing; for a refused pair it sets the verdict, rule and time anew (like SQLite).
+MERGE_LINKS = """
+UNWIND $rows AS row
+MATCH (x:Identity {key: row.a})
+MATCH (y:Identity {key: row.b})
+MERGE (x)-[r:LINKED]->(y)
+ON CREATE SET r.source = row.source, r.at = row.at, r.eventId = row.eventId,
+              r.accepted = row.accepted, r.rule = row.rule, r.lastAt = row.at
+WITH r, row
+WHERE NOT r.accepted
+SET r.accepted = row.accepted, r.rule = row.rule, r.lastAt = row.at
+"""
+
+# The latest report per (identity node, trait name) wins; an older report changes nothing.
+MERGE_TRAITS = """
+UNWIND $rows AS row
+MATCH (n:Identity {key: row.key})
+MERGE (n)-[:HAS_TRAIT]->(t:Trait {name: row.name})
+WITH t, row
+WHERE t.at IS NULL OR row.at >= t.at
+SET t.value = row.value, t.source = row.source, t.at = row.at, t.eventId = row.eventId
+"""
+
+CREATE_INTERACTIONS = """
+UNWIND $rows AS row
+CREATE (i:Interaction {id: row.id, type: row.type, channel: row.channel, at: row.at,
+                      source: row.source, properties: row.properties, eventId: row.eventId})
+WITH i, row
+UNWIND row.keys AS key
+MATCH (n:Identity {key: key})
+CREATE (n)-[:PERFORMED]->(i)
+"""
+
+# `export --to` copies one customer's view at a time: an interaction shared by two
+# customers' nodes arrives twice, so it is merged rather than created.
+MERGE_INTERACTIONS = """
+UNWIND $rows AS row
+MERGE (i:Interaction {id: row.id})
+ON CREATE SET i.type = row.type, i.channel = row.channel, i.at = row.at,
+              i.source = row.source, i.properties = row.properties, i.eventId = row.eventId
+WITH i, row
+UNWIND row.keys AS key
+MATCH (n:Identity {key: key})
+MERGE (n)-[:PERFORMED]->(i)
+"""
+
+# Consent is history: every decision is a new relationship, never an update.
+CREATE_CONSENTS = """
+UNWIND $rows AS row
+MATCH (n:Identity {key: row.key})
+MERGE (p:Purpose {name: row.purpose})
+CREATE (n)-[:CONSENT {status: row.status, at: row.at, expiresAt: row.expiresAt,
+                      source: row.source, eventId: row.eventId,
+                      recordedAt: row.recordedAt, seq: row.seq}]->(p)
+"""
+
+CREATE_EVENTS = "UNWIND $ids AS id CREATE (:Event {id: id, at: $at})"
+
+# ---- applying a SplitPlan ----------------------------------------------------------------
+
+REJECT_LINKS = """
+UNWIND $rows AS row
+MATCH (a:Identity {key: row.a})-[r:LINKED]->(b:Identity {key: row.b})
+SET r.accepted = false, r.rule = row.rule, r.lastAt = $at
+"""
+
+MERGE_BANS = """
+UNWIND $rows AS row
+MATCH (a:Identity {key: row.a})
+MATCH (b:Identity {key: row.b})
+MERGE (a)-[r:BANNED]->(b)
+ON CREATE SET r.at = row.at
+"""
+
+CREATE_SPLIT_PARTS = """
+UNWIND $parts AS part
+CREATE (c:Customer {id: part.id, createdAt: $at, updatedAt: $at, size: part.size,
+                    kindCounts: part.kindCounts, splitFrom: $splitFrom, merged: false})
+WITH c, part
+UNWIND part.keys AS key
+MATCH (n:Identity {key: key})-[r:BELONGS_TO]->(:Customer)
+DELETE r
+CREATE (n)-[:BELONGS_TO]->(c)
+"""
+
+# ---- reads -------------------------------------------------------------------------------
+
+CUSTOMER_IDS_OF = """
+UNWIND $keys AS key
+MATCH (n:Identity {key: key})-[:BELONGS_TO]->(c:Customer)
+RETURN key, c.id AS id
+"""
+
+# Any id, live or absorbed, to the live customer it names (MERGED_INTO is one hop).
+CUSTOMERS = """
+UNWIND $ids AS requested
+MATCH (named:Customer {id: requested})
+OPTIONAL MATCH (named)-[:MERGED_INTO]->(survivor:Customer)
+WITH requested, coalesce(survivor, named) AS c
+OPTIONAL MATCH (alias:Customer)-[:MERGED_INTO]->(c)
+WITH requested, c, collect(alias.id) AS aliases
+RETURN requested, c.id AS id, c.createdAt AS createdAt, c.updatedAt AS updatedAt,
+       c.size AS size, c.kindCounts AS kindCounts, c.splitFrom AS splitFrom, aliases
+"""
+
+NODES_OF = """
+UNWIND $ids AS id
+MATCH (:Customer {id: id})<-[:BELONGS_TO]-(n:Identity)
+RETURN id AS customer, properties(n) AS node
+"""
+
+TRAITS_OF = """
+UNWIND $ids AS id
+MATCH (:Customer {id: id})<-[:BELONGS_TO]-(n:Identity)-[:HAS_TRAIT]->(t:Trait)
+RETURN id AS customer, n.key AS key, t.name AS name, t.value AS value, t.source AS source,
+       t.at AS at, t.eventId AS eventId
+"""
+
+CONSENTS_OF = """
+UNWIND $ids AS id
+MATCH (:Customer {id: id})<-[:BELONGS_TO]-(n:Identity)-[d:CONSENT]->(p:Purpose)
+RETURN id AS customer, n.key AS key, p.name AS purpose, d.status AS status, d.at AS at,
+       d.expiresAt AS expiresAt, d.source AS source, d.eventId AS eventId,
+       d.recordedAt AS recordedAt, d.seq AS seq
+"""
+
+# Null parameters switch a filter off. The page is cut before performers are collected.
+INTERACTIONS_OF = """
+MATCH (:Customer {id: $id})<-[:BELONGS_TO]-(:Identity)-[:PERFORMED]->(i:Interaction)
+WITH DISTINCT i
+WHERE ($beforeAt IS NULL OR i.at < $beforeAt OR (i.at = $beforeAt AND i.id < $beforeId))
+  AND ($types IS NULL OR i.type IN $types)
+  AND ($since IS NULL OR i.at >= $since)
+WITH i ORDER BY i.at DESC, i.id DESC LIMIT $pageSize
+MATCH (n:Identity)-[:PERFORMED]->(i)
+WITH i, collect(n.key) AS keys
+RETURN i.id AS id, i.type AS type, i.channel AS channel, i.at AS at, i.source AS source,
+       i.properties AS properties, i.eventId AS eventId, keys
+"""
+
+COUNT_INTERACTIONS = """
+MATCH (:Customer {id: $id})<-[:BELONGS_TO]-(:Identity)-[:PERFORMED]->(i:Interaction)
+RETURN count(DISTINCT i) AS total
+"""
+
+COMPONENT_NODES = """
+MATCH (:Customer {id: $id, merged: false})<-[:BELONGS_TO]-(n:Identity)
+RETURN properties(n) AS node
+"""
+
+COMPONENT_LINKS = """
+MATCH (c:Customer {id: $id})<-[:BELONGS_TO]-(x:Identity)-[r:LINKED]->(y:Identity)
+      -[:BELONGS_TO]->(c)
+WHERE r.accepted
+RETURN x.key AS a, y.key AS b, r.source AS source, r.at AS at, r.eventId AS eventId,
+       r.accepted AS accepted, r.rule AS rule
+"""
+
+LINKS_OF = """
+UNWIND $keys AS key
+MATCH (:Identity {key: key})-[r:LINKED]-(:Identity)
+RETURN startNode(r).key AS a, endNode(r).key AS b, r.source AS source, r.at AS at,
+       r.eventId AS eventId, r.accepted AS accepted, r.rule AS rule
+"""
+
+REJECTED_LINKS = """
+MATCH (x:Identity)-[r:LINKED]->(y:Identity)
+WHERE r.accepted = false
+  AND ($beforeAt IS NULL OR r.lastAt < $beforeAt
+       OR (r.lastAt = $beforeAt
+           AND (x.key < $beforeA OR (x.key = $beforeA AND y.key < $beforeB))))
+RETURN x.key AS a, y.key AS b, r.source AS source, r.lastAt AS at, r.eventId AS eventId,
+       r.rule AS rule
+ORDER BY at DESC, a DESC, b DESC
+LIMIT $pageSize
+"""
+
+# ---- whole graph: pages in key order, continuing after the last key seen ---------------
+
+ITER_NODES = """
+MATCH (n:Identity)
+WHERE n.key > $after
+WITH n ORDER BY n.key LIMIT $pageSize
+MATCH (n)-[:BELONGS_TO]->(c:Customer)
+RETURN properties(n) AS node, c.id AS customer
+"""
+
+# A page of identity nodes with their outgoing links (a node without links gives nulls).
+ITER_LINKS = """
+MATCH (x:Identity)
+WHERE x.key > $after
+WITH x ORDER BY x.key LIMIT $pageSize
+OPTIONAL MATCH (x)-[r:LINKED]->(y:Identity)
+RETURN x.key AS a, y.key AS b, r.source AS source, r.at AS at, r.eventId AS eventId,
+       r.accepted AS accepted, r.rule AS rule
+"""
+
+ITER_CUSTOMERS = """
+MATCH (c:Customer)
+WHERE c.id > $after AND c.merged = false
+WITH c ORDER BY c.id LIMIT $pageSize
+OPTIONAL MATCH (alias:Customer)-[:MERGED_INTO]->(c)
+WITH c, collect(alias.id) AS aliases
+RETURN c.id AS requested, c.id AS id, c.createdAt AS createdAt, c.updatedAt AS updatedAt,
+       c.size AS size, c.kindCounts AS kindCounts, c.splitFrom AS splitFrom, aliases
+"""
+
+ALIASES = "MATCH (a:Customer)-[:MERGED_INTO]->(c:Customer) RETURN a.id AS alias, c.id AS id"
+
+BANS = "MATCH (x:Identity)-[:BANNED]->(y:Identity) RETURN x.key AS a, y.key AS b"
+
+COUNTS = {
+    "nodes": "MATCH (n:Identity) RETURN count(n) AS total",
+    "customers": "MATCH (c:Customer) WHERE c.merged = false RETURN count(c) AS total",
+    "links": "MATCH ()-[r:LINKED]->() RETURN count(r) AS total",
+    "rejected_links": "MATCH ()-[r:LINKED]->() WHERE r.accepted = false RETURN count(r) AS total",
+    "aliases": "MATCH (:Customer)-[r:MERGED_INTO]->() RETURN count(r) AS total",
+    "interactions": "MATCH (i:Interaction) RETURN count(i) AS total",
+    "events": "MATCH (e:Event) RETURN count(e) AS total",
+}
+
+# ---- `export --to`: copying another store's customers -----------------------------------
+
+IMPORT_CUSTOMERS = """
+UNWIND $rows AS row
+CREATE (c:Customer {id: row.id, createdAt: row.createdAt, updatedAt: row.updatedAt,
+                    size: row.size, kindCounts: row.kindCounts, splitFrom: row.splitFrom,
+                    merged: false})
+WITH c, row
+UNWIND row.aliases AS alias
+CREATE (:Customer {id: alias, merged: true})-[:MERGED_INTO]->(c)
+"""
+
+
+# ---- erasure (in this order, inside one locked write transaction) ------------------------
+
+FORGET_MEMBERS = """
+MATCH (c:Customer {id: $id, merged: false})
+OPTIONAL MATCH (n:Identity)-[:BELONGS_TO]->(c)
+RETURN n.key AS key, n.kind AS kind
+"""
+
+# Interactions go only when no identity node of another customer performed them too.
+FORGET_INTERACTIONS = """
+MATCH (c:Customer {id: $id})<-[:BELONGS_TO]-(:Identity)-[:PERFORMED]->(i:Interaction)
+WITH DISTINCT c, i
+MATCH (m:Identity)-[:PERFORMED]->(i)
+OPTIONAL MATCH (m)-[ours:BELONGS_TO]->(c)
+WITH i, count(m) AS performers, count(ours) AS ourPerformers
+WHERE performers = ourPerformers
+DETACH DELETE i
+RETURN count(*) AS deleted
+"""
+
+FORGET_TRAITS = """
+MATCH (:Customer {id: $id})<-[:BELONGS_TO]-(:Identity)-[:HAS_TRAIT]->(t:Trait)
+DETACH DELETE t
+RETURN count(*) AS deleted
+"""
+
+FORGET_CONSENTS = """
+MATCH (:Customer {id: $id})<-[:BELONGS_TO]-(:Identity)-[d:CONSENT]->(:Purpose)
+DELETE d
+RETURN count(*) AS deleted
+"""
+
+FORGET_LINKS = """
+MATCH (:Customer {id: $id})<-[:BELONGS_TO]-(:Identity)-[r:LINKED]-(:Identity)
+WITH DISTINCT r
+DELETE r
+RETURN count(*) AS deleted
+"""
+
+FORGET_ALIASES = """
+MATCH (a:Customer)-[:MERGED_INTO]->(:Customer {id: $id})
+DETACH DELETE a
+RETURN count(*) AS deleted
+"""
+
+RECORD_ERASED = """
+UNWIND $hashes AS hash
+MERGE (e:Erased {hash: hash})
+ON CREATE SET e.at = $at
+"""
+
+# Bans, BELONGS_TO and PERFORMED go with the nodes.
+FORGET_NODES = "MATCH (:Customer {id: $id})<-[:BELONGS_TO]-(n:Identity) DETACH DELETE n"
+
+FORGET_CUSTOMER = "MATCH (c:Customer {id: $id}) DETACH DELETE c"
+
+# ---- API keys and the audit trail ---------------------------------------------------------
+
+API_KEY_NAMED = "MATCH (k:ApiKey {name: $name}) RETURN properties(k) AS key"
+
+CREATE_API_KEY = """
+CREATE (:ApiKey {name: $name, role: $role, purposes: $purposes, secretHash: $secretHash,
+                 createdAt: $createdAt})
+"""
+
+API_KEYS = "MATCH (k:ApiKey) RETURN properties(k) AS key"
+
+API_KEY_BY_HASH = "MATCH (k:ApiKey {secretHash: $secretHash}) RETURN properties(k) AS key"
+
+REVOKE_API_KEY = """
+MATCH (k:ApiKey {name: $name})
+SET k.revokedAt = coalesce(k.revokedAt, $at)
+RETURN count(k) AS found
+"""
+
+# Reserves ``$count`` sequence numbers; the counter node's lock orders concurrent appenders
+# (audit entries do not take the writers' lock, so reads being audited never wait on ingest).
+RESERVE_AUDIT_SEQ = """
+MERGE (m:IdgraphMeta {name: 'audit_seq'})
+ON CREATE SET m.value = 0
+WITH m, m.value AS last
+SET m.value = last + $count
+RETURN last
+"""
+
+CREATE_AUDIT_ENTRIES = """
+UNWIND $rows AS row
+CREATE (:AuditEntry {seq: row.seq, at: row.at, actor: row.actor, purpose: row.purpose,
+                     operation: row.operation, customerId: row.customerId, detail: row.detail})
+"""
+
+AUDIT_LOG = """
+MATCH (e:AuditEntry)
+WHERE e.seq < $before AND ($customerId IS NULL OR e.customerId = $customerId)
+WITH e ORDER BY e.seq DESC LIMIT $pageSize
+RETURN properties(e) AS entry
+"""

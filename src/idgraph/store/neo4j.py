@@ -1,0 +1,846 @@
+"""The Neo4j store: the same port as SQLite, over the official async driver.
+
+The graph's shape and every statement are in :mod:`idgraph.store.cypher`; this module
+only binds parameters and maps rows. It is the only module that imports the driver.
+
+Writes. ``write_batch`` and ``rewrite_customer`` each run read, plan and apply inside one
+managed transaction (``session.execute_write``), so the driver retries transient errors
+(the plan function may then run again, as the port allows). Rows go in ``UNWIND $rows``
+batches, one statement per kind of change.
+
+Concurrent writers. Every write transaction *first* sets a property on the single
+``(:IdgraphLock {name: 'writer'})`` node, which takes that node's exclusive lock until
+commit. Writers from every process therefore run one after the other, and each one's
+snapshot (read after the lock, under read-committed isolation) already sees every
+earlier writer's commit: no lost merge, no duplicate node, no customer split in two.
+This trades write parallelism for correctness that is easy to reason about; the cost is
+small because a whole batch is one transaction. Reads take no lock.
+
+Merges re-point the absorbed customer's ``BELONGS_TO`` relationships to the survivor
+(whichever side is larger): the rules cap a customer's size (1,000 nodes by default), so
+a merge moves at most that many relationships, and the survivor keeps its node.
+
+Super nodes: no query expands from a ``Purpose`` or follows ``LINKED`` transitively;
+they start from indexed keys or ids and expand one customer (bounded by the rules).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any, LiteralString, TypeVar
+
+from neo4j.exceptions import AuthError, DriverError, Neo4jError, ServiceUnavailable, SessionExpired
+
+from idgraph.config import Neo4jSettings
+from idgraph.domain.access import ApiKey, AuditEntry, ErasureReport, Role
+from idgraph.domain.model import (
+    Component,
+    ConsentRecord,
+    ConsentStatus,
+    CustomerRecord,
+    CustomerState,
+    InteractionView,
+    Link,
+    NodeRecord,
+    NodeType,
+    ResolutionPlan,
+    Snapshot,
+    SplitPlan,
+    TraitRecord,
+)
+from idgraph.errors import InvalidInput, NotFound, StoreError, StoreUnavailable
+from idgraph.store import cypher
+from idgraph.store.port import Planner, Splitter
+from neo4j import AsyncGraphDatabase, AsyncManagedTransaction
+
+T = TypeVar("T")
+Row = dict[str, Any]
+Work = Callable[[AsyncManagedTransaction], Awaitable[T]]
+
+CLEAR_BATCH = 10_000
+# Node properties that are not descriptive attributes (``NodeRecord.attrs``).
+NODE_FIELDS = frozenset({"key", "kind", "value", "createdAt"})
+CREATE_NODES: dict[NodeType, LiteralString] = {
+    NodeType.IDENTIFIER: cypher.CREATE_IDENTIFIERS,
+    NodeType.DEVICE: cypher.CREATE_DEVICES,
+    NodeType.ACCOUNT: cypher.CREATE_ACCOUNTS,
+}
+
+
+async def _rows(tx: AsyncManagedTransaction, query: LiteralString, **params: Any) -> list[Row]:
+    result = await tx.run(query, params)
+    return await result.data()
+
+
+async def _run(tx: AsyncManagedTransaction, query: LiteralString, **params: Any) -> None:
+    result = await tx.run(query, params)
+    await result.consume()
+
+
+def _dt(value: Any) -> datetime:
+    """A driver ``neo4j.time.DateTime`` as a UTC ``datetime``."""
+    return value.to_native().astimezone(UTC)
+
+
+def _counts(text: str) -> dict[str, int]:
+    return dict(json.loads(text))
+
+
+def _node(props: Row, customer_id: str) -> NodeRecord:
+    attrs = {k: v for k, v in props.items() if k not in NODE_FIELDS}
+    return NodeRecord(
+        props["key"], props["kind"], props["value"], customer_id, attrs, _dt(props["createdAt"])
+    )
+
+
+def _link(row: Row) -> Link:
+    return Link(
+        row["a"],
+        row["b"],
+        row["source"],
+        _dt(row["at"]),
+        row["eventId"],
+        bool(row["accepted"]),
+        row["rule"],
+    )
+
+
+def _customer(row: Row) -> CustomerRecord:
+    return CustomerRecord(
+        row["id"],
+        _dt(row["createdAt"]),
+        _dt(row["updatedAt"]),
+        row["size"],
+        _counts(row["kindCounts"]),
+        tuple(sorted(row["aliases"])),
+        row["splitFrom"],
+    )
+
+
+def _node_row(key: str, kind: str, value: str, attrs: Any, customer: str, at: datetime) -> Row:
+    return {
+        "key": key,
+        "kind": kind,
+        "value": value,
+        "attrs": dict(attrs),
+        "customer": customer,
+        "at": at,
+    }
+
+
+class Neo4jStore:
+    """A :class:`~idgraph.store.port.Store` in a Neo4j 5 database (Community is enough)."""
+
+    def __init__(self, driver: Any, url: str, database: str) -> None:
+        self._driver = driver
+        self.url = url
+        self.database = database
+        self._salt = ""
+
+    @classmethod
+    async def open(cls, url: str, settings: Neo4jSettings) -> Neo4jStore:
+        """Connect, check the credentials and database, and create the schema if needed."""
+        try:
+            driver = AsyncGraphDatabase.driver(url, auth=(settings.user, settings.password))
+        except (DriverError, ValueError) as exc:
+            raise StoreUnavailable(f"cannot open Neo4j store at {url}: {exc}") from exc
+        store = cls(driver, url, settings.database)
+        try:
+            with store._translated("connect"):
+                await driver.verify_connectivity()
+            await store.init_schema()
+        except BaseException:
+            await driver.close()
+            raise
+        return store
+
+    async def close(self) -> None:
+        await self._driver.close()
+
+    async def ping(self) -> None:
+        async def work(tx: AsyncManagedTransaction) -> None:
+            await _run(tx, cypher.PING)
+
+        try:
+            await self._read(work)
+        except StoreError as exc:
+            raise StoreUnavailable(str(exc)) from exc
+
+    async def init_schema(self) -> tuple[str, ...]:
+        """Create the constraints and indexes (idempotent), the writers' lock node and
+        the erasure salt. Runs at every start; ``idgraph init-schema`` runs it on demand.
+        Returns the schema statements."""
+        for statement in cypher.SCHEMA:
+            # Schema changes cannot share a transaction with data writes.
+            await self._write(lambda tx, q=statement: _run(tx, q))
+        await self._bootstrap()
+        return cypher.SCHEMA
+
+    async def _bootstrap(self) -> None:
+        async def work(tx: AsyncManagedTransaction) -> str:
+            await _run(tx, cypher.ENSURE_LOCK)
+            rows = await _rows(tx, cypher.ENSURE_SALT, salt=secrets.token_hex(16))
+            return str(rows[0]["salt"])
+
+        self._salt = await self._write(work)
+
+    async def clear(self) -> None:
+        """Delete every node and relationship in the database, in batches; the schema
+        stays. For tests and ``export --to … --replace``."""
+
+        async def work(tx: AsyncManagedTransaction) -> int:
+            rows = await _rows(tx, cypher.DELETE_SOME, pageSize=CLEAR_BATCH)
+            return int(rows[0]["deleted"])
+
+        while await self._write(work):
+            pass
+        await self._bootstrap()
+
+    # ---- transactions --------------------------------------------------------------
+
+    @contextmanager
+    def _translated(self, action: str) -> Iterator[None]:
+        """Driver errors to :mod:`idgraph.errors`; idgraph's own errors pass through."""
+        try:
+            yield
+        except (ServiceUnavailable, SessionExpired) as exc:
+            raise StoreUnavailable(f"Neo4j at {self.url} is unreachable: {exc}") from exc
+        except AuthError as exc:
+            raise StoreUnavailable(f"Neo4j at {self.url} refused the credentials: {exc}") from exc
+        except Neo4jError as exc:
+            if exc.code == "Neo.ClientError.Database.DatabaseNotFound":
+                raise StoreUnavailable(
+                    f"Neo4j at {self.url} has no database {self.database!r}"
+                ) from exc
+            raise StoreError(f"Neo4j at {self.url}: {action} failed: {exc}") from exc
+        except DriverError as exc:
+            raise StoreError(f"Neo4j at {self.url}: {action} failed: {exc}") from exc
+
+    def _session(self) -> Any:
+        # The driver's shared bookmark manager makes every session see earlier commits
+        # of this process even on a cluster (causal consistency).
+        return self._driver.session(
+            database=self.database,
+            bookmark_manager=self._driver.execute_query_bookmark_manager,
+        )
+
+    async def _write(self, work: Work[T]) -> T:
+        with self._translated("write"):
+            async with self._session() as session:
+                return await session.execute_write(work)
+
+    async def _read(self, work: Work[T]) -> T:
+        with self._translated("read"):
+            async with self._session() as session:
+                return await session.execute_read(work)
+
+    async def _query(self, query: LiteralString, **params: Any) -> list[Row]:
+        """One read statement in its own managed transaction."""
+
+        async def work(tx: AsyncManagedTransaction) -> list[Row]:
+            return await _rows(tx, query, **params)
+
+        return await self._read(work)
+
+    async def _write_rows(self, query: LiteralString, rows: list[Row]) -> None:
+        """One batch of rows in one locked write transaction (``export --to``)."""
+
+        async def work(tx: AsyncManagedTransaction) -> None:
+            await _run(tx, cypher.LOCK_WRITERS)
+            await _run(tx, query, rows=rows)
+
+        if rows:
+            await self._write(work)
+
+    # ---- writes --------------------------------------------------------------------
+
+    async def write_batch(
+        self, keys: Collection[str], event_ids: Collection[str], planner: Planner
+    ) -> ResolutionPlan:
+        key_list, id_list = list(keys), list(event_ids)
+
+        async def work(tx: AsyncManagedTransaction) -> ResolutionPlan:
+            await _run(tx, cypher.LOCK_WRITERS)
+            plan = planner(await self._snapshot(tx, key_list, id_list))
+            if not plan.is_empty:
+                await self._apply(tx, plan)
+            return plan
+
+        return await self._write(work)
+
+    async def _snapshot(
+        self, tx: AsyncManagedTransaction, keys: list[str], event_ids: list[str]
+    ) -> Snapshot:
+        rows = await _rows(tx, cypher.SNAPSHOT_CUSTOMERS, keys=keys)
+        customers = {
+            r["id"]: CustomerState(
+                r["id"], _dt(r["createdAt"]), r["size"], _counts(r["kindCounts"])
+            )
+            for r in rows
+        }
+        bans: set[frozenset[str]] = set()
+        if len(customers) > 1:
+            bans = {
+                frozenset((r["a"], r["b"]))
+                for r in await _rows(tx, cypher.BANS_BETWEEN, ids=list(customers))
+            }
+        by_hash = {self.erase_hash(k): k for k in keys}
+        return Snapshot(
+            node_customer={r["key"]: r["id"] for r in rows},
+            customers=customers,
+            bans=bans,
+            seen_events={r["id"] for r in await _rows(tx, cypher.SEEN_EVENTS, ids=event_ids)},
+            erased_keys={
+                by_hash[r["hash"]]
+                for r in await _rows(tx, cypher.ERASED_HASHES, hashes=list(by_hash))
+            },
+        )
+
+    def erase_hash(self, key: str) -> str:
+        """The salted hash kept for an erased identity key (the salt lives in the graph)."""
+        return hashlib.sha256(f"{self._salt}:{key}".encode()).hexdigest()
+
+    async def _apply(self, tx: AsyncManagedTransaction, plan: ResolutionPlan) -> None:
+        at = plan.at
+        if plan.new_customers:
+            await _run(
+                tx,
+                cypher.CREATE_CUSTOMERS,
+                rows=[
+                    {"id": c.id, "at": c.created_at, "kindCounts": "{}"} for c in plan.new_customers
+                ],
+            )
+        if plan.merges:
+            # A survivor may itself be absorbed later in the same plan: send every absorbed
+            # id straight to the customer it ends in, so the rows are independent.
+            survivor_of = {m.absorbed: m.survivor for m in plan.merges}
+
+            def final(cid: str) -> str:
+                while cid in survivor_of:
+                    cid = survivor_of[cid]
+                return cid
+
+            rows = [
+                {"absorbed": m.absorbed, "survivor": final(m.survivor), "at": at}
+                for m in plan.merges
+            ]
+            for query in (cypher.MOVE_MEMBERS, cypher.REPOINT_ALIASES, cypher.RETIRE_CUSTOMERS):
+                await _run(tx, query, rows=rows)
+        by_type: dict[NodeType, list[Row]] = {}
+        for new in plan.new_nodes:
+            n = new.node
+            by_type.setdefault(n.type, []).append(
+                _node_row(n.key, n.kind, n.value, n.attrs, new.customer_id, new.at)
+            )
+        for node_type, node_rows in by_type.items():
+            await _run(tx, CREATE_NODES[node_type], rows=node_rows)
+        if plan.customer_updates:
+            await _run(
+                tx,
+                cypher.UPDATE_CUSTOMERS,
+                rows=[
+                    {
+                        "id": u.id,
+                        "size": u.size,
+                        "kindCounts": json.dumps(dict(u.kind_counts), sort_keys=True),
+                        "at": u.updated_at,
+                    }
+                    for u in plan.customer_updates
+                ],
+            )
+        await self._apply_evidence(tx, plan)
+        await _run(tx, cypher.CREATE_EVENTS, ids=plan.applied_events, at=at)
+
+    async def _apply_evidence(self, tx: AsyncManagedTransaction, plan: ResolutionPlan) -> None:
+        """Links, traits, interactions and consents of a plan."""
+        if plan.links:
+            await _run(tx, cypher.MERGE_LINKS, rows=[_link_row(k) for k in plan.links])
+        if plan.traits:
+            await _run(
+                tx,
+                cypher.MERGE_TRAITS,
+                rows=[
+                    {
+                        "key": t.key,
+                        "name": t.name,
+                        "value": json.dumps(t.value),
+                        "source": t.source,
+                        "at": t.at,
+                        "eventId": t.event_id,
+                    }
+                    for t in plan.traits
+                ],
+            )
+        if plan.interactions:
+            await _run(
+                tx,
+                cypher.CREATE_INTERACTIONS,
+                rows=[
+                    _interaction_row(
+                        i.id, i.keys, i.type, i.channel, i.at, i.source, i.properties, i.event_id
+                    )
+                    for i in plan.interactions
+                ],
+            )
+        if plan.consents:
+            await _run(tx, cypher.CREATE_CONSENTS, rows=_consent_rows(plan.consents, plan.at))
+
+    async def rewrite_customer(self, customer_id: str, splitter: Splitter) -> SplitPlan:
+        async def work(tx: AsyncManagedTransaction) -> SplitPlan:
+            await _run(tx, cypher.LOCK_WRITERS)
+            plan = splitter(await self._component(tx, customer_id))
+            at = plan.at
+            await _run(
+                tx,
+                cypher.REJECT_LINKS,
+                rows=[{"a": a, "b": b, "rule": rule} for a, b, rule in plan.rejected_links],
+                at=at,
+            )
+            if plan.ban:
+                a, b = sorted(plan.ban)
+                await _run(tx, cypher.MERGE_BANS, rows=[{"a": a, "b": b, "at": at}])
+            kept = [p for p in plan.parts if not p.is_new]
+            new = [p for p in plan.parts if p.is_new]
+            await _run(
+                tx,
+                cypher.UPDATE_CUSTOMERS,
+                rows=[
+                    {
+                        "id": p.customer_id,
+                        "size": len(p.keys),
+                        "kindCounts": json.dumps(dict(p.kind_counts), sort_keys=True),
+                        "at": at,
+                    }
+                    for p in kept
+                ],
+            )
+            await _run(
+                tx,
+                cypher.CREATE_SPLIT_PARTS,
+                parts=[
+                    {
+                        "id": p.customer_id,
+                        "size": len(p.keys),
+                        "kindCounts": json.dumps(dict(p.kind_counts), sort_keys=True),
+                        "keys": list(p.keys),
+                    }
+                    for p in new
+                ],
+                at=at,
+                splitFrom=plan.customer_id,
+            )
+            return plan
+
+        return await self._write(work)
+
+    # ---- reads ---------------------------------------------------------------------
+
+    async def customer_ids_of(self, keys: Sequence[str]) -> dict[str, str]:
+        rows = await self._query(cypher.CUSTOMER_IDS_OF, keys=list(keys))
+        return {r["key"]: r["id"] for r in rows}
+
+    async def customers(self, ids: Sequence[str]) -> dict[str, CustomerRecord]:
+        rows = await self._query(cypher.CUSTOMERS, ids=list(ids))
+        return {r["requested"]: _customer(r) for r in rows}
+
+    async def nodes_of(self, customer_ids: Sequence[str]) -> dict[str, list[NodeRecord]]:
+        result: dict[str, list[NodeRecord]] = {cid: [] for cid in customer_ids}
+        for r in await self._query(cypher.NODES_OF, ids=list(customer_ids)):
+            result[r["customer"]].append(_node(r["node"], r["customer"]))
+        for nodes in result.values():
+            nodes.sort(key=lambda n: n.key)
+        return result
+
+    async def traits_of(self, customer_ids: Sequence[str]) -> dict[str, list[TraitRecord]]:
+        result: dict[str, list[TraitRecord]] = {cid: [] for cid in customer_ids}
+        for r in await self._query(cypher.TRAITS_OF, ids=list(customer_ids)):
+            result[r["customer"]].append(
+                TraitRecord(
+                    r["key"],
+                    r["name"],
+                    json.loads(r["value"]),
+                    r["source"],
+                    _dt(r["at"]),
+                    r["eventId"],
+                )
+            )
+        for traits in result.values():
+            traits.sort(key=lambda t: (t.at, t.key))
+        return result
+
+    async def consents_of(self, customer_ids: Sequence[str]) -> dict[str, list[ConsentRecord]]:
+        rows = await self._query(cypher.CONSENTS_OF, ids=list(customer_ids))
+        rows.sort(key=lambda r: (_dt(r["at"]), _dt(r["recordedAt"]), r["seq"]))
+        result: dict[str, list[ConsentRecord]] = {cid: [] for cid in customer_ids}
+        for r in rows:
+            result[r["customer"]].append(
+                ConsentRecord(
+                    r["key"],
+                    r["purpose"],
+                    ConsentStatus(r["status"]),
+                    _dt(r["at"]),
+                    _dt(r["expiresAt"]) if r["expiresAt"] is not None else None,
+                    r["source"],
+                    r["eventId"],
+                )
+            )
+        return result
+
+    async def interactions_of(
+        self,
+        customer_id: str,
+        *,
+        limit: int,
+        before: tuple[datetime, str] | None = None,
+        types: Collection[str] | None = None,
+        since: datetime | None = None,
+    ) -> list[InteractionView]:
+        rows = await self._query(
+            cypher.INTERACTIONS_OF,
+            id=customer_id,
+            pageSize=limit,
+            beforeAt=before[0] if before else None,
+            beforeId=before[1] if before else None,
+            types=list(types) if types else None,
+            since=since,
+        )
+        views = [
+            InteractionView(
+                r["id"],
+                r["type"],
+                r["channel"],
+                _dt(r["at"]),
+                r["source"],
+                json.loads(r["properties"]),
+                r["eventId"],
+                tuple(sorted(r["keys"])),
+            )
+            for r in rows
+        ]
+        views.sort(key=lambda i: (i.at, i.id), reverse=True)
+        return views
+
+    async def count_interactions(self, customer_id: str) -> int:
+        rows = await self._query(cypher.COUNT_INTERACTIONS, id=customer_id)
+        return int(rows[0]["total"])
+
+    async def component(self, customer_id: str) -> Component:
+        return await self._read(lambda tx: self._component(tx, customer_id))
+
+    async def _component(self, tx: AsyncManagedTransaction, customer_id: str) -> Component:
+        found = await _rows(tx, cypher.CUSTOMERS, ids=[customer_id])
+        if not found or found[0]["id"] != customer_id:
+            raise NotFound(f"no customer {customer_id!r}")
+        nodes = [
+            _node(r["node"], customer_id)
+            for r in await _rows(tx, cypher.COMPONENT_NODES, id=customer_id)
+        ]
+        nodes.sort(key=lambda n: n.key)
+        links = [_link(r) for r in await _rows(tx, cypher.COMPONENT_LINKS, id=customer_id)]
+        return Component(_customer(found[0]), nodes, links)
+
+    async def links_of(self, keys: Sequence[str]) -> list[Link]:
+        rows = await self._query(cypher.LINKS_OF, keys=list(keys))
+        return list({(r["a"], r["b"]): _link(r) for r in rows}.values())
+
+    async def rejected_links(
+        self, *, limit: int, before: tuple[datetime, str, str] | None = None
+    ) -> list[Link]:
+        at, a, b = before if before else (None, None, None)
+        rows = await self._query(
+            cypher.REJECTED_LINKS, pageSize=limit, beforeAt=at, beforeA=a, beforeB=b
+        )
+        return [
+            Link(r["a"], r["b"], r["source"], _dt(r["at"]), r["eventId"], False, r["rule"])
+            for r in rows
+        ]
+
+    # ---- whole graph -----------------------------------------------------------------
+
+    async def iter_nodes(self, batch_size: int = 10_000) -> AsyncIterator[list[NodeRecord]]:
+        after = ""
+        while rows := await self._query(cypher.ITER_NODES, after=after, pageSize=batch_size):
+            page = sorted((_node(r["node"], r["customer"]) for r in rows), key=lambda n: n.key)
+            after = page[-1].key
+            yield page
+
+    async def iter_links(self, batch_size: int = 10_000) -> AsyncIterator[list[Link]]:
+        """Pages of links, by pages of ``batch_size`` identity nodes in key order."""
+        after = ""
+        while rows := await self._query(cypher.ITER_LINKS, after=after, pageSize=batch_size):
+            after = max(r["a"] for r in rows)
+            page = sorted((_link(r) for r in rows if r["b"] is not None), key=lambda k: (k.a, k.b))
+            if page:
+                yield page
+
+    async def iter_customers(self, batch_size: int = 10_000) -> AsyncIterator[list[CustomerRecord]]:
+        after = ""
+        while rows := await self._query(cypher.ITER_CUSTOMERS, after=after, pageSize=batch_size):
+            page = sorted((_customer(r) for r in rows), key=lambda c: c.id)
+            after = page[-1].id
+            yield page
+
+    async def aliases(self) -> dict[str, str]:
+        return {r["alias"]: r["id"] for r in await self._query(cypher.ALIASES)}
+
+    async def bans(self) -> list[tuple[str, str]]:
+        return sorted((r["a"], r["b"]) for r in await self._query(cypher.BANS))
+
+    async def counts(self) -> dict[str, int]:
+        async def work(tx: AsyncManagedTransaction) -> dict[str, int]:
+            return {
+                name: int((await _rows(tx, query))[0]["total"])
+                for name, query in cypher.COUNTS.items()
+            }
+
+        return await self._read(work)
+
+    # ---- erasure, keys, audit ----------------------------------------------------------
+
+    async def forget(self, customer_id: str, at: datetime) -> ErasureReport:
+        async def work(tx: AsyncManagedTransaction) -> ErasureReport:
+            await _run(tx, cypher.LOCK_WRITERS)
+            members = await _rows(tx, cypher.FORGET_MEMBERS, id=customer_id)
+            if not members:
+                raise NotFound(f"no customer {customer_id!r}")
+            kinds: dict[str, int] = {}
+            for m in members:
+                if m["kind"] is not None:
+                    kinds[m["kind"]] = kinds.get(m["kind"], 0) + 1
+
+            async def deleted(query: LiteralString) -> int:
+                return int((await _rows(tx, query, id=customer_id))[0]["deleted"])
+
+            interactions = await deleted(cypher.FORGET_INTERACTIONS)
+            traits = await deleted(cypher.FORGET_TRAITS)
+            consents = await deleted(cypher.FORGET_CONSENTS)
+            links = await deleted(cypher.FORGET_LINKS)
+            aliases = await deleted(cypher.FORGET_ALIASES)
+            hashes = [self.erase_hash(m["key"]) for m in members if m["key"] is not None]
+            await _run(tx, cypher.RECORD_ERASED, hashes=hashes, at=at)
+            await _run(tx, cypher.FORGET_NODES, id=customer_id)
+            await _run(tx, cypher.FORGET_CUSTOMER, id=customer_id)
+            return ErasureReport(
+                customer_id,
+                dict(sorted(kinds.items())),
+                aliases,
+                links,
+                traits,
+                interactions,
+                consents,
+            )
+
+        return await self._write(work)
+
+    async def put_key(self, key: ApiKey) -> None:
+        async def work(tx: AsyncManagedTransaction) -> None:
+            await _run(tx, cypher.LOCK_WRITERS)
+            if await _rows(tx, cypher.API_KEY_NAMED, name=key.name):
+                raise InvalidInput(f"an API key named {key.name!r} exists already")
+            await _run(
+                tx,
+                cypher.CREATE_API_KEY,
+                name=key.name,
+                role=key.role.value,
+                purposes=list(key.purposes),
+                secretHash=key.secret_hash,
+                createdAt=key.created_at,
+            )
+
+        await self._write(work)
+
+    async def api_keys(self) -> list[ApiKey]:
+        keys = [_api_key(r["key"]) for r in await self._query(cypher.API_KEYS)]
+        return sorted(keys, key=lambda k: k.name)
+
+    async def key_by_hash(self, secret_hash: str) -> ApiKey | None:
+        rows = await self._query(cypher.API_KEY_BY_HASH, secretHash=secret_hash)
+        return _api_key(rows[0]["key"]) if rows else None
+
+    async def revoke_key(self, name: str, at: datetime) -> None:
+        async def work(tx: AsyncManagedTransaction) -> int:
+            await _run(tx, cypher.LOCK_WRITERS)
+            return int((await _rows(tx, cypher.REVOKE_API_KEY, name=name, at=at))[0]["found"])
+
+        if not await self._write(work):
+            raise NotFound(f"no API key named {name!r}")
+
+    async def append_audit(self, entries: Sequence[AuditEntry]) -> None:
+        async def work(tx: AsyncManagedTransaction) -> None:
+            last = (await _rows(tx, cypher.RESERVE_AUDIT_SEQ, count=len(entries)))[0]["last"]
+            rows = [
+                {
+                    "seq": last + i,
+                    "at": e.at,
+                    "actor": e.actor,
+                    "purpose": e.purpose,
+                    "operation": e.operation,
+                    "customerId": e.customer_id,
+                    "detail": e.detail,
+                }
+                for i, e in enumerate(entries, start=1)
+            ]
+            await _run(tx, cypher.CREATE_AUDIT_ENTRIES, rows=rows)
+
+        if entries:
+            await self._write(work)
+
+    async def audit_log(
+        self, *, customer_id: str | None, limit: int, before: int | None = None
+    ) -> list[AuditEntry]:
+        rows = await self._query(
+            cypher.AUDIT_LOG,
+            before=before if before is not None else 2**62,
+            customerId=customer_id,
+            pageSize=limit,
+        )
+        entries = [
+            AuditEntry(
+                _dt(e["at"]),
+                e["actor"],
+                e["purpose"],
+                e["operation"],
+                e.get("customerId"),
+                e["detail"],
+                e["seq"],
+            )
+            for e in (r["entry"] for r in rows)
+        ]
+        return sorted(entries, key=lambda e: e.seq, reverse=True)
+
+    # ---- bulk import (``idgraph export --to``; see idgraph.transfer) -----------------
+
+    async def import_customers(self, records: Sequence[CustomerRecord]) -> None:
+        """Create live customers with their aliases (merge times are not known)."""
+        await self._write_rows(
+            cypher.IMPORT_CUSTOMERS,
+            [
+                {
+                    "id": c.id,
+                    "createdAt": c.created_at,
+                    "updatedAt": c.updated_at,
+                    "size": c.size,
+                    "kindCounts": json.dumps(dict(c.kind_counts), sort_keys=True),
+                    "splitFrom": c.split_from,
+                    "aliases": list(c.aliases),
+                }
+                for c in records
+            ],
+        )
+
+    async def import_nodes(self, records: Sequence[NodeRecord]) -> None:
+        by_type: dict[NodeType, list[Row]] = {}
+        for n in records:
+            by_type.setdefault(n.type, []).append(
+                _node_row(n.key, n.kind, n.value, n.attrs, n.customer_id, n.created_at)
+            )
+        for node_type, rows in by_type.items():
+            await self._write_rows(CREATE_NODES[node_type], rows)
+
+    async def import_links(self, links: Sequence[Link]) -> None:
+        await self._write_rows(cypher.MERGE_LINKS, [_link_row(k) for k in links])
+
+    async def import_bans(self, pairs: Sequence[tuple[str, str]], at: datetime) -> None:
+        await self._write_rows(
+            cypher.MERGE_BANS, [{"a": min(p), "b": max(p), "at": at} for p in pairs]
+        )
+
+    async def import_traits(self, traits: Sequence[TraitRecord]) -> None:
+        await self._write_rows(
+            cypher.MERGE_TRAITS,
+            [
+                {
+                    "key": t.key,
+                    "name": t.name,
+                    "value": json.dumps(t.value),
+                    "source": t.source,
+                    "at": t.at,
+                    "eventId": t.event_id,
+                }
+                for t in traits
+            ],
+        )
+
+    async def import_interactions(self, views: Sequence[InteractionView]) -> None:
+        await self._write_rows(
+            cypher.MERGE_INTERACTIONS,
+            [
+                _interaction_row(
+                    i.id, i.keys, i.type, i.channel, i.at, i.source, i.properties, i.event_id
+                )
+                for i in views
+            ],
+        )
+
+    async def import_consents(self, consents: Sequence[ConsentRecord], at: datetime) -> None:
+        """Decisions in the order given (oldest first), recorded at ``at``."""
+        await self._write_rows(cypher.CREATE_CONSENTS, _consent_rows(consents, at))
+
+
+def _api_key(props: Row) -> ApiKey:
+    revoked = props.get("revokedAt")
+    return ApiKey(
+        props["name"],
+        Role(props["role"]),
+        tuple(props["purposes"]),
+        props["secretHash"],
+        _dt(props["createdAt"]),
+        _dt(revoked) if revoked is not None else None,
+    )
+
+
+def _link_row(k: Link) -> Row:
+    return {
+        "a": k.a,
+        "b": k.b,
+        "source": k.source,
+        "at": k.at,
+        "eventId": k.event_id,
+        "accepted": k.accepted,
+        "rule": k.rule,
+    }
+
+
+def _interaction_row(
+    iid: str,
+    keys: Sequence[str],
+    kind: str,
+    channel: str | None,
+    at: datetime,
+    source: str,
+    properties: Any,
+    event_id: str,
+) -> Row:
+    return {
+        "id": iid,
+        "keys": list(keys),
+        "type": kind,
+        "channel": channel,
+        "at": at,
+        "source": source,
+        "properties": json.dumps(properties),
+        "eventId": event_id,
+    }
+
+
+def _consent_rows(consents: Sequence[ConsentRecord], recorded_at: datetime) -> list[Row]:
+    """``seq`` keeps the order of decisions recorded together with the same time."""
+    return [
+        {
+            "key": c.key,
+            "purpose": c.purpose,
+            "status": c.status.value,
+            "at": c.at,
+            "expiresAt": c.expires_at,
+            "source": c.source,
+            "eventId": c.event_id,
+            "recordedAt": recorded_at,
+            "seq": seq,
+        }
+        for seq, c in enumerate(consents)
+    ]

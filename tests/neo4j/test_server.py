@@ -1,0 +1,241 @@
+"""Neo4j-only behaviour, against a real server (skipped without ``NEO4J_URI``): the schema,
+the analyst queries, concurrent writers, ``export --to`` and the CLI. The database is wiped.
+The store contract itself runs on Neo4j through the ``store`` fixture in tests/contract."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from idgraph.cli import main
+from idgraph.config import Settings
+from idgraph.demo import write_demo_file
+from idgraph.domain.model import Outcome
+from idgraph.jsonl import ingest_file
+from idgraph.service import IdentityGraph
+from idgraph.store.neo4j import Neo4jStore
+from idgraph.store.sqlite import SqliteStore
+from idgraph.transfer import export_to_neo4j
+from neo4j import AsyncGraphDatabase
+from tests.conftest import neo4j_settings, open_test_store
+from tests.events import event
+from tests.neo4j.helpers import analyst_queries, neo4j_uri, partition
+
+pytestmark = pytest.mark.neo4j
+
+
+@pytest.fixture
+async def neo4j_store(tmp_path: Path) -> AsyncIterator[Neo4jStore]:
+    store = await open_test_store("neo4j", tmp_path)
+    assert isinstance(store, Neo4jStore)
+    yield store
+    await store.close()
+
+
+async def run_cypher(query: str, **params: Any) -> list[dict[str, Any]]:
+    """A statement outside idgraph, as an analyst in Neo4j Browser would run it."""
+    settings = neo4j_settings()
+    async with AsyncGraphDatabase.driver(
+        neo4j_uri(), auth=(settings.user, settings.password)
+    ) as driver:
+        records, _, _ = await driver.execute_query(query, params, database_=settings.database)
+        return [r.data() for r in records]
+
+
+async def test_init_schema_is_idempotent(neo4j_store: Neo4jStore) -> None:
+    show = "SHOW CONSTRAINTS YIELD name, type RETURN name, type ORDER BY name"
+    before = await run_cypher(show)
+    indexes = await run_cypher("SHOW INDEXES YIELD name RETURN name ORDER BY name")
+    await neo4j_store.init_schema()
+    await neo4j_store.init_schema()
+    assert await run_cypher(show) == before
+    assert await run_cypher("SHOW INDEXES YIELD name RETURN name ORDER BY name") == indexes
+    names = {c["name"] for c in before}
+    assert {"identity_key", "customer_id", "event_id", "interaction_id"} <= names
+    assert {c["type"] for c in before} == {"UNIQUENESS"}
+
+
+async def test_every_analyst_query_runs(neo4j_store: Neo4jStore, tmp_path: Path) -> None:
+    graph = IdentityGraph(neo4j_store, Settings())
+    path = tmp_path / "demo.jsonl"
+    write_demo_file(path, events=400, people=40)
+    await ingest_file(graph, path, 100)
+    await graph.ingest(
+        [
+            event("user_id:ann", "device:tablet"),
+            event("user_id:bob", "device:tablet"),
+            event("email:ann@x.com", consent={"purpose": "marketing", "status": "granted"}),
+            event("email:ann@x.com", "user_id:ann", interaction={"type": "login"}),
+        ]
+    )
+    await graph.ingest([event("email:ann2@x.com", "phone:+16502530000")])
+    await graph.ingest([event("email:ann@x.com", "phone:+16502530000")])
+    customer = await graph.customer_of("email:ann@x.com")
+    assert customer is not None
+    params = {
+        "key": "email:ann@x.com",
+        "customerId": customer,
+        "purpose": "marketing",
+        "rule": "limit:user_id",
+        "minCustomers": 2,
+    }
+    answers = {}
+    for query in analyst_queries():
+        wanted = {name: params[name] for name in query.parameters}
+        answers[query.comment] = await run_cypher(query.text, **wanted)
+    empty = [comment for comment, rows in answers.items() if not rows]
+    assert empty == [], "every query finds something in this graph"
+
+
+def overlapping_events(people: int = 12, chain: int = 8) -> list[dict[str, Any]]:
+    """Chains of cookies per person, joined in pairs by a phone: many merges, no rule
+    refusal, so the final customers do not depend on the order of the events."""
+    events = []
+    for p in range(people):
+        events += [
+            event(f"cookie:p{p}-{j}", f"cookie:p{p}-{j + 1}", event_id=f"p{p}-{j}")
+            for j in range(chain)
+        ]
+        events.append(event(f"email:p{p}@x.com", f"cookie:p{p}-{chain}", event_id=f"p{p}-mail"))
+    for p in range(0, people, 2):
+        events.append(
+            event(
+                f"phone:+1650253{p:04d}",
+                f"cookie:p{p}-0",
+                f"cookie:p{p + 1}-{chain // 2}",
+                event_id=f"pair-{p}",
+            )
+        )
+    return events
+
+
+async def test_concurrent_ingest_processes_end_like_one_sequential_ingest(
+    neo4j_store: Neo4jStore, tmp_path: Path
+) -> None:
+    events = overlapping_events()
+    rng = random.Random(5)
+    halves: list[list[dict[str, Any]]] = [[], []]
+    for i, e in enumerate(events):
+        halves[i % 2].append(e)
+        if i % 4 == 0:  # the same event sent by both processes
+            halves[1 - i % 2].append(e)
+    config = tmp_path / "idgraph.toml"
+    config.write_text("batch_size = 3\n")
+    settings = neo4j_settings()
+    env = {
+        **os.environ,
+        "IDGRAPH_NEO4J_USER": settings.user,
+        "IDGRAPH_NEO4J_PASSWORD": settings.password,
+        "IDGRAPH_NEO4J_DATABASE": settings.database,
+    }
+    processes = []
+    for n, half in enumerate(halves):
+        rng.shuffle(half)
+        path = tmp_path / f"half-{n}.jsonl"
+        path.write_text("".join(json.dumps(e) + "\n" for e in half))
+        processes.append(
+            await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "idgraph.cli",
+                "--store",
+                neo4j_uri(),
+                "--config",
+                str(config),
+                "ingest",
+                str(path),
+                "--no-progress",
+                env=env,
+                stderr=asyncio.subprocess.PIPE,
+            )
+        )
+    for process in processes:
+        _, err = await process.communicate()
+        assert process.returncode == 0, err.decode()
+
+    sequential = SqliteStore(tmp_path / "sequential.db")
+    await IdentityGraph(sequential, Settings()).ingest(events)
+    expected = partition([n async for page in sequential.iter_nodes() for n in page])
+    found = partition([n async for page in neo4j_store.iter_nodes() for n in page])
+    assert found == expected
+    assert len(found) == 6
+    assert await IdentityGraph(neo4j_store, Settings()).check() == []
+    counts = await neo4j_store.counts()
+    assert counts["events"] == len(events)
+    assert counts["nodes"] == sum(len(c) for c in expected)
+    await sequential.close()
+
+
+async def test_export_to_copies_an_embedded_store(neo4j_store: Neo4jStore, tmp_path: Path) -> None:
+    source = SqliteStore(tmp_path / "source.db")
+    graph = IdentityGraph(source, Settings())
+    result = await graph.ingest(
+        [
+            event("email:a@x.com", "cookie:c1", traits={"name": "Ann"}),
+            event("cookie:c1", "device:d1", device={"id": "d1", "os": "ios", "model": "iPad"}),
+            event("email:a@x.com", "account:shop:42", interaction={"type": "purchase"}),
+            event("email:a@x.com", consent={"purpose": "marketing", "status": "granted"}),
+            event("user_id:ann", "device:tablet"),
+            event("user_id:bob", "device:tablet", "cookie:bob"),
+        ]
+    )
+    assert result.count(Outcome.ACCEPTED) == 6
+    await graph.ingest([event("phone:+16502530000", "cookie:p1")])
+    await graph.ingest([event("phone:+16502530000", "email:a@x.com")])
+    await graph.unlink("email:a@x.com", "account:shop:42", ban=True)
+    counts = await source.counts()
+
+    progress: list[int] = []
+    copied = await export_to_neo4j(
+        source, neo4j_uri(), neo4j_settings(), replace=True, batch_size=2, progress=progress.append
+    )
+    assert sum(progress) == counts["customers"] + counts["nodes"] + counts["links"]
+    assert copied["customers"] == counts["customers"]
+
+    async def everything(store: Any) -> tuple[Any, ...]:
+        nodes = [n async for page in store.iter_nodes() for n in page]
+        customers = [c async for page in store.iter_customers() for c in page]
+        ids = [c.id for c in customers]
+        return (
+            nodes,
+            [k async for page in store.iter_links() for k in page],
+            customers,
+            await store.aliases(),
+            await store.bans(),
+            await store.traits_of(ids),
+            await store.consents_of(ids),
+            {cid: await store.interactions_of(cid, limit=10) for cid in ids},
+        )
+
+    assert await everything(neo4j_store) == await everything(source)
+    assert await IdentityGraph(neo4j_store, Settings()).check() == []
+    await source.close()
+
+
+def test_the_cli_runs_on_neo4j(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    uri = neo4j_uri()
+    settings = neo4j_settings()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("IDGRAPH_STORE", uri)
+    monkeypatch.setenv("IDGRAPH_NEO4J_USER", settings.user)
+    monkeypatch.setenv("IDGRAPH_NEO4J_PASSWORD", settings.password)
+    monkeypatch.setenv("IDGRAPH_NEO4J_DATABASE", settings.database)
+    sqlite = f"sqlite:///{tmp_path / 'empty.db'}"
+    assert main(["--store", sqlite, "export", "--to", uri, "--replace", "--no-progress"]) == 0
+    assert main(["init-schema"]) == 0
+    assert main(["demo", "--events", "300", "--people", "30", "--no-progress"]) == 0
+    assert main(["check"]) == 0
+    assert main(["resolve", "email:Alice@Example.com"]) == 0
+    assert main(["export", str(tmp_path / "graph.graphml")]) == 0
+    assert main(["--store", sqlite, "export", "--to", uri, "--no-progress"]) == 2
+    assert "--replace" in capsys.readouterr().err
