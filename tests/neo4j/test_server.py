@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from neo4j import AsyncGraphDatabase
 
 from idgraph.cli import main
 from idgraph.config import Settings
@@ -24,7 +25,6 @@ from idgraph.service import IdentityGraph
 from idgraph.store.neo4j import Neo4jStore
 from idgraph.store.sqlite import SqliteStore
 from idgraph.transfer import export_to_neo4j
-from neo4j import AsyncGraphDatabase
 from tests.conftest import neo4j_settings, open_test_store
 from tests.events import event
 from tests.neo4j.helpers import analyst_queries, neo4j_uri, partition

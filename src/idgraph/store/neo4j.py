@@ -34,6 +34,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, LiteralString, TypeVar
 
+from neo4j import AsyncGraphDatabase, AsyncManagedTransaction
 from neo4j.exceptions import AuthError, DriverError, Neo4jError, ServiceUnavailable, SessionExpired
 
 from idgraph.config import Neo4jSettings
@@ -56,7 +57,6 @@ from idgraph.domain.model import (
 from idgraph.errors import InvalidInput, NotFound, StoreError, StoreUnavailable
 from idgraph.store import cypher
 from idgraph.store.port import Planner, Splitter
-from neo4j import AsyncGraphDatabase, AsyncManagedTransaction
 
 T = TypeVar("T")
 Row = dict[str, Any]
