@@ -1,10 +1,9 @@
 """The ``Mutation`` root. Caller mistakes come back as ``userErrors`` (errors as data);
 nothing is written when the input is refused. Steward actions are recorded with who
-(``X-Actor``) and why (``reason``) in the ``idgraph.audit`` log."""
+(``X-Actor``) and why (``reason``) in the store's audit log."""
 
 from __future__ import annotations
 
-import logging
 import uuid
 from typing import Annotated, Any
 
@@ -24,7 +23,7 @@ from idgraph.domain.model import (
 from idgraph.domain.model import EventOutcome as DomainOutcome
 from idgraph.errors import IdgraphError, InvalidInput, NotFound, RuleViolation
 
-audit = logging.getLogger("idgraph.audit")
+STEWARD_PURPOSE = "stewardship"
 
 STEWARD_SOURCE = "steward"
 MANUAL_LINK_PREFIX = "manual-link:"
@@ -223,14 +222,8 @@ class Mutation:
                 customer_ids=[],
             )
         parts = [p.customer_id for p in sorted(plan.parts, key=lambda p: p.is_new)]
-        audit.info(
-            "unlink actor=%r customer=%s parts=%s ban=%s reason=%r",
-            actor,
-            plan.customer_id,
-            parts,
-            ban,
-            reason,
-        )
+        detail = f"unlink ban={ban} parts={','.join(parts)} reason={reason or ''}"
+        await info.context.graph.audit(actor, STEWARD_PURPOSE, "unlink", [plan.customer_id], detail)
         return UnlinkPayload(
             removed_links=[RemovedLink(a=x, b=y, rule=rule) for x, y, rule in plan.rejected_links],
             banned=plan.ban is not None,
@@ -277,12 +270,12 @@ async def _link(
     if outcome.outcome is not Outcome.ACCEPTED:
         raise _Refused(InvalidInput(outcome.reason or "the event was refused"))
     customers = await graph.store.customer_ids_of(keys)
-    audit.info(
-        "link actor=%r event=%s customers=%s reason=%r",
+    await graph.audit(
         info.context.actor,
-        event_id,
+        STEWARD_PURPOSE,
+        "link",
         sorted(set(customers.values())),
-        reason,
+        f"event={event_id} reason={reason or ''}",
     )
     event = EventResult.from_outcome(outcome)
     if customers[keys[0]] != customers[keys[1]]:

@@ -10,7 +10,6 @@ from typing import Annotated
 import strawberry
 from strawberry.scalars import JSON
 
-from idgraph.api.consent import current_consents
 from idgraph.api.context import Info
 from idgraph.api.relay import (
     INTERACTION_PREFIX,
@@ -22,6 +21,7 @@ from idgraph.api.relay import (
     page,
     page_size,
 )
+from idgraph.domain.consent import current_decisions
 from idgraph.domain.model import (
     ACCOUNT,
     DEVICE,
@@ -30,6 +30,7 @@ from idgraph.domain.model import (
     InteractionView,
     NodeRecord,
     TraitRecord,
+    utcnow,
 )
 from idgraph.domain.model import (
     Link as LinkRecord,
@@ -280,7 +281,7 @@ class Customer(Node):
     )
     async def consents(self, info: Info) -> list[Consent]:
         records = await info.context.loaders.consents.load(self.id)
-        return [Consent.from_record(c) for c in current_consents(records)]
+        return [Consent.from_record(c) for c in current_decisions(records, utcnow()).values()]
 
     @strawberry.field(description="Interactions of all its nodes, newest first.")
     async def interactions(
