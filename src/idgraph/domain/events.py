@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
 from idgraph.domain.model import (
@@ -135,13 +136,7 @@ class EventParser:
         return kept
 
     def _device(self, device: object) -> IdentityNode | None:
-        if not isinstance(device, dict):
-            raise EventError(
-                "device", f"must be an object {{id, os?, model?}}, got {_type(device)}"
-            )
-        extra = device.keys() - {"id", "os", "model"}
-        if extra:
-            raise EventError(f"device.{sorted(extra)[0]}", "unknown field")
+        device = _object(device, "device", "{id, os?, model?}")
         device_id = _string(device, "id", "device.id")
         node = self._normalized("device", DEVICE, device_id)
         attrs = {}
@@ -151,11 +146,7 @@ class EventParser:
         return dataclasses.replace(node, attrs=attrs) if node and attrs else node
 
     def _account(self, account: object) -> IdentityNode | None:
-        if not isinstance(account, dict):
-            raise EventError("account", f"must be an object {{system, id}}, got {_type(account)}")
-        extra = account.keys() - {"system", "id"}
-        if extra:
-            raise EventError(f"account.{sorted(extra)[0]}", "unknown field")
+        account = _object(account, "account", "{system, id}")
         system = _string(account, "system", "account.system")
         account_id = _string(account, "id", "account.id")
         return self._normalized("account", ACCOUNT, account_id, system)
@@ -179,6 +170,21 @@ class EventParser:
         else:
             node = self.normalizer.identifier(kind, value)
         return None if self.rules.is_blocked(node.kind, node.value) else node
+
+
+@cache
+def _field_names(shape: str) -> frozenset[str]:
+    return frozenset(re.findall(r"\w+", shape))
+
+
+def _object(raw: object, field: str, shape: str) -> dict[str, Any]:
+    """``raw`` as an object whose keys are among those ``shape`` names (``{a, b?}``)."""
+    if not isinstance(raw, dict):
+        raise EventError(field, f"must be an object {shape}, got {_type(raw)}")
+    extra = raw.keys() - _field_names(shape)
+    if extra:
+        raise EventError(f"{field}.{sorted(extra)[0]}", "unknown field")
+    return raw
 
 
 def _string(raw: Mapping[str, Any], name: str, field: str) -> str:
@@ -232,11 +238,7 @@ def _traits(raw: object) -> dict[str, Any]:
 def _interaction(raw: object) -> InteractionInput | None:
     if raw is None:
         return None
-    if not isinstance(raw, dict):
-        raise EventError("interaction", f"must be an object, got {_type(raw)}")
-    extra = raw.keys() - {"type", "channel", "properties"}
-    if extra:
-        raise EventError(f"interaction.{sorted(extra)[0]}", "unknown field")
+    raw = _object(raw, "interaction", "{type, channel?, properties?}")
     kind = raw.get("type")
     if not isinstance(kind, str) or not KIND_PATTERN.match(kind):
         raise EventError("interaction.type", "is required and must match [a-z][a-z0-9_]*")
@@ -253,11 +255,7 @@ def _interaction(raw: object) -> InteractionInput | None:
 def _consent(raw: object) -> ConsentDecision | None:
     if raw is None:
         return None
-    if not isinstance(raw, dict):
-        raise EventError("consent", f"must be an object, got {_type(raw)}")
-    extra = raw.keys() - {"purpose", "status", "expiresAt"}
-    if extra:
-        raise EventError(f"consent.{sorted(extra)[0]}", "unknown field")
+    raw = _object(raw, "consent", "{purpose, status, expiresAt?}")
     purpose = raw.get("purpose")
     if not isinstance(purpose, str) or not KIND_PATTERN.match(purpose):
         raise EventError("consent.purpose", "is required and must match [a-z][a-z0-9_]*")
