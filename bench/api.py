@@ -4,7 +4,8 @@
     python bench/api.py --events 1000000 --rate 200 --duration 20
 
 1. Generates events with idgraph.demo.DemoGenerator and loads them with
-   ``idgraph ingest`` into a fresh embedded store (or ``--store``).
+   ``idgraph ingest`` into a fresh embedded store (or ``--store``); makes a reader key
+   with ``idgraph keys create``, which every request sends (purpose ``support``).
 2. Starts ``uvicorn idgraph.api.app:app_from_env --factory`` with one worker on
    127.0.0.1 (never another interface), access log off.
 3. From a separate process, for each query: an open-loop run at a fixed offered load
@@ -41,6 +42,7 @@ HOST = "127.0.0.1"  # loopback only
 REQUEST_TIMEOUT = 5.0
 POOL_SIZE = 64
 STARTUP_SECONDS = 60
+PURPOSE = "support"
 TRIVIAL = "{ __typename }"
 RESOLVE = (
     "query($id: IdentifierInput!) { resolve(identifier: $id) { id size "
@@ -65,19 +67,22 @@ class Connection:
     """A minimal keep-alive HTTP/1.1 client: far less CPU per request than a full client,
     so the driver measures the server rather than itself."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, key: str
+    ) -> None:
         self.reader = reader
         self.writer = writer
+        self.headers = f"Authorization: Bearer {key}\r\nX-Purpose: {PURPOSE}\r\n".encode()
 
     @classmethod
-    async def open(cls, port: int) -> Connection:
-        return cls(*await asyncio.open_connection(HOST, port))
+    async def open(cls, port: int, key: str) -> Connection:
+        return cls(*await asyncio.open_connection(HOST, port), key)
 
     async def post(self, payload: bytes) -> bool:
         """POST /graphql; True when the answer is 200 without GraphQL errors."""
         self.writer.write(
             b"POST /graphql HTTP/1.1\r\nHost: %b\r\nContent-Type: application/json\r\n"
-            b"Content-Length: %d\r\n\r\n%b" % (HOST.encode(), len(payload), payload)
+            b"%bContent-Length: %d\r\n\r\n%b" % (HOST.encode(), self.headers, len(payload), payload)
         )
         head = await self.reader.readuntil(b"\r\n\r\n")
         length = None
@@ -118,7 +123,7 @@ async def timed(connection: Connection, payload: bytes) -> bool:
 
 
 async def open_loop(
-    port: int, query: str, identifiers: list[str], rate: float, duration: float
+    port: int, key: str, query: str, identifiers: list[str], rate: float, duration: float
 ) -> Run:
     """``rate * duration`` requests, each started at its scheduled time on a free
     connection of a pool (latency counts from the schedule, so queueing shows)."""
@@ -126,7 +131,7 @@ async def open_loop(
     total = int(rate * duration)
     pool: asyncio.Queue[Connection] = asyncio.Queue()
     for _ in range(POOL_SIZE):
-        pool.put_nowait(await Connection.open(port))
+        pool.put_nowait(await Connection.open(port, key))
     for _ in range(50):  # warm up the server's caches
         connection = await pool.get()
         await timed(connection, payloads.next())
@@ -144,7 +149,7 @@ async def open_loop(
         else:
             errors += 1
             connection.close()
-            pool.put_nowait(await Connection.open(port))
+            pool.put_nowait(await Connection.open(port, key))
         latencies.append(time.perf_counter() - scheduled)
 
     start = time.perf_counter() + 0.1
@@ -159,7 +164,7 @@ async def open_loop(
 
 
 async def closed_loop(
-    port: int, query: str, identifiers: list[str], concurrency: int, duration: float
+    port: int, key: str, query: str, identifiers: list[str], concurrency: int, duration: float
 ) -> Run:
     """``concurrency`` connections, each sending its next request when the last returns."""
     payloads = Payloads(query, identifiers, 2)
@@ -170,7 +175,7 @@ async def closed_loop(
 
     async def worker() -> None:
         nonlocal errors
-        connection = await Connection.open(port)
+        connection = await Connection.open(port, key)
         for _ in range(1_000_000):  # bounded even if the clock misbehaves
             if time.perf_counter() >= deadline:
                 break
@@ -178,7 +183,7 @@ async def closed_loop(
             if not await timed(connection, payloads.next()):
                 errors += 1
                 connection.close()
-                connection = await Connection.open(port)
+                connection = await Connection.open(port, key)
             latencies.append(time.perf_counter() - sent)
         connection.close()
 
@@ -187,12 +192,18 @@ async def closed_loop(
 
 
 def drive(
-    mode: str, port: int, query: str, identifiers: list[str], load: float, seconds: float
+    mode: str,
+    port: int,
+    key: str,
+    query: str,
+    identifiers: list[str],
+    load: float,
+    seconds: float,
 ) -> Run:
     """Runs in the driver process."""
     if mode == "open":
-        return asyncio.run(open_loop(port, query, identifiers, load, seconds))
-    return asyncio.run(closed_loop(port, query, identifiers, int(load), seconds))
+        return asyncio.run(open_loop(port, key, query, identifiers, load, seconds))
+    return asyncio.run(closed_loop(port, key, query, identifiers, int(load), seconds))
 
 
 def generate(path: Path, events: int, people: int, sample: int) -> list[str]:
@@ -284,6 +295,11 @@ def main() -> None:
             check=False,
         )  # fmt: skip
         print(f"loaded {args.events:,} events in {time.perf_counter() - started:,.1f} s")
+        key = subprocess.run(
+            [sys.executable, "-m", "idgraph.cli", "--store", store, "keys", "create",
+             f"bench-{os.getpid()}", "--role", "reader", "--purpose", PURPOSE],
+            check=True, capture_output=True, text=True,
+        ).stdout.strip()  # fmt: skip
         port = free_port()
         server = start_server(store, port, workdir / "server.log")
         rows = []
@@ -295,12 +311,13 @@ def main() -> None:
                     ("resolve + 20 interactions", RESOLVE),
                 ]:
                     fixed = driver.submit(
-                        drive, "open", port, query, emails, args.rate, args.duration
+                        drive, "open", port, key, query, emails, args.rate, args.duration
                     ).result()
                     top = driver.submit(
                         drive,
                         "closed",
                         port,
+                        key,
                         query,
                         emails,
                         args.concurrency,

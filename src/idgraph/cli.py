@@ -12,6 +12,7 @@ import asyncio
 import dataclasses
 import json
 import os
+import secrets
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -104,6 +105,21 @@ async def cmd_demo(graph: IdentityGraph, args: argparse.Namespace) -> int:
     return 0
 
 
+DEMO_KEYS = (("IDGRAPH_ADMIN_KEY", "admin"), ("IDGRAPH_KEY", "reader"))
+
+
+async def _demo_keys(graph: IdentityGraph) -> None:
+    """An admin key and a reader key for every configured purpose, printed (stderr) as
+    shell lines; the names get a random suffix so a second run on the same store works."""
+    ring = KeyRing(graph.store, graph.settings)
+    purposes = [p.name for p in graph.settings.purposes]
+    suffix = secrets.token_hex(3)
+    print("idgraph: demo API keys, shown once (run these lines in your shell):", file=sys.stderr)
+    for variable, role in DEMO_KEYS:
+        key, secret = await ring.create(f"demo-{role}-{suffix}", role, purposes)
+        print(f"export {variable}={secret}  # key {key.name}, role {role}", file=sys.stderr)
+
+
 async def cmd_serve(graph: IdentityGraph, args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -114,13 +130,21 @@ async def cmd_serve(graph: IdentityGraph, args: argparse.Namespace) -> int:
             file="demo-events.jsonl", events=2000, people=200, seed=7, progress=args.progress
         )
         await cmd_demo(graph, demo)
+        await _demo_keys(graph)
     api = graph.settings.api
-    api = dataclasses.replace(api, host=args.host or api.host, port=args.port or api.port)
+    api = dataclasses.replace(
+        api,
+        host=args.host or api.host,
+        port=args.port or api.port,
+        graphiql=api.graphiql or args.demo,
+    )
     settings = dataclasses.replace(graph.settings, api=api)
     print(f"idgraph: GraphQL API on http://{api.host}:{api.port}/graphql", file=sys.stderr)
     if args.workers > 1:
         # Each worker process builds its own app from the environment.
         os.environ["IDGRAPH_STORE"] = settings.store
+        if api.graphiql:
+            os.environ["IDGRAPH_GRAPHIQL"] = "1"
         if args.config:
             os.environ["IDGRAPH_CONFIG"] = args.config
         uvicorn.run(
@@ -288,7 +312,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", help="address to listen on (default 127.0.0.1, IDGRAPH_HOST)")
     p.add_argument("--port", type=int, help="port (default 8000, IDGRAPH_PORT)")
     p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
-    p.add_argument("--demo", action="store_true", help="ingest the demo dataset first")
+    p.add_argument(
+        "--demo",
+        action="store_true",
+        help="ingest the demo dataset, make an admin and a reader key, serve GraphiQL",
+    )
     progress_flags(p)
     p.set_defaults(run=cmd_serve)
 

@@ -4,7 +4,7 @@ then command-line flags (applied by the caller with :func:`dataclasses.replace`)
 Environment variables: ``IDGRAPH_STORE``, ``IDGRAPH_CONFIG`` (path of the TOML file),
 ``IDGRAPH_DEFAULT_REGION``, ``IDGRAPH_NEO4J_USER``, ``IDGRAPH_NEO4J_PASSWORD``,
 ``IDGRAPH_NEO4J_DATABASE``, ``IDGRAPH_HOST`` and ``IDGRAPH_PORT`` (where ``idgraph serve``
-listens).
+listens), ``IDGRAPH_GRAPHIQL=1`` (serve the GraphiQL page).
 """
 
 from __future__ import annotations
@@ -44,6 +44,9 @@ class ApiSettings:
     default_page: int = 20
     max_body_bytes: int = 1_048_576
     max_batch: int = 1000
+    # The GraphiQL page holds no data (its queries need a key like any other), but it is
+    # off unless asked for: a production API has no use for it.
+    graphiql: bool = False
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,7 @@ def _settings(data: dict[str, Any], env: Mapping[str, str]) -> Settings:
         api=ApiSettings(
             host=env.get("IDGRAPH_HOST") or ApiSettings.host,
             port=int(env.get("IDGRAPH_PORT") or ApiSettings.port),
+            graphiql=env.get("IDGRAPH_GRAPHIQL", "") in ("1", "true"),
         ),
         purposes=_purposes(data.get("purposes")),
     )

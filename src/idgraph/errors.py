@@ -6,6 +6,7 @@
     │   ├── EventError         one event is invalid (which field, why)
     │   └── IdentifierError    an identifier does not normalize (bad email, phone, kind)
     ├── NotFound               no such identity node or customer
+    ├── Forbidden              the caller's key may not do this (its role or purpose)
     ├── RuleViolation          a steward action that the resolution rules refuse
     └── StoreError             the storage backend failed
         ├── StoreUnavailable   cannot reach / open the store
@@ -54,6 +55,10 @@ class EventError(InvalidInput):
 
 class NotFound(IdgraphError):
     code = "NOT_FOUND"
+
+
+class Forbidden(IdgraphError):
+    code = "FORBIDDEN"
 
 
 class RuleViolation(IdgraphError):

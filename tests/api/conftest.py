@@ -1,5 +1,9 @@
 """API tests go through real HTTP requests to the ASGI app (httpx), with the app's
-lifespan run explicitly; the ``store`` fixture runs them on every backend."""
+lifespan run explicitly; the ``store`` fixture runs them on every backend.
+
+Every request carries an API key: ``api`` sends an admin key's (``test-admin``) under
+the default-allow purpose ``support``; ``api.as_(secret, purpose)`` speaks as another
+key, made with :func:`new_key`."""
 
 from __future__ import annotations
 
@@ -11,21 +15,50 @@ import pytest
 
 from idgraph.api.app import create_app
 from idgraph.config import Settings
+from idgraph.keys import KeyRing
 from idgraph.store.port import Store
+
+ADMIN = "test-admin"
+PURPOSE = "support"
+
+
+def key_headers(secret: str, purpose: str = PURPOSE) -> dict[str, str]:
+    return {"Authorization": f"Bearer {secret}", "X-Purpose": purpose}
+
+
+async def new_key(
+    store: Store, settings: Settings, name: str, role: str, purposes: list[str] | None = None
+) -> str:
+    """A new key's secret; by default it may use every configured purpose."""
+    names = purposes if purposes is not None else [p.name for p in settings.purposes]
+    _, secret = await KeyRing(store, settings).create(name, role, names)
+    return secret
 
 
 class Api:
     """A client for one app: ``await api.query(...)`` returns the decoded response."""
 
-    def __init__(self, client: httpx.AsyncClient) -> None:
+    def __init__(self, client: httpx.AsyncClient, headers: dict[str, str]) -> None:
         self.client = client
+        self.headers = headers
+
+    def as_(self, secret: str, purpose: str = PURPOSE) -> Api:
+        """The same app, spoken to with another key and purpose."""
+        return Api(self.client, key_headers(secret, purpose))
+
+    async def post(
+        self, query: str, variables: dict[str, Any] | None = None, **headers: str
+    ) -> httpx.Response:
+        return await self.client.post(
+            "/graphql",
+            json={"query": query, "variables": variables},
+            headers={**self.headers, **headers},
+        )
 
     async def query(
         self, query: str, variables: dict[str, Any] | None = None, **headers: str
     ) -> dict[str, Any]:
-        response = await self.client.post(
-            "/graphql", json={"query": query, "variables": variables}, headers=headers
-        )
+        response = await self.post(query, variables, **headers)
         assert response.status_code == 200, response.text
         result: dict[str, Any] = response.json()
         return result
@@ -41,11 +74,13 @@ class Api:
 
 
 async def open_api(settings: Settings, store: Store) -> AsyncIterator[Api]:
+    """An app on ``store``, and a client speaking as a new admin key ``test-admin``."""
+    secret = await new_key(store, settings, ADMIN, "admin")
     app = create_app(settings, store)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://idgraph") as client:
-            yield Api(client)
+            yield Api(client, key_headers(secret))
 
 
 @pytest.fixture

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from pathlib import Path
+from string import Template
 from typing import Any
 
 README = Path(__file__).resolve().parents[2] / "README.md"
-CURL = re.compile(r"^curl -s (?P<url>\S+) .*-d @- <<'EOF'\n(?P<body>.*?)\nEOF$", re.M | re.S)
+CURL = re.compile(
+    r"^curl -s (?P<url>\S+) (?P<options>.*?)-d @- <<'EOF'\n(?P<body>.*?)\nEOF$", re.M | re.S
+)
+HEADER = re.compile(r"""-H (?:'(?P<single>[^']*)'|"(?P<double>[^"]*)")""")
 GRAPHQL = re.compile(r"^```graphql\n(?P<query>.*?)^```$", re.M | re.S)
 
 
@@ -18,11 +23,17 @@ def api_section() -> str:
     return text[start : text.index("\n## ", start + 1)]
 
 
-def quick_start() -> tuple[str, dict[str, Any]]:
-    """The URL and JSON body of the quick-start ``curl`` command."""
+def quick_start(env: Mapping[str, str]) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """The URL, headers and JSON body of the quick-start ``curl`` command; ``$VAR`` in a
+    double-quoted header comes from ``env``, as a shell would expand it."""
     match = CURL.search(api_section())
     assert match, "the API section has a curl … -d @- <<'EOF' … EOF example"
-    return match["url"], json.loads(match["body"])
+    headers = {}
+    for header in HEADER.finditer(match["options"]):
+        line = header["single"] or Template(header["double"]).substitute(env)
+        name, _, value = line.partition(":")
+        headers[name.strip()] = value.strip()
+    return match["url"], headers, json.loads(match["body"])
 
 
 def graphql_examples() -> list[str]:

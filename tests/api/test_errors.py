@@ -98,9 +98,7 @@ async def test_a_naive_since_is_refused(api: Api, graph: IdentityGraph) -> None:
 
 async def test_bodies_over_the_limit_get_413(api: Api) -> None:
     padding = "x" * 1_048_577
-    response = await api.client.post(
-        "/graphql", json={"query": RESOLVE, "variables": {"p": padding}}
-    )
+    response = await api.post(RESOLVE, {"p": padding})
     assert response.status_code == 413
     assert response.json()["errors"][0]["extensions"]["code"] == "PAYLOAD_TOO_LARGE"
 
@@ -109,19 +107,21 @@ async def test_bodies_over_the_limit_get_413(api: Api) -> None:
             yield b"x" * 600_000
 
     streamed = await api.client.post(
-        "/graphql", content=chunks(), headers={"content-type": "application/json"}
+        "/graphql", content=chunks(), headers={**api.headers, "content-type": "application/json"}
     )
     assert streamed.status_code == 413
 
 
 async def test_http_level_mistakes_get_json_errors(api: Api) -> None:
     bad_json = await api.client.post(
-        "/graphql", content=b"{nope", headers={"content-type": "application/json"}
+        "/graphql", content=b"{nope", headers={**api.headers, "content-type": "application/json"}
     )
     assert bad_json.status_code == 400
     assert bad_json.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
     mutation_by_get = await api.client.get(
-        "/graphql", params={"query": "mutation { ingest(events: []) { accepted } }"}
+        "/graphql",
+        params={"query": "mutation { ingest(events: []) { accepted } }"},
+        headers=api.headers,
     )
     assert mutation_by_get.status_code == 400
     assert mutation_by_get.json()["errors"] == [
@@ -130,7 +130,7 @@ async def test_http_level_mistakes_get_json_errors(api: Api) -> None:
             "extensions": {"code": "BAD_REQUEST"},
         }
     ]
-    put = await api.client.put("/graphql", json={"query": "{ __typename }"})
+    put = await api.client.put("/graphql", json={"query": "{ __typename }"}, headers=api.headers)
     assert put.status_code == 405
     assert put.json()["errors"][0]["extensions"]["code"] == "METHOD_NOT_ALLOWED"
 
@@ -177,6 +177,6 @@ async def test_bad_input_in_a_batch_writes_nothing(api: Api, graph: IdentityGrap
 async def test_errors_are_counted_by_code(api: Api) -> None:
     await api.query("{ nope }")
     await api.query("{ ")
-    text = (await api.client.get("/metrics")).text
+    text = (await api.client.get("/metrics", headers=api.headers)).text
     assert 'idgraph_graphql_errors_total{code="GRAPHQL_VALIDATION_FAILED"} 1' in text
     assert 'idgraph_graphql_errors_total{code="GRAPHQL_PARSE_FAILED"} 1' in text

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from idgraph.config import Settings
+from idgraph.config import ApiSettings, Settings
 from idgraph.errors import StoreUnavailable
 from idgraph.store.port import Store
 from tests.api.conftest import Api, open_api
@@ -48,7 +48,7 @@ async def test_metrics_in_prometheus_text_format(api: Api) -> None:
     assert (await api.data(INGEST))["ingest"]["accepted"] == 2
     await api.client.get("/healthz")
     await api.client.get("/nowhere")
-    response = await api.client.get("/metrics")
+    response = await api.client.get("/metrics", headers=api.headers)
     assert response.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
     lines = response.text.splitlines()
     for expected in [
@@ -70,9 +70,25 @@ async def test_metrics_in_prometheus_text_format(api: Api) -> None:
     assert counts == sorted(counts), "histogram buckets are cumulative"
 
 
-async def test_graphiql_in_a_browser_and_queries_over_get(api: Api) -> None:
-    page = await api.client.get("/graphql", headers={"accept": "text/html"})
-    assert page.status_code == 200
-    assert "GraphiQL" in page.text
-    response = await api.client.get("/graphql", params={"query": "{ __typename }"})
+async def test_graphiql_is_off_unless_enabled_and_queries_over_get_need_a_key(
+    api: Api,
+) -> None:
+    html = {"accept": "text/html"}
+    assert (await api.client.get("/graphql", headers=html)).status_code == 401
+    assert (await api.client.get("/graphql", headers={**html, **api.headers})).status_code == 404
+    query = {"query": "{ __typename }"}
+    assert (await api.client.get("/graphql", params=query)).status_code == 401
+    response = await api.client.get("/graphql", params=query, headers=api.headers)
     assert response.json() == {"data": {"__typename": "Query"}}
+
+
+async def test_graphiql_when_enabled_serves_its_page_but_queries_still_need_a_key(
+    store: Store,
+) -> None:
+    settings = Settings(api=ApiSettings(graphiql=True))
+    async for api in open_api(settings, store):
+        page = await api.client.get("/graphql", headers={"accept": "text/html"})
+        assert page.status_code == 200
+        assert "GraphiQL" in page.text
+        query = {"query": "{ __typename }"}
+        assert (await api.client.get("/graphql", params=query)).status_code == 401

@@ -3,6 +3,7 @@ loopback port, the README's quick-start query over real HTTP."""
 
 from __future__ import annotations
 
+import re
 import socket
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import pytest
 from tests.api.readme import quick_start
 
 STARTUP_SECONDS = 60
+EXPORT = re.compile(r"^export (IDGRAPH_\w+)=(\S+)", re.M)
 
 
 def free_port() -> int:
@@ -26,8 +28,9 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[str]:
-    """A running ``idgraph serve --demo``; its base URL. Always stopped afterwards."""
+def server(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
+    """A running ``idgraph serve --demo``: its base URL and the keys it printed (as the
+    environment its ``export`` lines make). Always stopped afterwards."""
     port = free_port()
     command = [
         sys.executable,
@@ -56,7 +59,7 @@ def server(tmp_path: Path) -> Iterator[str]:
                 pass
             assert time.monotonic() < deadline, f"server not up:\n{log.read_text()}"
             time.sleep(0.1)
-        yield base
+        yield base, dict(EXPORT.findall(log.read_text()))
     finally:
         process.terminate()
         try:
@@ -66,13 +69,20 @@ def server(tmp_path: Path) -> Iterator[str]:
             process.wait()
 
 
-def test_serve_demo_answers_the_readme_query(server: str) -> None:
-    url, body = quick_start()
+def test_serve_demo_answers_the_readme_query(server: tuple[str, dict[str, str]]) -> None:
+    base, env = server
+    assert set(env) == {"IDGRAPH_ADMIN_KEY", "IDGRAPH_KEY"}
+    url, headers, body = quick_start(env)
     assert url.endswith("/graphql")
-    with httpx.Client(base_url=server, timeout=10) as client:
+    with httpx.Client(base_url=base, timeout=10) as client:
         assert client.get("/readyz").json() == {"status": "ready"}
-        result = client.post("/graphql", json=body).json()
+        assert client.post("/graphql", json=body).status_code == 401
+        result = client.post("/graphql", json=body, headers=headers).json()
         assert "errors" not in result, result
         assert result["data"]["resolve"]["id"].startswith("cus_")
-        metrics = client.get("/metrics").text
+        assert client.get("/graphql", headers={"accept": "text/html"}).status_code == 200
+        reader = {"Authorization": f"Bearer {env['IDGRAPH_KEY']}"}
+        assert client.get("/metrics", headers=reader).status_code == 403
+        admin = {"Authorization": f"Bearer {env['IDGRAPH_ADMIN_KEY']}"}
+        metrics = client.get("/metrics", headers=admin).text
     assert 'idgraph_http_requests_total{path="/graphql",method="POST",status="200"} 1' in metrics

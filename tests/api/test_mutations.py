@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from idgraph.config import Settings
 from idgraph.service import IdentityGraph
-from tests.api.conftest import Api
+from tests.api.conftest import Api, new_key
 from tests.events import event
 
 INGEST = """
@@ -109,25 +110,26 @@ async def test_ingest_refuses_more_than_1000_events_and_writes_nothing(
 
 
 async def test_link_joins_two_customers_and_records_who_and_why(
-    api: Api, graph: IdentityGraph
+    api: Api, graph: IdentityGraph, settings: Settings
 ) -> None:
     await graph.ingest([event("email:a@x.com"), event("phone:+16502530000")])
+    steward = api.as_(await new_key(graph.store, settings, "steward-acme", "steward"))
     result = (
-        await api.data(
+        await steward.data(
             LINK,
             {"a": ident("email", "A@x.com"), "b": ident("phone", "650-253-0000"), "reason": "same"},
-            **{"X-Actor": "steward@acme"},
         )
     )["link"]
     assert result["userErrors"] == []
-    assert result["actor"] == "steward@acme"
+    assert result["actor"] == "steward-acme"
     assert result["event"]["eventId"].startswith("manual-link:")
     assert result["event"]["outcome"] == "ACCEPTED"
     assert result["customer"]["size"] == 2
     assert await graph.customer_of("email:a@x.com") == await graph.customer_of("phone:+16502530000")
     [entry] = await graph.store.audit_log(customer_id=None, limit=10)
-    assert (entry.actor, entry.operation, entry.customer_id) == (
-        "steward@acme",
+    assert (entry.actor, entry.purpose, entry.operation, entry.customer_id) == (
+        "steward-acme",
+        "support",
         "link",
         result["customer"]["id"],
     )
@@ -141,7 +143,7 @@ async def test_link_refused_by_a_rule_is_a_user_error(api: Api, graph: IdentityG
     result = (await api.data(LINK, {"a": ident("user_id", "u1"), "b": ident("user_id", "u2")}))[
         "link"
     ]
-    assert result["actor"] == "anonymous"
+    assert result["actor"] == "test-admin"
     assert result["customer"] is None
     assert result["event"]["outcome"] == "ACCEPTED"
     assert result["userErrors"] == [
@@ -174,11 +176,12 @@ async def test_link_needs_two_known_valid_identity_nodes(api: Api, graph: Identi
     assert (await graph.store.counts())["events"] == 1
 
 
-async def test_unlink_splits_and_bans(api: Api, graph: IdentityGraph) -> None:
+async def test_unlink_splits_and_bans(api: Api, graph: IdentityGraph, settings: Settings) -> None:
     await graph.ingest([event("email:a@x.com", "device:shared", "email:b@x.com")])
     before = await graph.customer_of("email:a@x.com")
     variables = {"a": ident("email", "a@x.com"), "b": ident("email", "b@x.com"), "ban": True}
-    result = (await api.data(UNLINK, variables, **{"X-Actor": "ops"}))["unlink"]
+    ops = api.as_(await new_key(graph.store, settings, "ops", "steward"))
+    result = (await ops.data(UNLINK, variables))["unlink"]
     assert result["userErrors"] == []
     assert result["actor"] == "ops"
     assert result["banned"] is True

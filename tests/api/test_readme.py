@@ -8,7 +8,7 @@ from idgraph.config import Settings
 from idgraph.demo import write_demo_file
 from idgraph.jsonl import ingest_file
 from idgraph.service import IdentityGraph
-from tests.api.conftest import Api
+from tests.api.conftest import Api, new_key
 from tests.api.readme import graphql_examples, quick_start
 
 
@@ -22,9 +22,11 @@ async def test_quick_start_curl_query(
     api: Api, graph: IdentityGraph, tmp_path: Path, settings: Settings
 ) -> None:
     await load_demo(graph, tmp_path)
-    url, body = quick_start()
+    reader = await new_key(graph.store, settings, "demo-reader", "reader")
+    url, headers, body = quick_start({"IDGRAPH_KEY": reader})
     assert url == f"http://{settings.api.host}:{settings.api.port}/graphql"
-    response = await api.client.post("/graphql", json=body)
+    assert headers["X-Purpose"] == "support"
+    response = await api.client.post("/graphql", json=body, headers=headers)
     result = response.json()
     assert "errors" not in result, result
     alice = result["data"]["resolve"]
@@ -33,6 +35,7 @@ async def test_quick_start_curl_query(
     assert alice["devices"]
     assert alice["consents"]
     assert len(alice["interactions"]["edges"]) == 3
+    assert alice["redacted"] == {"identifiers": 0, "traits": 0, "interactions": 0}
 
 
 async def test_graphiql_examples(api: Api, graph: IdentityGraph, tmp_path: Path) -> None:

@@ -3,6 +3,11 @@
 ``create_app`` builds everything per application (no module-level state): the store is
 opened in Starlette's lifespan (unless one is handed in, which the caller then owns) and
 reaches resolvers through the Strawberry context.
+
+Every request but ``/healthz`` and ``/readyz`` needs an API key (see
+:mod:`idgraph.api.access`); ``/metrics`` needs the ``operate`` permission. The GraphiQL
+page is served only when ``ApiSettings.graphiql`` is on, and then without a key: it
+holds no data, and every query it sends needs a key and a purpose like any other.
 """
 
 from __future__ import annotations
@@ -23,38 +28,59 @@ from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
 
-from idgraph.api.context import ANONYMOUS, Context
+from idgraph.api.access import authenticate
+from idgraph.api.context import Context
 from idgraph.api.errors import format_error, http_error
 from idgraph.api.metrics import Metrics
 from idgraph.api.schema import build_schema
 from idgraph.config import Settings, load_settings
+from idgraph.domain.access import Permission
 from idgraph.errors import StoreError
+from idgraph.keys import KeyRing
 from idgraph.service import IdentityGraph
 from idgraph.store.factory import open_store
 from idgraph.store.port import Store
 
 ROUTES = ("/graphql", "/healthz", "/readyz", "/metrics")
-MAX_ACTOR_LENGTH = 128
+
+
+def wants_graphiql(request: Request) -> bool:
+    """A browser asking for the page (Strawberry's own test)."""
+    accept = request.headers.get("accept", "")
+    return (
+        request.method == "GET"
+        and "query" not in request.query_params
+        and ("text/html" in accept or "*/*" in accept)
+    )
 
 
 class GraphQLView(GraphQL[Context, None]):
-    """Strawberry's ASGI view with idgraph's context, error format and HTTP errors."""
+    """Strawberry's ASGI view with idgraph's authentication, context, error format and
+    HTTP errors."""
 
-    def __init__(self, schema: Any, metrics: Metrics) -> None:
-        super().__init__(schema)
+    def __init__(self, schema: Any, metrics: Metrics, graphiql: bool) -> None:
+        super().__init__(schema, graphql_ide="graphiql" if graphiql else None)
         self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
         try:
-            response = await self.run(request)
+            if self.graphql_ide and wants_graphiql(request):
+                response = await self.render_graphql_ide(request)
+            else:
+                request.state.key = await authenticate(request, request.app.state.keyring)
+                response = await self.run(request)
         except HTTPException as exc:
             response = http_error(exc.status_code, exc.reason)
         await response(scope, receive, send)
 
     async def get_context(self, request: Any, response: Any) -> Context:
-        actor = request.headers.get("x-actor", "").strip()[:MAX_ACTOR_LENGTH] or ANONYMOUS
-        return Context(graph=request.app.state.graph, metrics=self.metrics, actor=actor)
+        return Context(
+            graph=request.app.state.graph,
+            metrics=self.metrics,
+            key=request.state.key,
+            purpose_name=request.headers.get("x-purpose", "").strip(),
+        )
 
     async def process_result(self, request: Any, result: ExecutionResult) -> GraphQLHTTPResponse:
         response: GraphQLHTTPResponse = {"data": result.data}
@@ -155,6 +181,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         opened = store if store is not None else await open_store(settings)
         app.state.graph = IdentityGraph(opened, settings)
+        app.state.keyring = KeyRing(opened, settings)
         try:
             yield
         finally:
@@ -162,13 +189,24 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
                 await opened.close()
 
     async def metrics_endpoint(request: Request) -> Response:
+        """Needs a key with the ``operate`` permission (no purpose: it holds no personal
+        data)."""
+        try:
+            key = await authenticate(request, request.app.state.keyring)
+        except HTTPException as exc:
+            return http_error(exc.status_code, exc.reason)
+        if not key.may(Permission.OPERATE):
+            return http_error(403, f"the role {key.role.value!r} has no 'operate' permission")
         return PlainTextResponse(
             metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8"
         )
 
     return Starlette(
         routes=[
-            Route("/graphql", GraphQLView(build_schema(settings.api), metrics)),
+            Route(
+                "/graphql",
+                GraphQLView(build_schema(settings.api), metrics, settings.api.graphiql),
+            ),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics_endpoint),

@@ -1,4 +1,5 @@
-"""What every resolver receives as ``info.context``: the service and per-request state."""
+"""What every resolver receives as ``info.context``: the service, the caller's key and
+purpose, and per-request state (loaders, consent views, the audit trail)."""
 
 from __future__ import annotations
 
@@ -6,23 +7,43 @@ from dataclasses import dataclass, field
 
 import strawberry
 
+from idgraph.api.audit import AuditTrail
 from idgraph.api.loaders import Loaders
 from idgraph.api.metrics import Metrics
+from idgraph.api.privacy import Privacy
 from idgraph.config import ApiSettings
+from idgraph.domain.access import ApiKey, Permission
+from idgraph.domain.consent import Purpose
+from idgraph.domain.model import utcnow
 from idgraph.service import IdentityGraph
 
-ANONYMOUS = "anonymous"
+MAX_PURPOSE_LENGTH = 64
 
 
 @dataclass
 class Context:
     graph: IdentityGraph
     metrics: Metrics
-    actor: str = ANONYMOUS
+    key: ApiKey
+    purpose_name: str  # the X-Purpose header, as sent (cut to MAX_PURPOSE_LENGTH)
+    purpose: Purpose | None = field(init=False)  # None unless configured
     loaders: Loaders = field(init=False)
+    privacy: Privacy = field(init=False)
+    audit: AuditTrail = field(init=False)
 
     def __post_init__(self) -> None:
+        self.purpose_name = self.purpose_name[:MAX_PURPOSE_LENGTH]
+        self.purpose = self.graph.settings.purpose(self.purpose_name)
         self.loaders = Loaders(self.graph.store)
+        self.privacy = Privacy(self.loaders, self.purpose, utcnow())
+        self.audit = AuditTrail(self.key.name, self.purpose_name)
+
+    @property
+    def actor(self) -> str:
+        return self.key.name
+
+    def may(self, permission: Permission) -> bool:
+        return self.key.may(permission)
 
     @property
     def settings(self) -> ApiSettings:

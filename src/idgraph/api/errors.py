@@ -7,6 +7,8 @@
   GRAPHQL_VALIDATION_FAILED   unknown fields, wrong argument types, too deep, too many
                               aliases (checked before anything runs)
   BAD_USER_INPUT              bad variables, invalid identifiers, cursors, page sizes
+  FORBIDDEN                   the key's role lacks the field's permission, or the key
+                              may not use the request's purpose (the field is null)
   NOT_FOUND, RULE_VIOLATION   from :mod:`idgraph.errors`
   STORE_UNAVAILABLE, CONFLICT the store cannot answer / a concurrent write won: retry
   INTERNAL                    anything unexpected; the message is masked and the error
@@ -15,8 +17,9 @@
   ==========================  =========================================================
 
 - User errors: mutations return caller mistakes as data (``userErrors``), not errors.
-- HTTP errors (bad JSON body, wrong method, body too large) are JSON bodies in the same
-  shape, with the HTTP status.
+- HTTP errors (no or a bad API key, bad JSON body, wrong method, body too large) are
+  JSON bodies in the same shape, with the HTTP status; a 401 says
+  ``WWW-Authenticate: Bearer``. Messages never quote the key.
 """
 
 from __future__ import annotations
@@ -34,7 +37,14 @@ from starlette.responses import JSONResponse
 from strawberry.extensions import SchemaExtension
 
 from idgraph.api.metrics import Metrics
-from idgraph.errors import IdgraphError, InvalidInput, NotFound, RuleViolation, StoreError
+from idgraph.errors import (
+    Forbidden,
+    IdgraphError,
+    InvalidInput,
+    NotFound,
+    RuleViolation,
+    StoreError,
+)
 
 log = logging.getLogger("idgraph.api")
 
@@ -46,8 +56,11 @@ INTERNAL_MESSAGE = "Internal server error."
 
 # Errors whose message is written for the caller (see idgraph.errors).
 USER_ERRORS = (InvalidInput, NotFound, RuleViolation)
+CALLER_ERRORS = (*USER_ERRORS, Forbidden)
 HTTP_CODES = {
     400: "BAD_REQUEST",
+    401: "UNAUTHENTICATED",
+    403: Forbidden.code,
     404: "NOT_FOUND",
     405: "METHOD_NOT_ALLOWED",
     413: "PAYLOAD_TOO_LARGE",
@@ -106,7 +119,7 @@ def classify(error: GraphQLError) -> tuple[str, str]:
     if isinstance(error, GraphQLSyntaxError):
         return PARSE_FAILED, error.message
     original = error.original_error
-    if isinstance(original, USER_ERRORS):
+    if isinstance(original, CALLER_ERRORS):
         return original.code, str(original)
     if isinstance(original, StoreError):
         log_unexpected(original)
@@ -139,5 +152,7 @@ def log_unexpected(exc: BaseException) -> None:
 def http_error(status: int, message: str) -> JSONResponse:
     code = HTTP_CODES.get(status, INTERNAL)
     return JSONResponse(
-        {"errors": [{"message": message, "extensions": {"code": code}}]}, status_code=status
+        {"errors": [{"message": message, "extensions": {"code": code}}]},
+        status_code=status,
+        headers={"WWW-Authenticate": "Bearer"} if status == 401 else None,
     )

@@ -1,5 +1,6 @@
 """``explainLink``: the shortest chain of accepted links between two identity nodes, or
-what keeps them apart."""
+what keeps them apart. A node that consent hides for the request's purpose is answered
+as if it were not in the graph; a hidden node on the path is shown as null."""
 
 from __future__ import annotations
 
@@ -7,14 +8,18 @@ import itertools
 
 import networkx as nx
 
+from idgraph.api.privacy import Privacy, shows
 from idgraph.api.types import Customer, Link, LinkExplanation, LinkHop, LinkVerdict
+from idgraph.domain.consent import ConsentView
 from idgraph.service import IdentityGraph
 
 
-async def explain_link(graph: IdentityGraph, a: str, b: str) -> LinkExplanation:
+async def explain_link(graph: IdentityGraph, privacy: Privacy, a: str, b: str) -> LinkExplanation:
     """Explain how the identity nodes with keys ``a`` and ``b`` relate."""
     store = graph.store
-    ids = await store.customer_ids_of([a, b])
+    known = await store.customer_ids_of([a, b])
+    views = {cid: await privacy.view(cid) for cid in set(known.values())}
+    ids = {key: cid for key, cid in known.items() if shows(views[cid], key)}
     found = await store.customers(sorted(set(ids.values())))
     customer_a = Customer.from_record(found[ids[a]]) if a in ids else None
     customer_b = Customer.from_record(found[ids[b]]) if b in ids else None
@@ -35,7 +40,7 @@ async def explain_link(graph: IdentityGraph, a: str, b: str) -> LinkExplanation:
         return result
     if ids[a] == ids[b]:
         result.verdict, result.linked = LinkVerdict.LINKED, True
-        result.path = await _path(graph, ids[a], a, b)
+        result.path = await _path(graph, views[ids[a]], ids[a], a, b)
         hops = len(result.path)
         result.reason = f"same customer {ids[a]}, {hops} accepted link{'s' * (hops != 1)} apart"
         return result
@@ -50,7 +55,9 @@ async def explain_link(graph: IdentityGraph, a: str, b: str) -> LinkExplanation:
     return result
 
 
-async def _path(graph: IdentityGraph, customer_id: str, a: str, b: str) -> list[LinkHop]:
+async def _path(
+    graph: IdentityGraph, view: ConsentView, customer_id: str, a: str, b: str
+) -> list[LinkHop]:
     if a == b:
         return []
     component = await graph.store.component(customer_id)
@@ -62,7 +69,13 @@ async def _path(graph: IdentityGraph, customer_id: str, a: str, b: str) -> list[
     for start, end in itertools.pairwise(keys):
         link = g.edges[start, end]["link"]
         hops.append(
-            LinkHop(from_=start, to=end, source=link.source, at=link.at, event_id=link.event_id)
+            LinkHop(
+                from_=start if shows(view, start) else None,
+                to=end if shows(view, end) else None,
+                source=link.source,
+                at=link.at,
+                event_id=link.event_id,
+            )
         )
     return hops
 

@@ -1,18 +1,23 @@
 """The ``Mutation`` root. Caller mistakes come back as ``userErrors`` (errors as data);
-nothing is written when the input is refused. Steward actions are recorded with who
-(``X-Actor``) and why (``reason``) in the store's audit log."""
+nothing is written when the input is refused. Each field names the permission it needs;
+changes are recorded in the request's audit trail with who (the key's name), the
+purpose and, for steward actions, why (``reason``)."""
 
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Any, TypeVar
 
 import strawberry
 
+from idgraph.api.access import needs
 from idgraph.api.context import Info
 from idgraph.api.errors import USER_ERRORS, UserError, user_error
 from idgraph.api.inputs import EventInput, IdentifierInput
-from idgraph.api.types import Customer, EventOutcome
+from idgraph.api.types import ConsentStatus, Customer, EventOutcome, utc
+from idgraph.domain.access import ErasureReport, Permission
 from idgraph.domain.model import (
     ACCOUNT,
     DEVICE,
@@ -20,10 +25,11 @@ from idgraph.domain.model import (
     Outcome,
     utcnow,
 )
+from idgraph.domain.model import ConsentStatus as DomainConsentStatus
 from idgraph.domain.model import EventOutcome as DomainOutcome
 from idgraph.errors import IdgraphError, InvalidInput, NotFound, RuleViolation
 
-STEWARD_PURPOSE = "stewardship"
+T = TypeVar("T")
 
 STEWARD_SOURCE = "steward"
 MANUAL_LINK_PREFIX = "manual-link:"
@@ -83,7 +89,7 @@ class UnlinkPayload:
     )
     banned: bool = strawberry.field(description="True when the pair may never merge again.")
     note: str | None = strawberry.field(description="E.g. `already in different customers`.")
-    actor: str = strawberry.field(description="Who did it (the `X-Actor` header).")
+    actor: str = strawberry.field(description="Who did it (the API key's name).")
     user_errors: list[UserError] = strawberry.field(description="Why nothing was changed.")
     customer_ids: strawberry.Private[list[str]]
 
@@ -97,7 +103,7 @@ class LinkPayload:
     event: EventResult | None = strawberry.field(
         description="The synthetic `manual-link:…` event that carried the link."
     )
-    actor: str = strawberry.field(description="Who did it (the `X-Actor` header).")
+    actor: str = strawberry.field(description="Who did it (the API key's name).")
     user_errors: list[UserError] = strawberry.field(
         description="Why the link was not made: bad input, unknown identifiers, or a rule."
     )
@@ -107,6 +113,60 @@ class LinkPayload:
     async def customer(self, info: Info) -> Customer | None:
         found = await _customers(info, [self.customer_id] if self.customer_id else [])
         return found[0] if found else None
+
+
+@strawberry.type(description="What `setConsent` did.")
+class SetConsentPayload:
+    event: EventResult | None = strawberry.field(
+        description="The `consent:…` event that recorded the decision."
+    )
+    user_errors: list[UserError] = strawberry.field(
+        description="Why nothing was recorded: unknown purpose, invalid identifier, an "
+        "erased subject."
+    )
+    customer_id: strawberry.Private[str | None]
+
+    @strawberry.field(description="The customer the subject belongs to.")
+    async def customer(self, info: Info) -> Customer | None:
+        found = await _customers(info, [self.customer_id] if self.customer_id else [])
+        return found[0] if found else None
+
+
+@strawberry.type(description="How many identity nodes of one kind were erased.")
+class KindCount:
+    kind: str = strawberry.field(description="`email`, `phone`, …, `device`, `account`.")
+    count: int = strawberry.field(description="How many.")
+
+
+@strawberry.type(description="What `forget` removed, counted; the values are not echoed.")
+class Erasure:
+    customer_id: strawberry.ID = strawberry.field(description="The erased customer's id.")
+    identity_nodes: list[KindCount] = strawberry.field(description="Identity nodes, by kind.")
+    aliases: int = strawberry.field(description="Absorbed ids that named it.")
+    links: int = strawberry.field(description="Links touching its nodes.")
+    traits: int = strawberry.field(description="Trait reports.")
+    interactions: int = strawberry.field(description="Interactions no one else performed.")
+    consents: int = strawberry.field(description="Consent decisions.")
+
+    @classmethod
+    def from_report(cls, r: ErasureReport) -> Erasure:
+        return cls(
+            customer_id=strawberry.ID(r.customer_id),
+            identity_nodes=[
+                KindCount(kind=k, count=n) for k, n in sorted(r.identity_nodes.items())
+            ],
+            aliases=r.aliases,
+            links=r.links,
+            traits=r.traits,
+            interactions=r.interactions,
+            consents=r.consents,
+        )
+
+
+@strawberry.type(description="What `forget` did.")
+class ForgetPayload:
+    erasure: Erasure | None = strawberry.field(description="What was removed.")
+    user_errors: list[UserError] = strawberry.field(description="Why nothing was removed.")
 
 
 class _Refused(Exception):
@@ -159,18 +219,23 @@ Reason = Annotated[
 Identity = Annotated[IdentifierInput, strawberry.argument(description="An identity node.")]
 
 
+def _user_error(exc: _Refused | IdgraphError) -> UserError:
+    return exc.error if isinstance(exc, _Refused) else user_error(exc)
+
+
 @strawberry.type(description="Change the identity graph.")
 class Mutation:
     @strawberry.mutation(
         description="Ingest a batch of events (same format and rules as `idgraph ingest`): "
         "invalid events are rejected one by one, the valid ones applied together. "
-        "At most 1000 events per call; more is refused whole."
+        "At most 1000 events per call; more is refused whole. Needs `ingest`.",
+        extensions=needs(Permission.INGEST),
     )
     async def ingest(
         self,
         info: Info,
         events: Annotated[list[EventInput], strawberry.argument(description="The events.")],
-    ) -> IngestPayload:
+    ) -> IngestPayload | None:
         limit = info.context.settings.max_batch
         if len(events) > limit:
             error = InvalidInput(f"at most {limit} events per call, got {len(events)}")
@@ -184,18 +249,21 @@ class Mutation:
             )
         result = await info.context.graph.ingest([e.raw() for e in events])
         info.context.metrics.record_batch(result)
+        customer_ids = [c for o in result.outcomes for c in o.customer_ids]
+        info.context.audit.record("ingest", customer_ids)
         return IngestPayload(
             results=[EventResult.from_outcome(o) for o in result.outcomes],
             accepted=result.count(Outcome.ACCEPTED),
             duplicates=result.count(Outcome.DUPLICATE),
             rejected=result.count(Outcome.REJECTED),
             user_errors=[],
-            customer_ids=[c for o in result.outcomes for c in o.customer_ids],
+            customer_ids=customer_ids,
         )
 
     @strawberry.mutation(
         description="Split two identity nodes into different customers (a steward action). "
-        "With `ban`, later evidence can never join them again."
+        "With `ban`, later evidence can never join them again. Needs `steward`.",
+        extensions=needs(Permission.STEWARD),
     )
     async def unlink(
         self,
@@ -206,24 +274,23 @@ class Mutation:
             bool, strawberry.argument(description="Never merge these two again.")
         ] = False,
         reason: Reason = None,
-    ) -> UnlinkPayload:
+    ) -> UnlinkPayload | None:
         actor = info.context.actor
         try:
             key_a, key_b = (n.key for n in _normalized(info, a, b))
             plan = await info.context.graph.unlink(key_a, key_b, ban=ban)
         except (_Refused, *USER_ERRORS) as exc:
-            error = exc.error if isinstance(exc, _Refused) else user_error(exc)
             return UnlinkPayload(
                 removed_links=[],
                 banned=False,
                 note=None,
                 actor=actor,
-                user_errors=[error],
+                user_errors=[_user_error(exc)],
                 customer_ids=[],
             )
         parts = [p.customer_id for p in sorted(plan.parts, key=lambda p: p.is_new)]
         detail = f"unlink ban={ban} parts={','.join(parts)} reason={reason or ''}"
-        await info.context.graph.audit(actor, STEWARD_PURPOSE, "unlink", [plan.customer_id], detail)
+        info.context.audit.record("unlink", [plan.customer_id], detail)
         return UnlinkPayload(
             removed_links=[RemovedLink(a=x, b=y, rule=rule) for x, y, rule in plan.rejected_links],
             banned=plan.ban is not None,
@@ -236,11 +303,13 @@ class Mutation:
     @strawberry.mutation(
         description="Link two known identity nodes (a steward action): ingests a synthetic "
         'event `{id: "manual-link:<uuid>", source: "steward", identifiers: [a, b]}`. '
-        "The resolution rules still apply; a refusal comes back as a RULE_VIOLATION."
+        "The resolution rules still apply; a refusal comes back as a RULE_VIOLATION. "
+        "Needs `steward`.",
+        extensions=needs(Permission.STEWARD),
     )
     async def link(
         self, info: Info, a: Identity, b: Identity, reason: Reason = None
-    ) -> LinkPayload:
+    ) -> LinkPayload | None:
         actor = info.context.actor
         try:
             event, customer_id = await _link(info, a, b, reason)
@@ -249,6 +318,75 @@ class Mutation:
                 event=exc.event, actor=actor, user_errors=[exc.error], customer_id=None
             )
         return LinkPayload(event=event, actor=actor, user_errors=[], customer_id=customer_id)
+
+    @strawberry.mutation(
+        description="Record a consent decision for an identity node (kept as history; the "
+        "latest live decision counts). Needs `set_consent`.",
+        extensions=needs(Permission.SET_CONSENT),
+    )
+    async def set_consent(
+        self,
+        info: Info,
+        subject: Annotated[
+            IdentifierInput, strawberry.argument(description="The identity node it is for.")
+        ],
+        purpose: Annotated[str, strawberry.argument(description="A configured purpose.")],
+        status: Annotated[ConsentStatus, strawberry.argument(description="Granted or denied.")],
+        source: Annotated[str, strawberry.argument(description="Where it was given.")],
+        expires_at: Annotated[
+            datetime | None, strawberry.argument(description="When a grant lapses.")
+        ] = None,
+    ) -> SetConsentPayload | None:
+        graph = info.context.graph
+        try:
+            key = _field("subject", lambda: subject.normalize(graph.normalizer).key)
+            expiry = _field("expiresAt", lambda: utc(expires_at, "expiresAt"))
+        except _Refused as exc:
+            return SetConsentPayload(event=None, user_errors=[exc.error], customer_id=None)
+        try:
+            outcome = await graph.set_consent(
+                key, purpose, DomainConsentStatus(status.value), expires_at=expiry, source=source
+            )
+        except InvalidInput as exc:  # the subject is valid by now: the purpose is unknown
+            error = user_error(exc, "purpose")
+            return SetConsentPayload(event=None, user_errors=[error], customer_id=None)
+        event = EventResult.from_outcome(outcome)
+        if outcome.outcome is Outcome.REJECTED:
+            error = user_error(InvalidInput(outcome.reason or "refused"), "subject")
+            return SetConsentPayload(event=event, user_errors=[error], customer_id=None)
+        info.context.audit.record("setConsent", outcome.customer_ids, f"{purpose}={status.value}")
+        customer_id = outcome.customer_ids[0] if outcome.customer_ids else None
+        return SetConsentPayload(event=event, user_errors=[], customer_id=customer_id)
+
+    @strawberry.mutation(
+        description="Erase the whole customer an identifier belongs to: its identity "
+        "nodes, links, traits, interactions and consents. Replayed events that carry an "
+        "erased identifier are refused (`erased`). Needs `forget` (admin).",
+        extensions=needs(Permission.FORGET),
+    )
+    async def forget(
+        self,
+        info: Info,
+        identifier: Annotated[
+            IdentifierInput, strawberry.argument(description="Any of the customer's.")
+        ],
+    ) -> ForgetPayload | None:
+        graph = info.context.graph
+        try:
+            key = _field("identifier", lambda: identifier.normalize(graph.normalizer).key)
+            report = await graph.forget(key)
+        except (_Refused, *USER_ERRORS) as exc:
+            return ForgetPayload(erasure=None, user_errors=[_user_error(exc)])
+        info.context.audit.record("forget", [report.customer_id])
+        return ForgetPayload(erasure=Erasure.from_report(report), user_errors=[])
+
+
+def _field(name: str, parse: Callable[[], T]) -> T:
+    """``parse()``, its InvalidInput turned into a user error on the argument ``name``."""
+    try:
+        return parse()
+    except InvalidInput as exc:
+        raise _Refused(exc, name) from None
 
 
 async def _link(
@@ -270,12 +408,8 @@ async def _link(
     if outcome.outcome is not Outcome.ACCEPTED:
         raise _Refused(InvalidInput(outcome.reason or "the event was refused"))
     customers = await graph.store.customer_ids_of(keys)
-    await graph.audit(
-        info.context.actor,
-        STEWARD_PURPOSE,
-        "link",
-        sorted(set(customers.values())),
-        f"event={event_id} reason={reason or ''}",
+    info.context.audit.record(
+        "link", sorted(set(customers.values())), f"event={event_id} reason={reason or ''}"
     )
     event = EventResult.from_outcome(outcome)
     if customers[keys[0]] != customers[keys[1]]:

@@ -16,6 +16,7 @@ from strawberry.extensions import (
 )
 from strawberry.types import ExecutionContext
 
+from idgraph.api.audit import FlushAudit
 from idgraph.api.errors import ErrorPhases
 from idgraph.api.mutations import Mutation
 from idgraph.api.queries import Query
@@ -46,6 +47,7 @@ def build_schema(settings: ApiSettings) -> strawberry.Schema:
         types=[Customer, Identifier, Device, Account, Interaction],
         extensions=[
             ErrorPhases,
+            FlushAudit,
             lambda: AddValidationRules(limits),
             lambda: ParserCache(maxsize=CACHE_SIZE),
             lambda: ValidationCache(maxsize=CACHE_SIZE),

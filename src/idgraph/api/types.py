@@ -10,7 +10,9 @@ from typing import Annotated
 import strawberry
 from strawberry.scalars import JSON
 
+from idgraph.api.access import needs
 from idgraph.api.context import Info
+from idgraph.api.privacy import shows
 from idgraph.api.relay import (
     INTERACTION_PREFIX,
     Connection,
@@ -21,7 +23,8 @@ from idgraph.api.relay import (
     page,
     page_size,
 )
-from idgraph.domain.consent import current_decisions
+from idgraph.domain.access import Permission
+from idgraph.domain.consent import ConsentView, current_decisions
 from idgraph.domain.model import (
     ACCOUNT,
     DEVICE,
@@ -30,13 +33,14 @@ from idgraph.domain.model import (
     InteractionView,
     NodeRecord,
     TraitRecord,
-    utcnow,
 )
 from idgraph.domain.model import (
     Link as LinkRecord,
 )
 from idgraph.domain.profile import merge_traits
 from idgraph.errors import InvalidInput
+
+PROFILE = needs(Permission.READ_PROFILE)
 
 
 @strawberry.enum(description="A consent decision.")
@@ -137,17 +141,19 @@ class Trait:
     value: JSON = strawberry.field(description="The reported value (any JSON).")
     source: str = strawberry.field(description="The source that reported it.")
     updated_at: datetime = strawberry.field(description="Time of the winning report (UTC).")
-    identity_node: str = strawberry.field(description="Key of the node it was reported for.")
+    identity_node: str | None = strawberry.field(
+        description="Key of the node it was reported for; null when consent hides it."
+    )
     event_id: str = strawberry.field(description="Id of the event that reported it.")
 
     @classmethod
-    def from_record(cls, t: TraitRecord) -> Trait:
+    def from_record(cls, t: TraitRecord, view: ConsentView) -> Trait:
         return cls(
             name=t.name,
             value=t.value,
             source=t.source,
             updated_at=t.at,
-            identity_node=t.key,
+            identity_node=t.key if shows(view, t.key) else None,
             event_id=t.event_id,
         )
 
@@ -159,26 +165,29 @@ class Consent:
     decided_at: datetime = strawberry.field(description="When the decision was made (UTC).")
     expires_at: datetime | None = strawberry.field(description="When a grant lapses, if ever.")
     source: str = strawberry.field(description="The source that recorded it.")
-    identity_node: str = strawberry.field(description="Key of the node it was recorded on.")
+    identity_node: str | None = strawberry.field(
+        description="Key of the node it was recorded on; null when consent hides it."
+    )
     event_id: str = strawberry.field(description="Id of the event that recorded it.")
 
     @classmethod
-    def from_record(cls, c: ConsentRecord) -> Consent:
+    def from_record(cls, c: ConsentRecord, view: ConsentView) -> Consent:
         return cls(
             purpose=c.purpose,
             status=ConsentStatus(c.status.value),
             decided_at=c.at,
             expires_at=c.expires_at,
             source=c.source,
-            identity_node=c.key,
+            identity_node=c.key if shows(view, c.key) else None,
             event_id=c.event_id,
         )
 
 
 @strawberry.type(description="Something a person did: a page view, a purchase, a ticket, ….")
 class Interaction(Node):
-    """Its global id is built when asked for: ``Interaction:`` and a token holding one of
-    its identity nodes, its time and its own id (see ``Query.node``)."""
+    """Its global id is built when asked for: ``Interaction:`` and a token holding an
+    anchor (one of its identity nodes that consent shows, else its customer's id), its
+    time and its own id (see ``Query.node``)."""
 
     interaction_id: str = strawberry.field(description="The interaction's own id.")
     type: str = strawberry.field(description="Kind of interaction, e.g. `purchase`.")
@@ -188,16 +197,17 @@ class Interaction(Node):
     properties: JSON = strawberry.field(description="Free-form details (a JSON object).")
     event_id: str = strawberry.field(description="Id of the event that reported it.")
     identity_nodes: list[str] = strawberry.field(
-        description="Keys of the identity nodes that performed it."
+        description="Keys of the identity nodes that performed it (those consent shows)."
     )
+    anchor: strawberry.Private[str]
 
     @strawberry.field(description="Globally unique, stable id.")
     def id(self) -> strawberry.ID:
-        anchor = self.identity_nodes[0] if self.identity_nodes else ""
-        return strawberry.ID(INTERACTION_PREFIX + encode(anchor, self.at, self.interaction_id))
+        return strawberry.ID(INTERACTION_PREFIX + encode(self.anchor, self.at, self.interaction_id))
 
     @classmethod
-    def from_view(cls, v: InteractionView) -> Interaction:
+    def from_view(cls, v: InteractionView, view: ConsentView, customer_id: str) -> Interaction:
+        keys = [k for k in v.keys if shows(view, k)]
         return cls(
             interaction_id=v.id,
             type=v.type,
@@ -206,36 +216,69 @@ class Interaction(Node):
             source=v.source,
             properties=dict(v.properties),
             event_id=v.event_id,
-            identity_nodes=list(v.keys),
+            identity_nodes=keys,
+            anchor=keys[0] if keys else customer_id,
         )
 
 
 @strawberry.type(description="A page of a customer's interactions, newest first.")
 class InteractionConnection(Connection[Interaction]):
     customer_id: strawberry.Private[str]
+    visible: strawberry.Private[bool]
 
-    @strawberry.field(description="How many interactions the customer has in all (no filters).")
+    @strawberry.field(
+        description="How many interactions the customer has in all (no filters) that "
+        "consent lets the caller see."
+    )
     async def total_count(self, info: Info) -> int:
+        if not self.visible:
+            return 0
         return await info.context.graph.store.count_interactions(self.customer_id)
+
+
+@strawberry.type(
+    description="How much of a customer consent hides for the request's purpose: "
+    "left out of the lists, counted here."
+)
+class RedactionCounts:
+    identifiers: int = strawberry.field(description="Identifiers left out of `identifiers`.")
+    devices: int = strawberry.field(description="Devices left out of `devices`.")
+    accounts: int = strawberry.field(description="Accounts left out of `accounts`.")
+    traits: int = strawberry.field(description="Merged traits left out of `traits`.")
+    interactions: int = strawberry.field(description="Interactions left out of `interactions`.")
 
 
 # ---- customers -----------------------------------------------------------------------
 
 
-@strawberry.type(description="A unified customer: identity nodes connected by accepted links.")
+@strawberry.type(
+    description="A unified customer: identity nodes connected by accepted links. What it "
+    "shows follows consent for the request's purpose (what is left out is counted in "
+    "`redacted`); fields other than `id` and `identifiers` need the `read_profile` "
+    "permission."
+)
 class Customer(Node):
-    aliases: list[strawberry.ID] = strawberry.field(
-        description="Ids of customers merged into this one; each still finds it."
+    aliases: list[strawberry.ID] | None = strawberry.field(
+        description="Ids of customers merged into this one; each still finds it.",
+        extensions=PROFILE,
     )
-    created_at: datetime = strawberry.field(description="When the customer was created (UTC).")
-    updated_at: datetime = strawberry.field(description="Last change of its nodes (UTC).")
+    created_at: datetime | None = strawberry.field(
+        description="When the customer was created (UTC).", extensions=PROFILE
+    )
+    updated_at: datetime | None = strawberry.field(
+        description="Last change of its nodes (UTC).", extensions=PROFILE
+    )
     split_from: strawberry.ID | None = strawberry.field(
-        description="The customer it was split off from, if it was."
+        description="The customer it was split off from, if it was.", extensions=PROFILE
     )
-    size: int = strawberry.field(description="Number of identity nodes.")
+    size: int | None = strawberry.field(
+        description="Number of identity nodes, hidden ones included.", extensions=PROFILE
+    )
+    # Keys the caller supplied (``resolve``): all a key with only `resolve` may see.
+    supplied: strawberry.Private[frozenset[str]]
 
     @classmethod
-    def from_record(cls, c: CustomerRecord) -> Customer:
+    def from_record(cls, c: CustomerRecord, supplied: frozenset[str] = frozenset()) -> Customer:
         return cls(
             id=strawberry.ID(c.id),
             aliases=[strawberry.ID(a) for a in c.aliases],
@@ -243,47 +286,92 @@ class Customer(Node):
             updated_at=c.updated_at,
             split_from=None if c.split_from is None else strawberry.ID(c.split_from),
             size=c.size,
+            supplied=supplied,
         )
 
-    async def _nodes(self, info: Info) -> list[IdentityNode]:
-        return [identity_node(n) for n in await info.context.loaders.nodes.load(self.id)]
+    async def _nodes(self, info: Info) -> tuple[list[IdentityNode], list[IdentityNode]]:
+        """Its identity nodes: those consent shows, and those it hides."""
+        view = await info.context.privacy.view(self.id)
+        shown: list[IdentityNode] = []
+        hidden: list[IdentityNode] = []
+        for record in await info.context.loaders.nodes.load(self.id):
+            (shown if shows(view, record.key) else hidden).append(identity_node(record))
+        return shown, hidden
 
-    @strawberry.field(description="Identifiers (not devices or accounts), ordered by key.")
+    @strawberry.field(
+        description="Identifiers (not devices or accounts) that consent shows, ordered by "
+        "key. A key with only the `resolve` permission sees just the one it resolved by.",
+        extensions=needs(Permission.RESOLVE),
+    )
     async def identifiers(
         self,
         info: Info,
         kind: Annotated[
             str | None, strawberry.argument(description="Only this kind, e.g. `email`.")
         ] = None,
-    ) -> list[Identifier]:
+    ) -> list[Identifier] | None:
+        everything = info.context.may(Permission.READ_PROFILE)
+        shown, _ = await self._nodes(info)
         return [
             n
-            for n in await self._nodes(info)
-            if isinstance(n, Identifier) and (kind is None or n.kind == kind)
+            for n in shown
+            if isinstance(n, Identifier)
+            and (kind is None or n.kind == kind)
+            and (everything or n.id in self.supplied)
         ]
 
-    @strawberry.field(description="Devices, ordered by key.")
-    async def devices(self, info: Info) -> list[Device]:
-        return [n for n in await self._nodes(info) if isinstance(n, Device)]
+    @strawberry.field(description="Devices, ordered by key.", extensions=PROFILE)
+    async def devices(self, info: Info) -> list[Device] | None:
+        return [n for n in (await self._nodes(info))[0] if isinstance(n, Device)]
 
-    @strawberry.field(description="Accounts, ordered by key.")
-    async def accounts(self, info: Info) -> list[Account]:
-        return [n for n in await self._nodes(info) if isinstance(n, Account)]
+    @strawberry.field(description="Accounts, ordered by key.", extensions=PROFILE)
+    async def accounts(self, info: Info) -> list[Account] | None:
+        return [n for n in (await self._nodes(info))[0] if isinstance(n, Account)]
 
-    @strawberry.field(description="Traits merged across its nodes, by name.")
-    async def traits(self, info: Info) -> list[Trait]:
-        merged = merge_traits(await info.context.loaders.traits.load(self.id))
-        return [Trait.from_record(t) for t in merged.values()]
+    async def _traits(self, info: Info) -> dict[str, TraitRecord]:
+        return merge_traits(await info.context.loaders.traits.load(self.id))
+
+    @strawberry.field(description="Traits merged across its nodes, by name.", extensions=PROFILE)
+    async def traits(self, info: Info) -> list[Trait] | None:
+        view = await info.context.privacy.view(self.id)
+        if not view.customer_allows:
+            return []
+        return [Trait.from_record(t, view) for t in (await self._traits(info)).values()]
 
     @strawberry.field(
         description="The current decision per purpose: the latest across its nodes. "
-        "A purpose whose latest decision is an expired grant has no current decision."
+        "A purpose whose latest decision is an expired grant has no current decision. "
+        "Shown for every purpose, whatever they decide.",
+        extensions=PROFILE,
     )
-    async def consents(self, info: Info) -> list[Consent]:
+    async def consents(self, info: Info) -> list[Consent] | None:
+        view = await info.context.privacy.view(self.id)
         records = await info.context.loaders.consents.load(self.id)
-        return [Consent.from_record(c) for c in current_decisions(records, utcnow()).values()]
+        decisions = current_decisions(records, info.context.privacy.now)
+        return [Consent.from_record(c, view) for c in decisions.values()]
 
-    @strawberry.field(description="Interactions of all its nodes, newest first.")
+    @strawberry.field(
+        description="What consent left out of this customer, counted.", extensions=PROFILE
+    )
+    async def redacted(self, info: Info) -> RedactionCounts | None:
+        view = await info.context.privacy.view(self.id)
+        _, hidden = await self._nodes(info)
+        hides_all = not view.customer_allows
+        return RedactionCounts(
+            identifiers=sum(isinstance(n, Identifier) for n in hidden),
+            devices=sum(isinstance(n, Device) for n in hidden),
+            accounts=sum(isinstance(n, Account) for n in hidden),
+            traits=len(await self._traits(info)) if hides_all else 0,
+            interactions=(
+                await info.context.graph.store.count_interactions(self.id) if hides_all else 0
+            ),
+        )
+
+    @strawberry.field(
+        description="Interactions of all its nodes, newest first (none unless consent "
+        "allows the customer's data for the purpose).",
+        extensions=PROFILE,
+    )
     async def interactions(
         self,
         info: Info,
@@ -300,18 +388,26 @@ class Customer(Node):
         since: Annotated[
             datetime | None, strawberry.argument(description="Only at or after this time.")
         ] = None,
-    ) -> InteractionConnection:
+    ) -> InteractionConnection | None:
         size = page_size(first, info.context.settings)
         before = None
         if after is not None:
             at, interaction_id = decode(after, "after", 2)
             before = (decode_time(at, "after"), interaction_id)
-        views = await info.context.graph.store.interactions_of(
-            self.id, limit=size + 1, before=before, types=types, since=utc(since, "since")
+        since = utc(since, "since")
+        view = await info.context.privacy.view(self.id)
+        views = (
+            await info.context.graph.store.interactions_of(
+                self.id, limit=size + 1, before=before, types=types, since=since
+            )
+            if view.customer_allows
+            else []
         )
-        items = [((v.at, v.id), Interaction.from_view(v)) for v in views]
+        items = [((v.at, v.id), Interaction.from_view(v, view, self.id)) for v in views]
         edges, page_info = page(items, size, after)
-        return InteractionConnection(edges=edges, page_info=page_info, customer_id=self.id)
+        return InteractionConnection(
+            edges=edges, page_info=page_info, customer_id=self.id, visible=view.customer_allows
+        )
 
 
 # ---- links ---------------------------------------------------------------------------
@@ -319,8 +415,8 @@ class Customer(Node):
 
 @strawberry.type(description="Evidence that two identity nodes belong to the same person.")
 class Link:
-    a: str = strawberry.field(description="Key of one end (the smaller).")
-    b: str = strawberry.field(description="Key of the other end.")
+    key_a: strawberry.Private[str]
+    key_b: strawberry.Private[str]
     source: str = strawberry.field(description="Source of the evidence.")
     at: datetime = strawberry.field(description="When the evidence was seen (UTC).")
     event_id: str = strawberry.field(description="The event that brought the evidence.")
@@ -332,8 +428,8 @@ class Link:
     @classmethod
     def from_record(cls, k: LinkRecord) -> Link:
         return cls(
-            a=k.a,
-            b=k.b,
+            key_a=k.a,
+            key_b=k.b,
             source=k.source,
             at=k.at,
             event_id=k.event_id,
@@ -341,21 +437,33 @@ class Link:
             rule=k.rule,
         )
 
+    @strawberry.field(description="Key of one end (the smaller); null when consent hides it.")
+    async def a(self, info: Info) -> str | None:
+        return await info.context.privacy.shown_key(self.key_a)
+
+    @strawberry.field(description="Key of the other end; null when consent hides it.")
+    async def b(self, info: Info) -> str | None:
+        return await info.context.privacy.shown_key(self.key_b)
+
     @strawberry.field(description="The customer `a` belongs to now.")
     async def customer_a(self, info: Info) -> Customer | None:
-        record = await info.context.loaders.customer_of_key(self.a)
+        record = await info.context.loaders.customer_of_key(self.key_a)
         return None if record is None else Customer.from_record(record)
 
     @strawberry.field(description="The customer `b` belongs to now.")
     async def customer_b(self, info: Info) -> Customer | None:
-        record = await info.context.loaders.customer_of_key(self.b)
+        record = await info.context.loaders.customer_of_key(self.key_b)
         return None if record is None else Customer.from_record(record)
 
 
 @strawberry.type(description="One accepted link on the path between two identity nodes.")
 class LinkHop:
-    from_: str = strawberry.field(name="from", description="Key the hop starts from.")
-    to: str = strawberry.field(description="Key the hop arrives at.")
+    from_: str | None = strawberry.field(
+        name="from", description="Key the hop starts from; null when consent hides it."
+    )
+    to: str | None = strawberry.field(
+        description="Key the hop arrives at; null when consent hides it."
+    )
     source: str = strawberry.field(description="Source of the evidence.")
     at: datetime = strawberry.field(description="When the evidence was seen (UTC).")
     event_id: str = strawberry.field(description="The event that brought the evidence.")
