@@ -227,3 +227,45 @@ def test_check_reports_a_broken_store(
     assert "accepted link cookie:c2 — email:b@x.com joins customers" in report
     assert "alias cus_gone leads to cus_nowhere, which is not a live customer" in report
     assert "records size 2, has 1 nodes" in report
+
+
+def test_two_concurrent_ingests_end_like_one_sequential_run(tmp_path: Path) -> None:
+    events = [json.dumps(e) for e in DemoGenerator(300, seed=9).events(8000)]
+    first = write_lines(tmp_path / "first.jsonl", events[:5000])
+    second = write_lines(tmp_path / "second.jsonl", events[3000:])  # overlaps by 2000
+    # Rules that never refuse: with them, the outcome depends on the order of events
+    # (who used the shared tablet first), and concurrent runs have no single order.
+    (tmp_path / "idgraph.toml").write_text(
+        "batch_size = 50\n[rules]\ndefault_limit = 100000\nmax_size = 100000\n"
+        "[rules.limits]\nuser_id = 100000\nemail = 100000\nphone = 100000\n"
+    )
+    env = {**os.environ, "IDGRAPH_CONFIG": str(tmp_path / "idgraph.toml")}
+    cli = [sys.executable, "-m", "idgraph.cli"]
+
+    def ingest(db: str, path: Path) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [*cli, "--store", f"sqlite:///{tmp_path / db}", "ingest", str(path)],
+            env=env,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def succeed(process: subprocess.Popen[str]) -> None:
+        _, err = process.communicate(timeout=300)
+        assert process.returncode == 0, err
+
+    racing = [ingest("concurrent.db", first), ingest("concurrent.db", second)]
+    for process in racing:
+        succeed(process)
+    for path in (first, second):
+        succeed(ingest("sequential.db", path))
+
+    def partition(db: str) -> set[frozenset[str]]:
+        with sqlite3.connect(tmp_path / db) as conn:
+            groups: dict[int, set[str]] = {}
+            for key, cluster in conn.execute("SELECT key, cluster FROM nodes"):
+                groups.setdefault(cluster, set()).add(key)
+            assert conn.execute("SELECT count(*) FROM events").fetchone()[0] == 8000
+        return {frozenset(g) for g in groups.values()}
+
+    assert partition("concurrent.db") == partition("sequential.db")
