@@ -9,8 +9,7 @@
     ├── Forbidden              the caller's key may not do this (its role or purpose)
     ├── RuleViolation          a steward action that the resolution rules refuse
     └── StoreError             the storage backend failed
-        ├── StoreUnavailable   cannot reach / open the store
-        └── ConflictError      a concurrent writer won; the operation may be retried
+        └── StoreUnavailable   cannot reach / open the store
 
 Adapters translate driver errors into StoreError subclasses with ``raise … from exc``;
 only the API layer and the CLI turn these into user-facing messages.
@@ -71,7 +70,3 @@ class StoreError(IdgraphError):
 
 class StoreUnavailable(StoreError):
     code = "STORE_UNAVAILABLE"
-
-
-class ConflictError(StoreError):
-    code = "CONFLICT"

@@ -86,11 +86,6 @@ class IdentityGraph:
         result.outcomes = [s if isinstance(s, EventOutcome) else next(planned) for s in slots]
         return result
 
-    async def ingest_events(self, events: Sequence[Event]) -> BatchResult:
-        result = BatchResult()
-        result.outcomes = await self._resolve(events, result)
-        return result
-
     async def _resolve(self, events: Sequence[Event], result: BatchResult) -> list[EventOutcome]:
         rules = self.settings.rules
         now = utcnow()
