@@ -332,7 +332,10 @@ class Mutation:
         ],
         purpose: Annotated[str, strawberry.argument(description="A configured purpose.")],
         status: Annotated[ConsentStatus, strawberry.argument(description="Granted or denied.")],
-        source: Annotated[str, strawberry.argument(description="Where it was given.")],
+        # not ``source``: field extensions take the parent object under that name
+        origin: Annotated[
+            str, strawberry.argument(name="source", description="Where it was given.")
+        ],
         expires_at: Annotated[
             datetime | None, strawberry.argument(description="When a grant lapses.")
         ] = None,
@@ -345,7 +348,7 @@ class Mutation:
             return SetConsentPayload(event=None, user_errors=[exc.error], customer_id=None)
         try:
             outcome = await graph.set_consent(
-                key, purpose, DomainConsentStatus(status.value), expires_at=expiry, source=source
+                key, purpose, DomainConsentStatus(status.value), expires_at=expiry, source=origin
             )
         except InvalidInput as exc:  # the subject is valid by now: the purpose is unknown
             error = user_error(exc, "purpose")
