@@ -10,7 +10,8 @@
   FORBIDDEN                   the key's role lacks the field's permission, or the key
                               may not use the request's purpose (the field is null)
   NOT_FOUND, RULE_VIOLATION   from :mod:`idgraph.errors`
-  STORE_UNAVAILABLE, CONFLICT the store cannot answer / a concurrent write won: retry
+  STORE_UNAVAILABLE           the store cannot answer: retry later
+  STORE_ERROR                 the store failed the operation
   INTERNAL                    anything unexpected; the message is masked and the error
                               is logged (type and traceback, never the message, which
                               may hold personal data)
