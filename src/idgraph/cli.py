@@ -121,7 +121,7 @@ async def _demo_keys(graph: IdentityGraph) -> None:
 
 
 async def cmd_serve(graph: IdentityGraph, args: argparse.Namespace) -> int:
-    import uvicorn
+    import uvicorn  # its access log is off: URLs of GET queries carry personal data
 
     from idgraph.api.app import create_app
 
@@ -153,9 +153,12 @@ async def cmd_serve(graph: IdentityGraph, args: argparse.Namespace) -> int:
             host=api.host,
             port=api.port,
             workers=args.workers,
+            access_log=False,
         )
     else:
-        config = uvicorn.Config(create_app(settings, graph.store), host=api.host, port=api.port)
+        config = uvicorn.Config(
+            create_app(settings, graph.store), host=api.host, port=api.port, access_log=False
+        )
         await uvicorn.Server(config).serve()
     return 0
 

@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import unquote_plus
 
 import httpx
 import pytest
@@ -86,3 +87,17 @@ def test_serve_demo_answers_the_readme_query(server: tuple[str, dict[str, str]])
         admin = {"Authorization": f"Bearer {env['IDGRAPH_ADMIN_KEY']}"}
         metrics = client.get("/metrics", headers=admin).text
     assert 'idgraph_http_requests_total{path="/graphql",method="POST",status="200"} 1' in metrics
+
+
+def test_the_server_log_holds_no_personal_data(
+    server: tuple[str, dict[str, str]], tmp_path: Path
+) -> None:
+    base, env = server
+    query = '{ resolve(identifier: {kind: "email", value: "alice@example.com"}) { id } }'
+    headers = {"Authorization": f"Bearer {env['IDGRAPH_KEY']}", "X-Purpose": "support"}
+    with httpx.Client(base_url=base, timeout=10) as client:
+        assert client.get("/graphql", params={"query": query}, headers=headers).status_code == 200
+        assert client.post("/graphql", json={"query": query}).status_code == 401
+    log = unquote_plus((tmp_path / "serve.log").read_text())  # access logs quote URLs
+    assert "alice@example.com" not in log
+    assert env["IDGRAPH_KEY"] not in log.split("export IDGRAPH_KEY=", 1)[1].split("\n", 1)[1]
