@@ -6,9 +6,10 @@ customers page by page with everything hanging off them (aliases, identity nodes
 traits, consent history, interactions), then every link (both ends must exist by then),
 then the bans. Copy from a store nobody is writing to: the passes are not one snapshot.
 
-Not copied, because the store port does not expose them: applied event ids (so replaying
-old events into the copy ingests them again), salted hashes of erased identifiers, merge
-times of aliases and the time of each ban (set to the time of the copy).
+Applied event ids and the erasure record (salt and salted hashes) are copied too, so
+replaying old events into the copy finds duplicates, and erased identifiers stay
+refused. Not copied: merge times of aliases and the time of each ban (set to the time of
+the copy).
 """
 
 from __future__ import annotations
@@ -77,7 +78,18 @@ async def copy_store(
     """Copy every customer, identity node, link, ban, trait, consent and interaction of
     ``source`` into the empty store ``target``; ``progress(n)`` after each batch."""
     copied = dict.fromkeys(
-        ("customers", "nodes", "links", "bans", "traits", "consents", "interactions"), 0
+        (
+            "customers",
+            "nodes",
+            "links",
+            "bans",
+            "traits",
+            "consents",
+            "interactions",
+            "erased",
+            "events",
+        ),
+        0,
     )
     now = utcnow()
     async for customers in source.iter_customers(batch_size):
@@ -108,6 +120,12 @@ async def copy_store(
     bans = await source.bans()
     await target.import_bans(bans, now)
     copied["bans"] = len(bans)
+    salt, erased = await source.erasures()
+    await target.import_erasures(salt, erased, now)
+    copied["erased"] = len(erased)
+    async for ids in source.iter_event_ids(batch_size):
+        await target.import_event_ids(ids, now)
+        copied["events"] += len(ids)
     return copied
 
 

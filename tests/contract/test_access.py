@@ -122,3 +122,15 @@ async def test_audit_log_pages_newest_first(graph: IdentityGraph) -> None:
     assert len(rest) == 2
     only = await graph.store.audit_log(customer_id="cus_1", limit=10)
     assert [e.actor for e in only] == ["key-a", "key-a"]
+
+
+async def test_erasure_record_and_event_ids_can_be_read_for_a_copy(graph: IdentityGraph) -> None:
+    await graph.ingest(
+        [event("email:a@x.com", event_id="e1"), event("email:b@x.com", event_id="e2")]
+    )
+    await graph.forget("email:a@x.com")
+    salt, hashes = await graph.store.erasures()
+    assert salt
+    assert hashes == [graph.store.erase_hash("email:a@x.com")]
+    ids = [i async for page in graph.store.iter_event_ids(batch_size=1) for i in page]
+    assert ids == ["e1", "e2"]

@@ -192,6 +192,9 @@ async def test_export_to_copies_an_embedded_store(neo4j_store: Neo4jStore, tmp_p
     await graph.ingest([event("phone:+16502530000", "cookie:p1")])
     await graph.ingest([event("phone:+16502530000", "email:a@x.com")])
     await graph.unlink("email:a@x.com", "account:shop:42", ban=True)
+    erased = event("email:gone@x.com", "cookie:gone")
+    await graph.ingest([erased])
+    await graph.forget("email:gone@x.com")
     counts = await source.counts()
 
     progress: list[int] = []
@@ -224,6 +227,13 @@ async def test_export_to_copies_an_embedded_store(neo4j_store: Neo4jStore, tmp_p
 
     assert await everything(neo4j_store) == await everything(source)
     assert await IdentityGraph(neo4j_store, Settings()).check() == []
+    assert (copied["erased"], copied["events"]) == (2, counts["events"])
+    copy = await Neo4jStore.open(neo4j_uri(), neo4j_settings())  # reads the adopted salt
+    replay = await IdentityGraph(copy, Settings()).ingest(
+        [event("email:a@x.com", event_id=result.outcomes[0].event_id), erased]
+    )
+    assert [o.outcome for o in replay.outcomes] == [Outcome.DUPLICATE, Outcome.REJECTED]
+    await copy.close()
     await source.close()
 
 

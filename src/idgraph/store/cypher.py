@@ -454,6 +454,18 @@ MERGE (e:Erased {hash: hash})
 ON CREATE SET e.at = $at
 """
 
+# A copied store adopts its source's salt, so the source's erased hashes keep matching.
+ADOPT_SALT = "MERGE (m:IdgraphMeta {name: 'erase_salt'}) SET m.value = $salt"
+
+ALL_ERASED = "MATCH (e:Erased) RETURN e.hash AS hash ORDER BY hash"
+
+EVENT_IDS_AFTER = """
+MATCH (e:Event) WHERE e.id > $after
+RETURN e.id AS id ORDER BY id LIMIT $pageSize
+"""
+
+IMPORT_EVENTS = "UNWIND $ids AS id MERGE (e:Event {id: id}) ON CREATE SET e.at = $at"
+
 # Bans, BELONGS_TO and PERFORMED go with the nodes.
 FORGET_NODES = "MATCH (:Customer {id: $id})<-[:BELONGS_TO]-(n:Identity) DETACH DELETE n"
 

@@ -301,6 +301,16 @@ class Neo4jStore:
             },
         )
 
+    async def erasures(self) -> tuple[str, list[str]]:
+        rows = await self._query(cypher.ALL_ERASED)
+        return self._salt, [r["hash"] for r in rows]
+
+    async def iter_event_ids(self, batch_size: int = 10_000) -> AsyncIterator[list[str]]:
+        last = ""
+        while rows := await self._query(cypher.EVENT_IDS_AFTER, after=last, pageSize=batch_size):
+            last = rows[-1]["id"]
+            yield [r["id"] for r in rows]
+
     def erase_hash(self, key: str) -> str:
         """The salted hash kept for an erased identity key (the salt lives in the graph)."""
         return hashlib.sha256(f"{self._salt}:{key}".encode()).hexdigest()
@@ -714,6 +724,25 @@ class Neo4jStore:
         return sorted(entries, key=lambda e: e.seq, reverse=True)
 
     # ---- bulk import (``idgraph export --to``; see idgraph.transfer) -----------------
+
+    async def import_erasures(self, salt: str, hashes: Sequence[str], at: datetime) -> None:
+        """Adopt a source store's erasure salt and erased hashes (into an empty store)."""
+
+        async def work(tx: AsyncManagedTransaction) -> None:
+            await _run(tx, cypher.LOCK_WRITERS)
+            await _run(tx, cypher.ADOPT_SALT, salt=salt)
+            await _run(tx, cypher.RECORD_ERASED, hashes=list(hashes), at=at)
+
+        await self._write(work)
+        self._salt = salt
+
+    async def import_event_ids(self, ids: Sequence[str], at: datetime) -> None:
+        async def work(tx: AsyncManagedTransaction) -> None:
+            await _run(tx, cypher.LOCK_WRITERS)
+            await _run(tx, cypher.IMPORT_EVENTS, ids=list(ids), at=at)
+
+        if ids:
+            await self._write(work)
 
     async def import_customers(self, records: Sequence[CustomerRecord]) -> None:
         """Create live customers with their aliases (merge times are not known)."""

@@ -141,6 +141,13 @@ class Store(Protocol):
     def erase_hash(self, key: str) -> str:
         """A salted hash of an identity key; the salt is the store's own, kept inside it."""
 
+    async def erasures(self) -> tuple[str, list[str]]:
+        """The store's erasure salt and every erased key's salted hash, so a copy of the
+        store keeps refusing replays of erased identifiers."""
+
+    def iter_event_ids(self, batch_size: int = 10_000) -> AsyncIterator[list[str]]:
+        """Every applied event id (for copying a store: replays stay duplicates)."""
+
     async def put_key(self, key: ApiKey) -> None:
         """Store a new API key. InvalidInput if the name is taken."""
 

@@ -877,6 +877,17 @@ class SqliteStore:
         except sqlite3.Error as exc:
             raise StoreError(f"SQLite store at {self.path}: {exc}") from exc
 
+    async def erasures(self) -> tuple[str, list[str]]:
+        return self._salt, [h for (h,) in self._db.execute("SELECT hash FROM erased ORDER BY hash")]
+
+    async def iter_event_ids(self, batch_size: int = 10_000) -> AsyncIterator[list[str]]:
+        last = ""
+        while rows := self._db.execute(
+            "SELECT id FROM events WHERE id > ? ORDER BY id LIMIT ?", (last, batch_size)
+        ).fetchall():
+            last = rows[-1][0]
+            yield [r[0] for r in rows]
+
     async def put_key(self, key: ApiKey) -> None:
         try:
             with self._write() as db:
