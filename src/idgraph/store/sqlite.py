@@ -179,8 +179,6 @@ class SqliteStore:
             self._db.executescript(
                 "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA temp_store=MEMORY;"
                 "PRAGMA cache_size=-65536; PRAGMA busy_timeout=30000;"
-                # checkpoint less often: pages rewritten by later batches are copied once
-                "PRAGMA wal_autocheckpoint=10000;"
             )
             with self._write() as db:
                 for statement in SCHEMA.split(";"):
