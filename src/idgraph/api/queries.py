@@ -16,8 +16,10 @@ from idgraph.api.inputs import IdentifierInput
 from idgraph.api.privacy import shows
 from idgraph.api.relay import (
     INTERACTION_PREFIX,
+    After,
     Connection,
     Node,
+    PageSize,
     decode,
     decode_time,
     page,
@@ -129,12 +131,8 @@ class Query:
     async def conflicts(
         self,
         info: Info,
-        first: Annotated[
-            int | None, strawberry.argument(description="Page size: default 20, at most 100.")
-        ] = None,
-        after: Annotated[
-            str | None, strawberry.argument(description="`endCursor` of the previous page.")
-        ] = None,
+        first: PageSize = None,
+        after: After = None,
     ) -> Connection[Link] | None:
         size = page_size(first, info.context.settings)
         before = None
@@ -157,12 +155,8 @@ class Query:
         customer_id: Annotated[
             strawberry.ID | None, strawberry.argument(description="Only this customer id.")
         ] = None,
-        first: Annotated[
-            int | None, strawberry.argument(description="Page size: default 20, at most 100.")
-        ] = None,
-        after: Annotated[
-            str | None, strawberry.argument(description="`endCursor` of the previous page.")
-        ] = None,
+        first: PageSize = None,
+        after: After = None,
     ) -> Connection[AuditRecord] | None:
         size = page_size(first, info.context.settings)
         before = None

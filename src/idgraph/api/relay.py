@@ -15,12 +15,17 @@ import base64
 import binascii
 import json
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 import strawberry
 
 from idgraph.config import ApiSettings
 from idgraph.errors import InvalidInput
+
+PageSize = Annotated[
+    int | None, strawberry.argument(description="Page size: default 20, at most 100.")
+]
+After = Annotated[str | None, strawberry.argument(description="`endCursor` of the previous page.")]
 
 INTERACTION_PREFIX = "Interaction:"
 

@@ -15,8 +15,10 @@ from idgraph.api.context import Info
 from idgraph.api.privacy import shows
 from idgraph.api.relay import (
     INTERACTION_PREFIX,
+    After,
     Connection,
     Node,
+    PageSize,
     decode,
     decode_time,
     encode,
@@ -375,12 +377,8 @@ class Customer(Node):
     async def interactions(
         self,
         info: Info,
-        first: Annotated[
-            int | None, strawberry.argument(description="Page size: default 20, at most 100.")
-        ] = None,
-        after: Annotated[
-            str | None, strawberry.argument(description="`endCursor` of the previous page.")
-        ] = None,
+        first: PageSize = None,
+        after: After = None,
         types: Annotated[
             list[str] | None,
             strawberry.argument(name="type", description="Only these types, e.g. `purchase`."),
