@@ -137,7 +137,7 @@ async def _copy_interactions(
     pending: list[InteractionView] = []
     for cid in customer_ids:
         before = None
-        while page := await source.interactions_of(cid, limit=batch_size, before=before):
+        while page := (await source.interactions_of([cid], limit=batch_size, before=before))[cid]:
             pending.extend(page)
             before = (page[-1].at, page[-1].id)
             if len(pending) >= batch_size:

@@ -42,6 +42,7 @@ async def seed(graph: IdentityGraph) -> None:
                 f"device:d{n}",
                 traits={"name": f"P{n}"},
                 consent={"purpose": "marketing", "status": "granted"},
+                interaction={"type": "page_view"},
             )
             for n in range(PEOPLE)
         ]
@@ -53,7 +54,8 @@ async def seed(graph: IdentityGraph) -> None:
 
 FIELDS = (
     "id size identifiers { value customer { id } } devices { id } "
-    "traits { name value } consents { status }"
+    "traits { name value } consents { status } "
+    "interactions(first: 5) { totalCount edges { node { type } } }"
 )
 
 
@@ -71,6 +73,7 @@ async def test_resolving_many_customers_costs_one_call_per_kind_of_data(
         data = await api.data(f"{{ {aliases} }}")
     assert len({c["id"] for c in data.values()}) == PEOPLE
     assert all(c["traits"] and c["consents"] and c["devices"] for c in data.values())
+    assert all(c["interactions"]["totalCount"] == 1 for c in data.values())
     assert counting.calls == {
         "key_by_hash": 1,
         "customer_ids_of": 1,
@@ -78,6 +81,8 @@ async def test_resolving_many_customers_costs_one_call_per_kind_of_data(
         "nodes_of": 1,
         "traits_of": 1,
         "consents_of": 1,
+        "interactions_of": 1,
+        "count_interactions": 1,
         "append_audit": 1,  # every resolve of the request, in one write
     }
 
@@ -101,6 +106,8 @@ async def test_a_page_of_conflicts_with_their_customers_is_batched(
         "nodes_of": 1,
         "traits_of": 1,
         "consents_of": 1,
+        "interactions_of": 1,
+        "count_interactions": 1,
     }
 
 
@@ -125,5 +132,7 @@ async def test_the_customers_an_ingest_touched_are_batched(
         "nodes_of": 1,
         "traits_of": 1,
         "consents_of": 1,
+        "interactions_of": 1,
+        "count_interactions": 1,
         "append_audit": 1,
     }

@@ -247,16 +247,33 @@ async def test_interactions_follow_merges_newest_first(graph: IdentityGraph) -> 
         [event("cookie:c0", "cookie:c1", interaction={"type": "login"}, at="2026-02-01T00:00:00Z")]
     )
     cid = await customer(graph, "cookie:c0")
-    page = await graph.store.interactions_of(cid, limit=3)
+    store = graph.store
+    page = (await store.interactions_of([cid], limit=3))[cid]
     assert [i.at.day for i in page] == [5, 4, 3]
-    rest = await graph.store.interactions_of(cid, limit=10, before=(page[-1].at, page[-1].id))
+    rest = (await store.interactions_of([cid], limit=10, before=(page[-1].at, page[-1].id)))[cid]
     assert [(i.at.month, i.at.day) for i in rest] == [(3, 2), (3, 1), (2, 1)]
     assert rest[-1].keys == ("cookie:c0", "cookie:c1")
-    logins = await graph.store.interactions_of(cid, limit=10, types=["login"])
+    logins = (await store.interactions_of([cid], limit=10, types=["login"]))[cid]
     assert len(logins) == 1
-    since = await graph.store.interactions_of(cid, limit=10, since=datetime(2026, 3, 4, tzinfo=UTC))
-    assert len(since) == 2
-    assert await graph.store.count_interactions(cid) == 6
+    since = await store.interactions_of([cid], limit=10, since=datetime(2026, 3, 4, tzinfo=UTC))
+    assert len(since[cid]) == 2
+    assert await store.count_interactions([cid]) == {cid: 6}
+
+
+async def test_interactions_of_many_customers_in_one_call(graph: IdentityGraph) -> None:
+    await graph.ingest(
+        [
+            event("cookie:a", at=f"2026-03-0{day}T00:00:00Z", interaction={"type": "view"})
+            for day in range(1, 5)
+        ]
+        + [event("cookie:b", interaction={"type": "view"}), event("cookie:c")]
+    )
+    ids = [await customer(graph, k) for k in ("cookie:a", "cookie:b", "cookie:c")]
+    found = await graph.store.interactions_of([*ids, "cus_unknown"], limit=2)
+    assert [len(found[cid]) for cid in [*ids, "cus_unknown"]] == [2, 1, 0, 0]
+    assert [i.at.day for i in found[ids[0]]] == [4, 3]
+    counts = await graph.store.count_interactions(ids)
+    assert counts == {ids[0]: 4, ids[1]: 1, ids[2]: 0}
 
 
 async def test_consent_is_kept_as_history(graph: IdentityGraph) -> None:

@@ -222,7 +222,7 @@ async def test_export_to_copies_an_embedded_store(neo4j_store: Neo4jStore, tmp_p
             await store.bans(),
             await store.traits_of(ids),
             await store.consents_of(ids),
-            {cid: await store.interactions_of(cid, limit=10) for cid in ids},
+            await store.interactions_of(ids, limit=10),
         )
 
     assert await everything(neo4j_store) == await everything(source)

@@ -9,11 +9,18 @@ Loaders cache for the lifetime of one request only (they are built per request).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import TypeVar
+from datetime import datetime
+from typing import NamedTuple, TypeVar
 
 from strawberry.dataloader import DataLoader
 
-from idgraph.domain.model import ConsentRecord, CustomerRecord, NodeRecord, TraitRecord
+from idgraph.domain.model import (
+    ConsentRecord,
+    CustomerRecord,
+    InteractionView,
+    NodeRecord,
+    TraitRecord,
+)
 from idgraph.store.port import Store
 
 V = TypeVar("V")
@@ -29,6 +36,34 @@ def _batched(
     return DataLoader(load_fn=load)
 
 
+class InteractionsKey(NamedTuple):
+    """One customer's page of interactions; pages asked with the same arguments (say,
+    ``first: 20`` for every customer of a list) are fetched in one store call."""
+
+    customer_id: str
+    limit: int
+    before: tuple[datetime, str] | None
+    types: tuple[str, ...] | None
+    since: datetime | None
+
+
+def _interactions(store: Store) -> DataLoader[InteractionsKey, list[InteractionView]]:
+    async def load(keys: list[InteractionsKey]) -> list[list[InteractionView]]:
+        groups: dict[tuple[object, ...], list[str]] = {}
+        for key in keys:
+            groups.setdefault(key[1:], []).append(key.customer_id)
+        found: dict[InteractionsKey, list[InteractionView]] = {}
+        for (limit, before, types, since), ids in groups.items():
+            pages = await store.interactions_of(
+                ids, limit=limit, before=before, types=types, since=since
+            )
+            for cid, views in pages.items():
+                found[InteractionsKey(cid, limit, before, types, since)] = views
+        return [found.get(key, []) for key in keys]
+
+    return DataLoader(load_fn=load)
+
+
 class Loaders:
     """The loaders of one request."""
 
@@ -38,6 +73,8 @@ class Loaders:
         self.nodes: DataLoader[str, list[NodeRecord]] = _batched(store.nodes_of, [])
         self.traits: DataLoader[str, list[TraitRecord]] = _batched(store.traits_of, [])
         self.consents: DataLoader[str, list[ConsentRecord]] = _batched(store.consents_of, [])
+        self.interactions = _interactions(store)
+        self.interaction_counts: DataLoader[str, int] = _batched(store.count_interactions, 0)
 
     async def customer_of_key(self, key: str) -> CustomerRecord | None:
         customer_id = await self.customer_id_of_key.load(key)

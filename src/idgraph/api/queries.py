@@ -13,6 +13,7 @@ from idgraph.api.audit import AuditRecord
 from idgraph.api.context import Info
 from idgraph.api.explain import explain_link
 from idgraph.api.inputs import IdentifierInput
+from idgraph.api.loaders import InteractionsKey
 from idgraph.api.privacy import shows
 from idgraph.api.relay import (
     INTERACTION_PREFIX,
@@ -191,8 +192,8 @@ async def _interaction(info: Info, token: str) -> Interaction | None:
         return None
     when = decode_time(at, "id")
     # (at, id) orders interactions; the first one strictly before (at, id + "\0") is it.
-    views = await info.context.graph.store.interactions_of(
-        customer_id, limit=1, before=(when, interaction_id + "\0"), since=when
+    views = await info.context.loaders.interactions.load(
+        InteractionsKey(customer_id, 1, (when, interaction_id + "\0"), None, when)
     )
     if not views or views[0].id != interaction_id:
         return None

@@ -12,6 +12,7 @@ from strawberry.scalars import JSON
 
 from idgraph.api.access import needs
 from idgraph.api.context import Info
+from idgraph.api.loaders import InteractionsKey
 from idgraph.api.privacy import shows
 from idgraph.api.relay import (
     INTERACTION_PREFIX,
@@ -235,7 +236,7 @@ class InteractionConnection(Connection[Interaction]):
     async def total_count(self, info: Info) -> int:
         if not self.visible:
             return 0
-        return await info.context.graph.store.count_interactions(self.customer_id)
+        return await info.context.loaders.interaction_counts.load(self.customer_id)
 
 
 @strawberry.type(
@@ -365,7 +366,7 @@ class Customer(Node):
             accounts=sum(isinstance(n, Account) for n in hidden),
             traits=len(await self._traits(info)) if hides_all else 0,
             interactions=(
-                await info.context.graph.store.count_interactions(self.id) if hides_all else 0
+                await info.context.loaders.interaction_counts.load(self.id) if hides_all else 0
             ),
         )
 
@@ -395,8 +396,8 @@ class Customer(Node):
         since = utc(since, "since")
         view = await info.context.privacy.view(self.id)
         views = (
-            await info.context.graph.store.interactions_of(
-                self.id, limit=size + 1, before=before, types=types, since=since
+            await info.context.loaders.interactions.load(
+                InteractionsKey(self.id, size + 1, before, tuple(types) if types else None, since)
             )
             if view.customer_allows
             else []

@@ -297,21 +297,26 @@ RETURN id AS customer, n.key AS key, p.name AS purpose, d.status AS status, d.at
 
 # Null parameters switch a filter off. The page is cut before performers are collected.
 INTERACTIONS_OF = """
-MATCH (:Customer {id: $id})<-[:BELONGS_TO]-(:Identity)-[:PERFORMED]->(i:Interaction)
-WITH DISTINCT i
-WHERE ($beforeAt IS NULL OR i.at < $beforeAt OR (i.at = $beforeAt AND i.id < $beforeId))
-  AND ($types IS NULL OR i.type IN $types)
-  AND ($since IS NULL OR i.at >= $since)
-WITH i ORDER BY i.at DESC, i.id DESC LIMIT $pageSize
-MATCH (n:Identity)-[:PERFORMED]->(i)
-WITH i, collect(n.key) AS keys
-RETURN i.id AS id, i.type AS type, i.channel AS channel, i.at AS at, i.source AS source,
-       i.properties AS properties, i.eventId AS eventId, keys
+UNWIND $ids AS customer
+CALL {
+  WITH customer
+  MATCH (:Customer {id: customer})<-[:BELONGS_TO]-(:Identity)-[:PERFORMED]->(i:Interaction)
+  WITH DISTINCT i
+  WHERE ($beforeAt IS NULL OR i.at < $beforeAt OR (i.at = $beforeAt AND i.id < $beforeId))
+    AND ($types IS NULL OR i.type IN $types)
+    AND ($since IS NULL OR i.at >= $since)
+  WITH i ORDER BY i.at DESC, i.id DESC LIMIT $pageSize
+  MATCH (n:Identity)-[:PERFORMED]->(i)
+  RETURN i, collect(n.key) AS keys
+}
+RETURN customer, i.id AS id, i.type AS type, i.channel AS channel, i.at AS at,
+       i.source AS source, i.properties AS properties, i.eventId AS eventId, keys
 """
 
 COUNT_INTERACTIONS = """
-MATCH (:Customer {id: $id})<-[:BELONGS_TO]-(:Identity)-[:PERFORMED]->(i:Interaction)
-RETURN count(DISTINCT i) AS total
+UNWIND $ids AS customer
+OPTIONAL MATCH (:Customer {id: customer})<-[:BELONGS_TO]-(:Identity)-[:PERFORMED]->(i:Interaction)
+RETURN customer, count(DISTINCT i) AS total
 """
 
 COMPONENT_NODES = """

@@ -503,41 +503,43 @@ class Neo4jStore:
 
     async def interactions_of(
         self,
-        customer_id: str,
+        customer_ids: Sequence[str],
         *,
         limit: int,
         before: tuple[datetime, str] | None = None,
         types: Collection[str] | None = None,
         since: datetime | None = None,
-    ) -> list[InteractionView]:
+    ) -> dict[str, list[InteractionView]]:
         rows = await self._query(
             cypher.INTERACTIONS_OF,
-            id=customer_id,
+            ids=list(customer_ids),
             pageSize=limit,
             beforeAt=before[0] if before else None,
             beforeId=before[1] if before else None,
             types=list(types) if types else None,
             since=since,
         )
-        views = [
-            InteractionView(
-                r["id"],
-                r["type"],
-                r["channel"],
-                _dt(r["at"]),
-                r["source"],
-                json.loads(r["properties"]),
-                r["eventId"],
-                tuple(sorted(r["keys"])),
+        result: dict[str, list[InteractionView]] = {cid: [] for cid in customer_ids}
+        for r in rows:
+            result[r["customer"]].append(
+                InteractionView(
+                    r["id"],
+                    r["type"],
+                    r["channel"],
+                    _dt(r["at"]),
+                    r["source"],
+                    json.loads(r["properties"]),
+                    r["eventId"],
+                    tuple(sorted(r["keys"])),
+                )
             )
-            for r in rows
-        ]
-        views.sort(key=lambda i: (i.at, i.id), reverse=True)
-        return views
+        for views in result.values():
+            views.sort(key=lambda i: (i.at, i.id), reverse=True)
+        return result
 
-    async def count_interactions(self, customer_id: str) -> int:
-        rows = await self._query(cypher.COUNT_INTERACTIONS, id=customer_id)
-        return int(rows[0]["total"])
+    async def count_interactions(self, customer_ids: Sequence[str]) -> dict[str, int]:
+        rows = await self._query(cypher.COUNT_INTERACTIONS, ids=list(customer_ids))
+        return dict.fromkeys(customer_ids, 0) | {r["customer"]: int(r["total"]) for r in rows}
 
     async def component(self, customer_id: str) -> Component:
         return await self._read(lambda tx: self._component(tx, customer_id))

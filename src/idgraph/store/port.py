@@ -90,17 +90,18 @@ class Store(Protocol):
 
     async def interactions_of(
         self,
-        customer_id: str,
+        customer_ids: Sequence[str],
         *,
         limit: int,
         before: tuple[datetime, str] | None = None,
         types: Collection[str] | None = None,
         since: datetime | None = None,
-    ) -> list[InteractionView]:
-        """Interactions performed by the customer's nodes, newest first, ordered by
-        ``(at, id)`` descending, strictly after the ``before`` cursor; at most ``limit``."""
+    ) -> dict[str, list[InteractionView]]:
+        """For each customer, the interactions its nodes performed, newest first, ordered
+        by ``(at, id)`` descending, strictly after the ``before`` cursor; at most
+        ``limit`` per customer. One call serves a whole page of customers."""
 
-    async def count_interactions(self, customer_id: str) -> int: ...
+    async def count_interactions(self, customer_ids: Sequence[str]) -> dict[str, int]: ...
 
     async def component(self, customer_id: str) -> Component:
         """The customer's nodes and the accepted links among them. NotFound if unknown."""

@@ -602,14 +602,14 @@ class SqliteStore:
 
     async def interactions_of(
         self,
-        customer_id: str,
+        customer_ids: Sequence[str],
         *,
         limit: int,
         before: tuple[datetime, str] | None = None,
         types: Collection[str] | None = None,
         since: datetime | None = None,
-    ) -> list[InteractionView]:
-        where, params = ["c.id = ?"], [customer_id]
+    ) -> dict[str, list[InteractionView]]:
+        where, params = [f"c.id IN ({_marks(len(customer_ids))})"], list(customer_ids)
         if before is not None:
             where.append("(i.at, i.ext_id) < (?, ?)")
             params += [ts(before[0]), before[1]]
@@ -621,27 +621,31 @@ class SqliteStore:
             params.append(ts(since))
         with self._read() as db:
             rows = db.execute(
-                "SELECT i.id, i.ext_id, i.type, i.channel, i.at, i.source, i.properties, "
-                "i.event_id FROM customers c JOIN nodes n ON n.cluster = c.cluster "
+                "SELECT * FROM (SELECT c.id, i.id, i.ext_id, i.type, i.channel, i.at, i.source, "
+                "i.properties, i.event_id, row_number() OVER (PARTITION BY c.id "
+                "ORDER BY i.at DESC, i.ext_id DESC) AS rank "
+                "FROM customers c JOIN nodes n ON n.cluster = c.cluster "
                 "JOIN performed p ON p.node = n.id JOIN interactions i ON i.id = p.interaction "
-                f"WHERE {' AND '.join(where)} GROUP BY i.id ORDER BY i.at DESC, i.ext_id DESC "
-                "LIMIT ?",
+                f"WHERE {' AND '.join(where)} GROUP BY c.id, i.id) "
+                "WHERE rank <= ? ORDER BY rank",
                 (*params, limit),
             ).fetchall()
-            keys = self._interaction_keys([r[0] for r in rows])
-        return [
-            InteractionView(
-                ext,
-                kind,
-                channel,
-                dt(at),
-                source,
-                json.loads(props),
-                event_id,
-                tuple(keys.get(iid, ())),
+            keys = self._interaction_keys(list({r[1] for r in rows}))
+        result: dict[str, list[InteractionView]] = {cid: [] for cid in customer_ids}
+        for cid, iid, ext, kind, channel, at, source, props, event_id, _ in rows:
+            result[cid].append(
+                InteractionView(
+                    ext,
+                    kind,
+                    channel,
+                    dt(at),
+                    source,
+                    json.loads(props),
+                    event_id,
+                    tuple(keys.get(iid, ())),
+                )
             )
-            for iid, ext, kind, channel, at, source, props, event_id in rows
-        ]
+        return result
 
     def _interaction_keys(self, ids: Sequence[int]) -> dict[int, list[str]]:
         result: dict[int, list[str]] = {}
@@ -653,15 +657,15 @@ class SqliteStore:
             result.setdefault(iid, []).append(key)
         return result
 
-    async def count_interactions(self, customer_id: str) -> int:
-        with self._read() as db:
-            row = db.execute(
-                "SELECT count(DISTINCT p.interaction) FROM customers c "
+    async def count_interactions(self, customer_ids: Sequence[str]) -> dict[str, int]:
+        with self._read():
+            rows = self._select_in(
+                "SELECT c.id, count(DISTINCT p.interaction) FROM customers c "
                 "JOIN nodes n ON n.cluster = c.cluster JOIN performed p ON p.node = n.id "
-                "WHERE c.id = ?",
-                (customer_id,),
-            ).fetchone()
-        return int(row[0])
+                "WHERE c.id IN ({marks}) GROUP BY c.id",
+                list(customer_ids),
+            )
+        return dict.fromkeys(customer_ids, 0) | dict(rows)
 
     async def component(self, customer_id: str) -> Component:
         with self._read():
