@@ -104,7 +104,7 @@ async def ingest_file(
     graph: IdentityGraph,
     path: Path,
     batch_size: int,
-    on_progress: Callable[[int], None] = lambda n: None,
+    on_progress: Callable[[int], object] = lambda n: None,
     on_error: Callable[[LineError], None] = lambda e: None,
 ) -> IngestSummary:
     summary = IngestSummary()

@@ -164,7 +164,7 @@ class IdentityGraph:
         consent: dict[str, Any] = {"purpose": purpose, "status": status.value}
         if expires_at is not None:
             consent["expiresAt"] = expires_at.isoformat()
-        raw = {
+        raw: dict[str, Any] = {
             "id": f"consent:{uuid.uuid4()}",
             "timestamp": utcnow().isoformat(),
             "source": source,

@@ -61,7 +61,7 @@ async def _path(
     if a == b:
         return []
     component = await graph.store.component(customer_id)
-    g = nx.Graph()
+    g: nx.Graph[str] = nx.Graph()
     for link in component.links:
         g.add_edge(link.a, link.b, link=link)
     keys = nx.shortest_path(g, a, b)

@@ -49,9 +49,13 @@ class InteractionsKey(NamedTuple):
 
 def _interactions(store: Store) -> DataLoader[InteractionsKey, list[InteractionView]]:
     async def load(keys: list[InteractionsKey]) -> list[list[InteractionView]]:
-        groups: dict[tuple[object, ...], list[str]] = {}
+        groups: dict[
+            tuple[int, tuple[datetime, str] | None, tuple[str, ...] | None, datetime | None],
+            list[str],
+        ] = {}
         for key in keys:
-            groups.setdefault(key[1:], []).append(key.customer_id)
+            signature = (key.limit, key.before, key.types, key.since)
+            groups.setdefault(signature, []).append(key.customer_id)
         found: dict[InteractionsKey, list[InteractionView]] = {}
         for (limit, before, types, since), ids in groups.items():
             pages = await store.interactions_of(

@@ -348,7 +348,7 @@ class Mutation:
             return SetConsentPayload(event=None, user_errors=[exc.error], customer_id=None)
         try:
             outcome = await graph.set_consent(
-                key, purpose, DomainConsentStatus(status.value), expires_at=expiry, source=origin
+                key, purpose, DomainConsentStatus[status.name], expires_at=expiry, source=origin
             )
         except InvalidInput as exc:  # the subject is valid by now: the purpose is unknown
             error = user_error(exc, "purpose")

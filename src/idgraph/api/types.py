@@ -120,19 +120,31 @@ class Account(IdentityNode):
 
 
 def identity_node(record: NodeRecord) -> IdentityNode:
-    common = {
-        "id": strawberry.ID(record.key),
-        "kind": record.kind,
-        "value": record.value,
-        "created_at": record.created_at,
-        "customer_id": record.customer_id,
-    }
-    if record.kind == DEVICE:
-        return Device(**common, os=record.attrs.get("os"), model=record.attrs.get("model"))
-    if record.kind == ACCOUNT:
-        system, _, account_id = record.value.partition(":")
-        return Account(**common, system=system, account_id=account_id)
-    return Identifier(**common)
+    key, kind, value, at = strawberry.ID(record.key), record.kind, record.value, record.created_at
+    cid = record.customer_id
+    if kind == DEVICE:
+        attrs = record.attrs
+        return Device(
+            id=key,
+            kind=kind,
+            value=value,
+            created_at=at,
+            customer_id=cid,
+            os=attrs.get("os"),
+            model=attrs.get("model"),
+        )
+    if kind == ACCOUNT:
+        system, _, account_id = value.partition(":")
+        return Account(
+            id=key,
+            kind=kind,
+            value=value,
+            created_at=at,
+            customer_id=cid,
+            system=system,
+            account_id=account_id,
+        )
+    return Identifier(id=key, kind=kind, value=value, created_at=at, customer_id=cid)
 
 
 # ---- profile data --------------------------------------------------------------------
@@ -204,20 +216,21 @@ class Interaction(Node):
     )
     anchor: strawberry.Private[str]
 
-    @strawberry.field(description="Globally unique, stable id.")
+    # Node declares ``id`` as a field; here it is computed (mypy sees an override).
+    @strawberry.field(description="Globally unique, stable id.")  # type: ignore[misc]
     def id(self) -> strawberry.ID:
         return strawberry.ID(INTERACTION_PREFIX + encode(self.anchor, self.at, self.interaction_id))
 
     @classmethod
     def from_view(cls, v: InteractionView, view: ConsentView, customer_id: str) -> Interaction:
         keys = [k for k in v.keys if shows(view, k)]
-        return cls(
+        return cls(  # type: ignore[call-arg]  # ``id`` is computed, see above
             interaction_id=v.id,
             type=v.type,
             channel=v.channel,
             at=v.at,
             source=v.source,
-            properties=dict(v.properties),
+            properties=JSON(dict(v.properties)),
             event_id=v.event_id,
             identity_nodes=keys,
             anchor=keys[0] if keys else customer_id,

@@ -78,25 +78,23 @@ def find_violations(
         if n > 1:
             problems.append(f"customer {cid} is {n} disconnected components, not one")
     live: set[str] = set()
-    for customer in customers:
-        live.add(customer.id)
-        counted = kinds.get(customer.id, Counter())
-        if customer.size != sum(counted.values()):
+    for record in customers:
+        live.add(record.id)
+        counted = kinds.get(record.id, Counter())
+        if record.size != sum(counted.values()):
             problems.append(
-                f"customer {customer.id} records size {customer.size}, "
+                f"customer {record.id} records size {record.size}, "
                 f"has {sum(counted.values())} nodes"
             )
-        if {k: v for k, v in customer.kind_counts.items() if v} != dict(counted):
-            problems.append(f"customer {customer.id} records kind counts that do not match")
+        if {k: v for k, v in record.kind_counts.items() if v} != dict(counted):
+            problems.append(f"customer {record.id} records kind counts that do not match")
         if not counted:
-            problems.append(f"customer {customer.id} has no identity nodes")
-        if customer.size > rules.max_size:
-            problems.append(f"customer {customer.id} has {customer.size} nodes > max_size")
+            problems.append(f"customer {record.id} has no identity nodes")
+        if record.size > rules.max_size:
+            problems.append(f"customer {record.id} has {record.size} nodes > max_size")
         for kind, n in counted.items():
             if n > rules.limit(kind):
-                problems.append(
-                    f"customer {customer.id} has {n} {kind} > limit {rules.limit(kind)}"
-                )
+                problems.append(f"customer {record.id} has {n} {kind} > limit {rules.limit(kind)}")
     for cid in kinds.keys() - live:
         problems.append(f"nodes point at customer {cid}, which does not exist")
     for alias, cid in aliases.items():

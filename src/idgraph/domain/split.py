@@ -13,7 +13,7 @@ from idgraph.errors import NotFound
 
 
 def component_graph(component: Component) -> nx.Graph:
-    graph = nx.Graph()
+    graph: nx.Graph[str] = nx.Graph()
     graph.add_nodes_from(n.key for n in component.nodes)
     graph.add_edges_from((link.a, link.b) for link in component.links if link.accepted)
     return graph

@@ -32,6 +32,7 @@ import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, LiteralString, TypeVar
 
 from neo4j import AsyncGraphDatabase, AsyncManagedTransaction
@@ -177,7 +178,7 @@ class Neo4jStore:
         Returns the schema statements."""
         for statement in cypher.SCHEMA:
             # Schema changes cannot share a transaction with data writes.
-            await self._write(lambda tx, q=statement: _run(tx, q))
+            await self._write(partial(_run, query=statement))
         await self._bootstrap()
         return cypher.SCHEMA
 

@@ -383,9 +383,10 @@ class SqliteStore:
         )
         if plan.interactions:
             interaction_id = (db.execute("SELECT max(id) FROM interactions").fetchone()[0] or 0) + 1
-            rows, performed = [], []
+            interaction_rows: list[tuple[Any, ...]] = []
+            performed: list[tuple[int, int]] = []
             for i in plan.interactions:
-                rows.append(
+                interaction_rows.append(
                     (
                         interaction_id,
                         i.id,
@@ -399,7 +400,9 @@ class SqliteStore:
                 )
                 performed.extend((known[k][0], interaction_id) for k in i.keys)
                 interaction_id += 1
-            db.executemany("INSERT INTO interactions VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            db.executemany(
+                "INSERT INTO interactions VALUES (?, ?, ?, ?, ?, ?, ?, ?)", interaction_rows
+            )
             db.executemany("INSERT INTO performed VALUES (?, ?)", performed)
         db.executemany(
             "INSERT INTO consents VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -937,7 +940,8 @@ class SqliteStore:
     async def audit_log(
         self, *, customer_id: str | None, limit: int, before: int | None = None
     ) -> list[AuditEntry]:
-        where, params = ["seq < ?"], [before if before is not None else 2**62]
+        where = ["seq < ?"]
+        params: list[Any] = [before if before is not None else 2**62]
         if customer_id is not None:
             where.append("customer_id = ?")
             params.append(customer_id)
