@@ -4,13 +4,10 @@ as if it were not in the graph; a hidden node on the path is shown as null."""
 
 from __future__ import annotations
 
-import itertools
-
-import networkx as nx
-
 from idgraph.api.privacy import Privacy, shows
 from idgraph.api.types import Customer, Link, LinkExplanation, LinkHop, LinkVerdict
 from idgraph.domain.consent import ConsentView
+from idgraph.domain.split import link_path
 from idgraph.service import IdentityGraph
 
 
@@ -61,23 +58,16 @@ async def _path(
     if a == b:
         return []
     component = await graph.store.component(customer_id)
-    g: nx.Graph[str] = nx.Graph()
-    for link in component.links:
-        g.add_edge(link.a, link.b, link=link)
-    keys = nx.shortest_path(g, a, b)
-    hops = []
-    for start, end in itertools.pairwise(keys):
-        link = g.edges[start, end]["link"]
-        hops.append(
-            LinkHop(
-                from_=start if shows(view, start) else None,
-                to=end if shows(view, end) else None,
-                source=link.source,
-                at=link.at,
-                event_id=link.event_id,
-            )
+    return [
+        LinkHop(
+            from_=start if shows(view, start) else None,
+            to=end if shows(view, end) else None,
+            source=link.source,
+            at=link.at,
+            event_id=link.event_id,
         )
-    return hops
+        for start, end, link in link_path(component, a, b)
+    ]
 
 
 async def _refused_between(graph: IdentityGraph, first: str, second: str) -> list[Link]:

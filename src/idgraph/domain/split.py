@@ -2,21 +2,32 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
 
 import networkx as nx
 
-from idgraph.domain.model import Component, SplitPart, SplitPlan
+from idgraph.domain.model import Component, Link, SplitPart, SplitPlan
 from idgraph.errors import NotFound
 
 
 def component_graph(component: Component) -> nx.Graph:
     graph: nx.Graph[str] = nx.Graph()
     graph.add_nodes_from(n.key for n in component.nodes)
-    graph.add_edges_from((link.a, link.b) for link in component.links if link.accepted)
+    graph.add_edges_from(
+        (link.a, link.b, {"link": link}) for link in component.links if link.accepted
+    )
     return graph
+
+
+def link_path(component: Component, a: str, b: str) -> list[tuple[str, str, Link]]:
+    """The shortest chain of accepted links from ``a`` to ``b``: ``(from, to, link)``
+    hops, in order (DESIGN.md: "why are these two linked?")."""
+    graph = component_graph(component)
+    keys = nx.shortest_path(graph, a, b)
+    return [(x, y, graph.edges[x, y]["link"]) for x, y in itertools.pairwise(keys)]
 
 
 def plan_unlink(

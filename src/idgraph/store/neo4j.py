@@ -57,6 +57,7 @@ from idgraph.domain.model import (
 )
 from idgraph.errors import InvalidInput, NotFound, StoreError, StoreUnavailable
 from idgraph.store import cypher
+from idgraph.store.encoding import counts_from_text, counts_to_text
 from idgraph.store.port import Planner, Splitter
 
 T = TypeVar("T")
@@ -88,10 +89,6 @@ def _dt(value: Any) -> datetime:
     return value.to_native().astimezone(UTC)
 
 
-def _counts(text: str) -> dict[str, int]:
-    return dict(json.loads(text))
-
-
 def _node(props: Row, customer_id: str) -> NodeRecord:
     attrs = {k: v for k, v in props.items() if k not in NODE_FIELDS}
     return NodeRecord(
@@ -117,7 +114,7 @@ def _customer(row: Row) -> CustomerRecord:
         _dt(row["createdAt"]),
         _dt(row["updatedAt"]),
         row["size"],
-        _counts(row["kindCounts"]),
+        counts_from_text(row["kindCounts"]),
         tuple(sorted(row["aliases"])),
         row["splitFrom"],
     )
@@ -280,7 +277,7 @@ class Neo4jStore:
         rows = await _rows(tx, cypher.SNAPSHOT_CUSTOMERS, keys=keys)
         customers = {
             r["id"]: CustomerState(
-                r["id"], _dt(r["createdAt"]), r["size"], _counts(r["kindCounts"])
+                r["id"], _dt(r["createdAt"]), r["size"], counts_from_text(r["kindCounts"])
             )
             for r in rows
         }
@@ -358,7 +355,7 @@ class Neo4jStore:
                     {
                         "id": u.id,
                         "size": u.size,
-                        "kindCounts": json.dumps(dict(u.kind_counts), sort_keys=True),
+                        "kindCounts": counts_to_text(u.kind_counts),
                         "at": u.updated_at,
                     }
                     for u in plan.customer_updates
@@ -424,7 +421,7 @@ class Neo4jStore:
                     {
                         "id": p.customer_id,
                         "size": len(p.keys),
-                        "kindCounts": json.dumps(dict(p.kind_counts), sort_keys=True),
+                        "kindCounts": counts_to_text(p.kind_counts),
                         "at": at,
                     }
                     for p in kept
@@ -437,7 +434,7 @@ class Neo4jStore:
                     {
                         "id": p.customer_id,
                         "size": len(p.keys),
-                        "kindCounts": json.dumps(dict(p.kind_counts), sort_keys=True),
+                        "kindCounts": counts_to_text(p.kind_counts),
                         "keys": list(p.keys),
                     }
                     for p in new
@@ -757,7 +754,7 @@ class Neo4jStore:
                     "createdAt": c.created_at,
                     "updatedAt": c.updated_at,
                     "size": c.size,
-                    "kindCounts": json.dumps(dict(c.kind_counts), sort_keys=True),
+                    "kindCounts": counts_to_text(c.kind_counts),
                     "splitFrom": c.split_from,
                     "aliases": list(c.aliases),
                 }

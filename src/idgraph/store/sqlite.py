@@ -39,6 +39,7 @@ from idgraph.domain.model import (
     TraitRecord,
 )
 from idgraph.errors import InvalidInput, NotFound, StoreError, StoreUnavailable
+from idgraph.store.encoding import counts_from_text, counts_to_text
 from idgraph.store.port import Planner, Splitter
 
 SCHEMA_VERSION = "1"
@@ -259,7 +260,7 @@ class SqliteStore:
                 snapshot = Snapshot(
                     node_customer={key: clusters[c][0] for key, (_, c) in known.items()},
                     customers={state.id: state for _, state in clusters.values()},
-                    bans=self._bans_between(list(clusters)),
+                    bans=self._bans_between(clusters),
                     seen_events={
                         r[0]
                         for r in self._select_in(
@@ -282,11 +283,12 @@ class SqliteStore:
             list(clusters),
         )
         return {
-            cluster: (cid, CustomerState(cid, dt(created), size, json.loads(counts)))
+            cluster: (cid, CustomerState(cid, dt(created), size, counts_from_text(counts)))
             for cluster, cid, created, size, counts in rows
         }
 
-    def _bans_between(self, clusters: list[int]) -> set[frozenset[str]]:
+    def _bans_between(self, clusters: dict[int, tuple[str, CustomerState]]) -> set[frozenset[str]]:
+        """Pairs of these customers that a ban keeps apart."""
         if not clusters or self._db.execute("SELECT 1 FROM bans LIMIT 1").fetchone() is None:
             return set()
         rows = self._select_in(
@@ -294,14 +296,9 @@ class SqliteStore:
             "JOIN nodes na ON na.key = bans.a JOIN customers ca ON ca.cluster = na.cluster "
             "JOIN nodes nb ON nb.key = bans.b JOIN customers cb ON cb.cluster = nb.cluster "
             "WHERE na.cluster IN ({marks})",
-            clusters,
+            list(clusters),
         )
-        wanted = {
-            cid
-            for (cid,) in self._select_in(
-                "SELECT id FROM customers WHERE cluster IN ({marks})", clusters
-            )
-        }
+        wanted = {cid for cid, _ in clusters.values()}
         return {frozenset(r) for r in rows if r[1] in wanted and r[0] != r[1]}
 
     def erase_hash(self, key: str) -> str:
@@ -347,7 +344,7 @@ class SqliteStore:
         db.executemany(
             "UPDATE customers SET size = ?, kind_counts = ?, updated_at = ? WHERE id = ?",
             [
-                (u.size, json.dumps(dict(u.kind_counts), sort_keys=True), ts(u.updated_at), u.id)
+                (u.size, counts_to_text(u.kind_counts), ts(u.updated_at), u.id)
                 for u in plan.customer_updates
             ],
         )
@@ -451,7 +448,13 @@ class SqliteStore:
                 component = self._component(customer_id)
                 plan = splitter(component)
                 at = ts(plan.at)
-                ids = {n.key: self._node_id(n.key) for n in component.nodes}
+                ids = dict(
+                    db.execute(
+                        "SELECT key, id FROM nodes WHERE cluster = "
+                        "(SELECT cluster FROM customers WHERE id = ?)",
+                        (customer_id,),
+                    )
+                )
                 db.executemany(
                     "UPDATE links SET accepted = 0, rule = ?, last_at = ? WHERE a = ? AND b = ?",
                     [(rule, at, ids[a], ids[b]) for a, b, rule in plan.rejected_links],
@@ -462,7 +465,7 @@ class SqliteStore:
                     )
                 next_cluster = db.execute("SELECT max(cluster) FROM customers").fetchone()[0] + 1
                 for part in plan.parts:
-                    counts = json.dumps(dict(part.kind_counts), sort_keys=True)
+                    counts = counts_to_text(part.kind_counts)
                     if not part.is_new:
                         db.execute(
                             "UPDATE customers SET size = ?, kind_counts = ?, updated_at = ? "
@@ -490,12 +493,6 @@ class SqliteStore:
                 return plan
         except sqlite3.Error as exc:
             raise StoreError(f"SQLite store at {self.path}: {exc}") from exc
-
-    def _node_id(self, key: str) -> int:
-        row = self._db.execute("SELECT id FROM nodes WHERE key = ?", (key,)).fetchone()
-        if row is None:
-            raise NotFound(f"no identity node {key!r}")
-        return int(row[0])
 
     # ---- reads ---------------------------------------------------------------------
 
@@ -546,7 +543,7 @@ class SqliteStore:
                 dt(created),
                 dt(updated),
                 size,
-                json.loads(counts),
+                counts_from_text(counts),
                 tuple(aliases.get(cid, ())),
                 split_from,
             )
