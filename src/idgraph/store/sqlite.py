@@ -16,6 +16,7 @@ import hashlib
 import json
 import secrets
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -43,6 +44,7 @@ from idgraph.store.encoding import counts_from_text, counts_to_text
 from idgraph.store.port import Planner, Splitter
 
 SCHEMA_VERSION = "1"
+OPEN_TIMEOUT = 30.0
 MAX_PARAMS = 30_000
 
 SCHEMA = """
@@ -177,22 +179,37 @@ class SqliteStore:
             self._db = sqlite3.connect(
                 self.path, isolation_level=None, check_same_thread=False, timeout=30.0
             )
-            self._db.executescript(
-                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA temp_store=MEMORY;"
-                "PRAGMA cache_size=-65536; PRAGMA busy_timeout=30000;"
-            )
-            with self._write() as db:
-                for statement in SCHEMA.split(";"):
-                    db.execute(statement)
-                self._db.execute(
-                    "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?), ('erase_salt', ?)",
-                    (SCHEMA_VERSION, secrets.token_hex(16)),
-                )
+            self._prepare()
             self._salt = self._db.execute(
                 "SELECT value FROM meta WHERE name = 'erase_salt'"
             ).fetchone()[0]
         except sqlite3.Error as exc:
             raise StoreUnavailable(f"cannot open SQLite store at {self.path}: {exc}") from exc
+
+    def _prepare(self) -> None:
+        """WAL mode and the schema. Switching a new file to WAL reports "locked" at once,
+        without waiting, while another process creates the same file: retry then."""
+        deadline = time.monotonic() + OPEN_TIMEOUT
+        while True:
+            try:
+                self._db.executescript(
+                    "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+                    "PRAGMA temp_store=MEMORY; PRAGMA cache_size=-65536;"
+                    "PRAGMA busy_timeout=30000;"
+                )
+                with self._write() as db:
+                    for statement in SCHEMA.split(";"):
+                        db.execute(statement)
+                    db.execute(
+                        "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?), "
+                        "('erase_salt', ?)",
+                        (SCHEMA_VERSION, secrets.token_hex(16)),
+                    )
+                return
+            except (sqlite3.OperationalError, StoreError) as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     async def close(self) -> None:
         self._db.close()
