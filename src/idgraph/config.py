@@ -4,7 +4,8 @@ then command-line flags (applied by the caller with :func:`dataclasses.replace`)
 Environment variables: ``IDGRAPH_STORE``, ``IDGRAPH_CONFIG`` (path of the TOML file),
 ``IDGRAPH_DEFAULT_REGION``, ``IDGRAPH_NEO4J_USER``, ``IDGRAPH_NEO4J_PASSWORD``,
 ``IDGRAPH_NEO4J_DATABASE``, ``IDGRAPH_HOST`` and ``IDGRAPH_PORT`` (where ``idgraph serve``
-listens), ``IDGRAPH_GRAPHIQL=1`` (serve the GraphiQL page).
+listens), ``IDGRAPH_GRAPHIQL=1`` (serve the GraphiQL page), ``IDGRAPH_SECRET_FILE`` (where the
+server secret lives; ``IDGRAPH_SECRET`` gives the secret itself, see :mod:`idgraph.secret`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 from idgraph.domain.consent import DEFAULT_PURPOSES, Purpose
 from idgraph.domain.rules import DEFAULT_LIMIT, DEFAULT_LIMITS, DEFAULT_MAX_SIZE, Rules
 from idgraph.errors import ConfigError
+from idgraph.secret import ServerSecret, load_secret
 
 DEFAULT_STORE = "sqlite:///idgraph.db"
 DEFAULT_CONFIG_FILE = "idgraph.toml"
@@ -58,6 +60,10 @@ class Settings:
     neo4j: Neo4jSettings = field(default_factory=Neo4jSettings)
     api: ApiSettings = field(default_factory=ApiSettings)
     purposes: tuple[Purpose, ...] = DEFAULT_PURPOSES
+    secret_file: str | None = None  # None: the default of :mod:`idgraph.secret`
+
+    def secret(self) -> ServerSecret:
+        return load_secret(self.store, self.secret_file)
 
     def purpose(self, name: str) -> Purpose | None:
         return next((p for p in self.purposes if p.name == name), None)
@@ -83,7 +89,15 @@ def load_settings(
 
 
 def _settings(data: dict[str, Any], env: Mapping[str, str]) -> Settings:
-    unknown = data.keys() - {"store", "batch_size", "normalization", "rules", "neo4j", "purposes"}
+    unknown = data.keys() - {
+        "store",
+        "batch_size",
+        "normalization",
+        "rules",
+        "neo4j",
+        "purposes",
+        "secret_file",
+    }
     if unknown:
         raise ConfigError(f"unknown setting {sorted(unknown)[0]!r} in config file")
     normalization = data.get("normalization", {})
@@ -105,6 +119,7 @@ def _settings(data: dict[str, Any], env: Mapping[str, str]) -> Settings:
             graphiql=env.get("IDGRAPH_GRAPHIQL", "") in ("1", "true"),
         ),
         purposes=_purposes(data.get("purposes")),
+        secret_file=env.get("IDGRAPH_SECRET_FILE") or data.get("secret_file"),
     )
 
 
