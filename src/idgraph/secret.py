@@ -95,7 +95,5 @@ def _read(path: Path) -> bytes:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read the server secret {path}: {exc}") from exc
     if len(material) < MIN_SECRET_CHARS:
-        raise ConfigError(
-            f"the server secret {path} is shorter than {MIN_SECRET_CHARS} characters"
-        )
+        raise ConfigError(f"the server secret {path} is shorter than {MIN_SECRET_CHARS} characters")
     return material
