@@ -76,9 +76,9 @@ async def test_every_analyst_query_runs(neo4j_store: Neo4jStore, tmp_path: Path)
             event("email:ann@x.com", "user_id:ann", interaction={"type": "login"}),
         ]
     )
-    await graph.ingest([event("email:ann2@x.com", "phone:+16502530000")])
-    await graph.ingest([event("email:ann@x.com", "phone:+16502530000")])  # a merge
-    await graph.unlink("email:ann@x.com", "phone:+16502530000")  # a split
+    await graph.ingest([event("email:ann2@x.com", "phone:+16502539999")])
+    await graph.ingest([event("email:ann@x.com", "phone:+16502539999")])  # a merge
+    await graph.unlink("email:ann@x.com", "phone:+16502539999")  # a split
     customer = await graph.customer_of("email:ann@x.com")
     assert customer is not None
     params = {
