@@ -38,9 +38,7 @@ async def open_test_store(backend: str, tmp_path: Path) -> Store:
         pytest.skip(NEO4J_SKIP)
     from idgraph.store.neo4j import Neo4jStore
 
-    store = await Neo4jStore.open(uri, neo4j_settings(), erasure_key=ERASURE_KEY)
-    await store.clear()
-    return store
+    return await Neo4jStore.open(uri, neo4j_settings(), erasure_key=ERASURE_KEY, clear=True)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("neo4j", marks=pytest.mark.neo4j)])

@@ -15,11 +15,14 @@ import pytest
 
 from idgraph.config import Settings
 from idgraph.domain.model import Outcome
+from idgraph.errors import ConfigError
 from idgraph.service import IdentityGraph
 from idgraph.store.erasure import ErasureHasher
 from idgraph.store.sqlite import SqliteStore
 from tests.conftest import ERASURE_KEY
 from tests.events import event
+
+OTHER_KEY = b"another-erasure-key".ljust(32, b"x")
 
 # Everything the erased person's events carry, as it would be stored (normalized).
 PERSON = event(
@@ -151,16 +154,34 @@ async def test_the_erasure_record_needs_the_secret(tmp_path: Path) -> None:
     with sqlite3.connect(db) as raw:
         meta = dict(raw.execute("SELECT name, value FROM meta"))
         hashes = {h for (h,) in raw.execute("SELECT hash FROM erased")}
-    assert set(meta) == {"schema_version"}, "no salt, no key in the store"
     hasher = ErasureHasher(ERASURE_KEY)
+    assert meta == {"schema_version": "1", "erasure_key_check": hasher.key_check}
+    assert ERASURE_KEY.hex() not in repr(meta)
     assert hashes == {hasher.hash(k) for k in [*KEYS, "user_id:uid-zq7781"]}
-    assert not hashes & {hashlib.sha256(k.encode()).hexdigest() for k in KEYS}
+    unkeyed = {hashlib.sha256(k.encode()).hexdigest() for k in KEYS} | {
+        hashlib.sha256(f"{v}:{k}".encode()).hexdigest() for k in KEYS for v in meta.values()
+    }
+    assert not hashes & unkeyed
 
-    # the same file under another secret refuses nothing: the record alone is useless
-    other = SqliteStore(db, erasure_key=b"another-erasure-key".ljust(32, b"x"))
-    replay = await IdentityGraph(other, Settings()).ingest([{**PERSON, "id": "evt-again"}])
-    assert [o.outcome for o in replay.outcomes] == [Outcome.ACCEPTED]
-    await other.close()
+    # opened under another secret, the store would stop refusing the erased: it refuses
+    with pytest.raises(ConfigError, match="written under another server secret"):
+        SqliteStore(db, erasure_key=OTHER_KEY)
+    reopened = SqliteStore(db, erasure_key=ERASURE_KEY)
+    replay = await IdentityGraph(reopened, Settings()).ingest([{**PERSON, "id": "evt-again"}])
+    assert [o.outcome for o in replay.outcomes] == [Outcome.REJECTED]
+    await reopened.close()
+
+
+async def test_a_store_that_erased_nobody_takes_a_new_secret(tmp_path: Path) -> None:
+    db = tmp_path / "idgraph.db"
+    await SqliteStore(db, erasure_key=ERASURE_KEY).close()
+    store = SqliteStore(db, erasure_key=OTHER_KEY)  # nothing erased yet: nothing to lose
+    graph = IdentityGraph(store, Settings())
+    await graph.ingest([PERSON])
+    await graph.forget("crm_id:crm-zq7781")
+    await store.close()
+    with pytest.raises(ConfigError, match="another server secret"):
+        SqliteStore(db, erasure_key=ERASURE_KEY)
 
 
 async def test_a_store_erased_with_a_salt_is_rekeyed_and_keeps_refusing(tmp_path: Path) -> None:

@@ -58,16 +58,14 @@ async def export_to_neo4j(
     wipes it first). Returns what was copied."""
     from idgraph.store.neo4j import Neo4jStore
 
-    target = await Neo4jStore.open(url, settings, erasure_key=erasure_key)
+    target = await Neo4jStore.open(url, settings, erasure_key=erasure_key, clear=replace)
     try:
         existing = await target.counts()
         if existing["nodes"] or existing["customers"]:
-            if not replace:
-                raise InvalidInput(
-                    f"{url} already holds {existing['nodes']} identity nodes and "
-                    f"{existing['customers']} customers: pass --replace to wipe it first"
-                )
-            await target.clear()
+            raise InvalidInput(
+                f"{url} already holds {existing['nodes']} identity nodes and "
+                f"{existing['customers']} customers: pass --replace to wipe it first"
+            )
         return await copy_store(source, target, batch_size=batch_size, progress=progress)
     finally:
         await target.close()

@@ -21,6 +21,7 @@ from idgraph.cli import main
 from idgraph.config import Settings
 from idgraph.demo import write_demo_file
 from idgraph.domain.model import Outcome
+from idgraph.errors import ConfigError
 from idgraph.jsonl import ingest_file
 from idgraph.service import IdentityGraph
 from idgraph.store.erasure import ErasureHasher
@@ -244,11 +245,12 @@ async def test_export_to_copies_an_embedded_store(neo4j_store: Neo4jStore, tmp_p
     )
     assert [o.outcome for o in replay.outcomes] == [Outcome.DUPLICATE, Outcome.REJECTED]
     await copy.close()
-    # served with another secret, the copied record refuses nothing
-    stranger = await Neo4jStore.open(neo4j_uri(), neo4j_settings(), erasure_key=OTHER_KEY)
-    again = await IdentityGraph(stranger, Settings()).ingest([{**erased, "id": "again"}])
-    assert [o.outcome for o in again.outcomes] == [Outcome.ACCEPTED]
-    await stranger.close()
+    # served with another secret, the copy would refuse nothing: it does not open
+    with pytest.raises(ConfigError, match="another server secret"):
+        await Neo4jStore.open(neo4j_uri(), neo4j_settings(), erasure_key=OTHER_KEY)
+    wiped = await Neo4jStore.open(neo4j_uri(), neo4j_settings(), erasure_key=OTHER_KEY, clear=True)
+    assert (await wiped.erasures()).hashes == []
+    await wiped.close()
     await source.close()
 
 
@@ -256,7 +258,9 @@ async def test_erasure_keeps_no_salt_and_rekeys_a_salted_record(neo4j_store: Neo
     graph = IdentityGraph(neo4j_store, Settings())
     await graph.ingest([event("email:gone@x.com", "cookie:gone")])
     await graph.forget("email:gone@x.com")
-    assert await run_cypher("MATCH (m:IdgraphMeta) RETURN m.name AS name") == []
+    assert await run_cypher("MATCH (m:IdgraphMeta) RETURN m.name AS name") == [
+        {"name": "erasure_key_check"}
+    ]
     hasher = ErasureHasher(ERASURE_KEY)
     assert (await neo4j_store.erasures()).hashes == sorted(
         hasher.hash(k) for k in ("cookie:gone", "email:gone@x.com")

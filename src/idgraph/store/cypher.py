@@ -28,7 +28,7 @@ Housekeeping nodes: ``(:Event {id, at})`` (applied event ids), ``(:Erased {hash,
 (keyed hashes of erased keys, :mod:`idgraph.store.erasure`), ``(:ApiKey {name, role,
 purposes, secretHash, createdAt, revokedAt?})``, ``(:AuditEntry {seq, at, actor, purpose,
 operation, customerId?, detail})``, ``(:IdgraphMeta {name, value})`` (audit counter;
-legacy erasure salt), ``(:IdgraphLock {name})``.
+erasure key fingerprint; legacy erasure salt), ``(:IdgraphLock {name})``.
 """
 
 from __future__ import annotations
@@ -466,6 +466,8 @@ SET e.hash = row.new
 """
 
 ALL_ERASED = "MATCH (e:Erased) RETURN e.hash AS hash ORDER BY hash"
+
+ANY_ERASED = "MATCH (e:Erased) RETURN e.hash AS hash LIMIT 1"
 
 EVENT_IDS_AFTER = """
 MATCH (e:Event) WHERE e.id > $after

@@ -5,7 +5,10 @@ A key is kept as HMAC-SHA256 under the erasure key, ``ServerSecret.subkey("erasu
 (see :mod:`idgraph.secret`), which never enters the store: a copy of the store alone
 cannot be searched for erased identifiers, however few the candidates are (every phone
 number of an area code, every email of a pattern). Without the secret the record refuses
-nothing; a store copied elsewhere needs the same secret.
+nothing; a store copied elsewhere needs the same secret. So that a wrong secret cannot
+go unnoticed, the store keeps a fingerprint of the key (an HMAC of a constant, which
+reveals nothing of the key) and refuses to open under another key once it has erased
+anyone (:meth:`ErasureHasher.verify`).
 
 Stores written before the HMAC kept SHA-256 of ``salt:key`` with the salt beside the
 hashes, which a copy of the store reverses by trying candidates. When such a store is
@@ -22,10 +25,14 @@ import hmac
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from idgraph.errors import ConfigError
+
 # The meta entry holding the salt of a store written before the HMAC, while not re-keyed.
 UNKEYED_SALT = "erase_salt"
 # The meta entry holding that salt once its hashes are re-keyed.
 LEGACY_SALT = "legacy_erase_salt"
+# The meta entry holding the fingerprint of the erasure key.
+KEY_CHECK = "erasure_key_check"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +67,22 @@ class ErasureHasher:
             for k in list(found.values()):
                 found[self.rekey(hashlib.sha256(f"{salt}:{k}".encode()).hexdigest())] = k
         return found
+
+    @property
+    def key_check(self) -> str:
+        """The fingerprint of the erasure key a store keeps."""
+        return hmac.new(self._key, b"idgraph:erasure-key-check", hashlib.sha256).hexdigest()
+
+    def verify(self, recorded: str | None, *, has_record: bool, store: str) -> None:
+        """Refuse a store whose erasure record was written under another key: opened like
+        that, it would no longer refuse erased identifiers. A store that erased nobody
+        yet simply takes the new key (the caller records :attr:`key_check`)."""
+        if has_record and recorded is not None and recorded != self.key_check:
+            raise ConfigError(
+                f"the erasure record of {store} was written under another server secret: "
+                "open it with that secret (IDGRAPH_SECRET or the secret file; see "
+                "docs/operations.md), or erased identifiers would no longer be refused"
+            )
 
     def __repr__(self) -> str:
         return "ErasureHasher(…)"

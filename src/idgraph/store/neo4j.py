@@ -56,7 +56,13 @@ from idgraph.domain.model import (
 from idgraph.errors import InvalidInput, NotFound, StoreError, StoreUnavailable
 from idgraph.store import cypher
 from idgraph.store.encoding import counts_from_text, counts_to_text
-from idgraph.store.erasure import LEGACY_SALT, UNKEYED_SALT, ErasureHasher, ErasureRecord
+from idgraph.store.erasure import (
+    KEY_CHECK,
+    LEGACY_SALT,
+    UNKEYED_SALT,
+    ErasureHasher,
+    ErasureRecord,
+)
 from idgraph.store.port import Planner, Splitter
 
 T = TypeVar("T")
@@ -140,10 +146,13 @@ class Neo4jStore:
         self._erasure = ErasureHasher(erasure_key)
 
     @classmethod
-    async def open(cls, url: str, settings: Neo4jSettings, *, erasure_key: bytes) -> Neo4jStore:
+    async def open(
+        cls, url: str, settings: Neo4jSettings, *, erasure_key: bytes, clear: bool = False
+    ) -> Neo4jStore:
         """Connect, check the credentials and database, and create the schema if needed.
         ``erasure_key`` keys the erasure record (:mod:`idgraph.store.erasure`); it is
-        never written to the database."""
+        never written to the database. ``clear`` wipes the database first (see
+        :meth:`clear`), so a database erased under another key can be replaced."""
         try:
             driver = AsyncGraphDatabase.driver(url, auth=(settings.user, settings.password))
         except (DriverError, ValueError) as exc:
@@ -152,6 +161,8 @@ class Neo4jStore:
         try:
             with store._translated("connect"):
                 await driver.verify_connectivity()
+            if clear:
+                await store._delete_all()
             await store.init_schema()
         except BaseException:
             await driver.close()
@@ -183,6 +194,13 @@ class Neo4jStore:
     async def _bootstrap(self) -> None:
         async def work(tx: AsyncManagedTransaction) -> str | None:
             await _run(tx, cypher.LOCK_WRITERS)
+            recorded = await _rows(tx, cypher.META_VALUE, name=KEY_CHECK)
+            self._erasure.verify(
+                recorded[0]["value"] if recorded else None,
+                has_record=bool(await _rows(tx, cypher.ANY_ERASED)),
+                store=self.url,
+            )
+            await _run(tx, cypher.SET_META, name=KEY_CHECK, value=self._erasure.key_check)
             await self._rekey_erasures(tx)
             rows = await _rows(tx, cypher.META_VALUE, name=LEGACY_SALT)
             return str(rows[0]["value"]) if rows else None
@@ -209,14 +227,16 @@ class Neo4jStore:
     async def clear(self) -> None:
         """Delete every node and relationship in the database, in batches; the schema
         stays. For tests and ``export --to … --replace``."""
+        await self._delete_all()
+        await self._bootstrap()
 
+    async def _delete_all(self) -> None:
         async def work(tx: AsyncManagedTransaction) -> int:
             rows = await _rows(tx, cypher.DELETE_SOME, pageSize=CLEAR_BATCH)
             return int(rows[0]["deleted"])
 
         while await self._write(work):
             pass
-        await self._bootstrap()
 
     # ---- transactions --------------------------------------------------------------
 

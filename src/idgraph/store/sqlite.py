@@ -41,7 +41,13 @@ from idgraph.domain.model import (
 from idgraph.errors import InvalidInput, NotFound, StoreError, StoreUnavailable
 from idgraph.files import create_private
 from idgraph.store.encoding import counts_from_text, counts_to_text
-from idgraph.store.erasure import LEGACY_SALT, UNKEYED_SALT, ErasureHasher, ErasureRecord
+from idgraph.store.erasure import (
+    KEY_CHECK,
+    LEGACY_SALT,
+    UNKEYED_SALT,
+    ErasureHasher,
+    ErasureRecord,
+)
 from idgraph.store.port import Planner, Splitter
 
 SCHEMA_VERSION = "1"
@@ -193,9 +199,16 @@ class SqliteStore:
             self._db = sqlite3.connect(
                 self.path, isolation_level=None, check_same_thread=False, timeout=30.0
             )
-            self._prepare()
         except (sqlite3.Error, OSError) as exc:
             raise StoreUnavailable(f"cannot open SQLite store at {self.path}: {exc}") from exc
+        try:
+            self._prepare()
+        except sqlite3.Error as exc:
+            self._db.close()
+            raise StoreUnavailable(f"cannot open SQLite store at {self.path}: {exc}") from exc
+        except BaseException:
+            self._db.close()
+            raise
 
     def _prepare(self) -> None:
         """WAL mode and the schema. Switching a new file to WAL reports "locked" at once,
@@ -218,6 +231,7 @@ class SqliteStore:
                         "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
                         (SCHEMA_VERSION,),
                     )
+                    self._check_key(db)
                     rekeyed = self._rekey_erasures(db)
                     legacy = db.execute(
                         "SELECT value FROM meta WHERE name = ?", (LEGACY_SALT,)
@@ -230,6 +244,17 @@ class SqliteStore:
                 time.sleep(0.05)
         if rekeyed:
             self._purge_wal()
+
+    def _check_key(self, db: sqlite3.Connection) -> None:
+        recorded = db.execute("SELECT value FROM meta WHERE name = ?", (KEY_CHECK,)).fetchone()
+        self._erasure.verify(
+            None if recorded is None else recorded[0],
+            has_record=db.execute("SELECT 1 FROM erased LIMIT 1").fetchone() is not None,
+            store=self.url,
+        )
+        db.execute(
+            "INSERT OR REPLACE INTO meta VALUES (?, ?)", (KEY_CHECK, self._erasure.key_check)
+        )
 
     def _rekey_erasures(self, db: sqlite3.Connection) -> bool:
         """A store erased before the HMAC keeps its salt in ``meta``: key its hashes and
