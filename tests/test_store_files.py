@@ -228,10 +228,18 @@ async def test_a_new_store_and_its_wal_are_private(tmp_path: Path, umask: None) 
     await store.close()
 
 
-async def test_an_existing_store_file_keeps_its_mode(tmp_path: Path, umask: None) -> None:
+async def test_an_existing_store_file_keeps_its_mode_with_a_warning(
+    tmp_path: Path, umask: None, caplog: pytest.LogCaptureFixture
+) -> None:
     db = tmp_path / "idgraph.db"
     sqlite3.connect(db).close()
     db.chmod(0o640)
-    store = SqliteStore(db, erasure_key=ERASURE_KEY)
-    await store.close()
+    with caplog.at_level(logging.WARNING, logger="idgraph.store"):
+        await SqliteStore(db, erasure_key=ERASURE_KEY).close()
     assert mode(db) == 0o640
+    assert "is readable by other users (mode 0o640): chmod 600" in caplog.text
+    caplog.clear()
+    db.chmod(0o600)
+    with caplog.at_level(logging.WARNING, logger="idgraph.store"):
+        await SqliteStore(db, erasure_key=ERASURE_KEY).close()
+    assert caplog.text == ""

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+import stat
 import time
 from collections.abc import AsyncIterator, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -185,7 +186,8 @@ class SqliteStore:
 
     ``erasure_key`` keys the erasure record (:mod:`idgraph.store.erasure`); it must not
     be stored in the file. A new file is created with mode 0600, and SQLite gives its
-    ``-wal`` and ``-shm`` files the same mode; an existing file keeps its mode.
+    ``-wal`` and ``-shm`` files the same mode; an existing file keeps its mode (with a
+    warning if other users may read it).
     """
 
     def __init__(self, path: str | Path, *, erasure_key: bytes) -> None:
@@ -195,7 +197,8 @@ class SqliteStore:
         try:
             if self.path != ":memory:":
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-                create_private(self.path)
+                if not create_private(self.path):
+                    _warn_if_shared(Path(self.path))
             self._db = sqlite3.connect(
                 self.path, isolation_level=None, check_same_thread=False, timeout=30.0
             )
@@ -1060,6 +1063,17 @@ class SqliteStore:
             AuditEntry(dt(at), actor, purpose, op, cid, detail, seq)
             for seq, at, actor, purpose, op, cid, detail in rows
         ]
+
+
+def _warn_if_shared(path: Path) -> None:
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        log.warning(
+            "SQLite store %s is readable by other users (mode %s): chmod 600 it (and its "
+            "-wal and -shm files)",
+            path,
+            oct(mode),
+        )
 
 
 def _api_key(row: tuple[Any, ...]) -> ApiKey:
