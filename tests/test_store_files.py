@@ -134,7 +134,7 @@ async def test_a_reader_holding_an_old_snapshot_delays_the_wal_purge_until_it_le
     with caplog.at_level(logging.WARNING, logger="idgraph.store"):
         await graph.forget("crm_id:crm-zq7781")
 
-    assert "readers kept the WAL from being truncated" in caplog.text
+    assert "the WAL could not be truncated after an erasure" in caplog.text
     assert "zq7781" not in caplog.text.lower()
     reader.execute("COMMIT")
     reader.close()
@@ -237,7 +237,7 @@ async def test_an_existing_store_file_keeps_its_mode_with_a_warning(
     with caplog.at_level(logging.WARNING, logger="idgraph.store"):
         await SqliteStore(db, erasure_key=ERASURE_KEY).close()
     assert mode(db) == 0o640
-    assert "is readable by other users (mode 0o640): chmod 600" in caplog.text
+    assert "is open to other users (mode 0o640): chmod 600" in caplog.text
     caplog.clear()
     db.chmod(0o600)
     with caplog.at_level(logging.WARNING, logger="idgraph.store"):
