@@ -24,7 +24,7 @@ from idgraph.domain.model import Outcome
 from idgraph.errors import ConfigError
 from idgraph.jsonl import ingest_file
 from idgraph.service import IdentityGraph
-from idgraph.store.erasure import ErasureHasher
+from idgraph.store.erasure import ErasureHasher, ErasureRecord
 from idgraph.store.neo4j import Neo4jStore
 from idgraph.store.sqlite import SqliteStore
 from idgraph.transfer import export_to_neo4j
@@ -254,38 +254,41 @@ async def test_export_to_copies_an_embedded_store(neo4j_store: Neo4jStore, tmp_p
     await source.close()
 
 
-async def test_erasure_keeps_no_salt_and_rekeys_a_salted_record(neo4j_store: Neo4jStore) -> None:
-    graph = IdentityGraph(neo4j_store, Settings())
-    await graph.ingest([event("email:gone@x.com", "cookie:gone")])
-    await graph.forget("email:gone@x.com")
-    assert await run_cypher("MATCH (m:IdgraphMeta) RETURN m.name AS name") == [
-        {"name": "erasure_key_check"}
-    ]
-    hasher = ErasureHasher(ERASURE_KEY)
-    assert (await neo4j_store.erasures()).hashes == sorted(
-        hasher.hash(k) for k in ("cookie:gone", "email:gone@x.com")
-    )
-
+async def test_a_salted_erasure_record_is_rekeyed_and_no_salt_is_kept(
+    neo4j_store: Neo4jStore,
+) -> None:
     # a store erased before the keyed hash: sha256(salt:key) beside the salt
     salt = "0f" * 16
     salted = hashlib.sha256(f"{salt}:email:old@x.com".encode()).hexdigest()
+    await run_cypher("MATCH (m:IdgraphMeta) DELETE m")  # old stores had no key fingerprint
     await run_cypher(
         "CREATE (:IdgraphMeta {name: 'erase_salt', value: $salt}) "
         "CREATE (:Erased {hash: $hash, at: datetime()})",
         salt=salt,
         hash=salted,
     )
-    reopened = await Neo4jStore.open(neo4j_uri(), neo4j_settings(), erasure_key=ERASURE_KEY)
-    record = await reopened.erasures()
-    assert record.legacy_salt == salt
-    assert salted not in record.hashes
-    assert len(record.hashes) == 3
-    replay = await IdentityGraph(reopened, Settings()).ingest([event("email:old@x.com")])
+    store = await Neo4jStore.open(neo4j_uri(), neo4j_settings(), erasure_key=ERASURE_KEY)
+    hasher = ErasureHasher(ERASURE_KEY)
+    assert await store.erasures() == ErasureRecord([hasher.rekey(salted)], salt)
+    graph = IdentityGraph(store, Settings())
+    replay = await graph.ingest([event("email:old@x.com")])
     assert [o.outcome for o in replay.outcomes] == [Outcome.REJECTED]
-    assert (
-        await run_cypher("MATCH (m:IdgraphMeta {name: 'erase_salt'}) RETURN m.value AS value") == []
+
+    await graph.ingest([event("email:gone@x.com", "cookie:gone")])
+    await graph.forget("email:gone@x.com")
+    record = await store.erasures()
+    assert sorted(record.hashes) == sorted(
+        [hasher.rekey(salted), *(hasher.hash(k) for k in ("cookie:gone", "email:gone@x.com"))]
     )
-    await reopened.close()
+    meta = "MATCH (m:IdgraphMeta) RETURN m.name AS name ORDER BY name"
+    assert [r["name"] for r in await run_cypher(meta)] == [
+        "erasure_key_check",
+        "legacy_erase_salt",
+    ]
+    await store.close()
+    again = await Neo4jStore.open(neo4j_uri(), neo4j_settings(), erasure_key=ERASURE_KEY)
+    assert await again.erasures() == record  # re-keying happens once
+    await again.close()
 
 
 def test_the_cli_runs_on_neo4j(
