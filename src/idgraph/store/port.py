@@ -144,9 +144,9 @@ class Store(Protocol):
         adapter can reach it (SQLite: overwritten, WAL truncated). NotFound if unknown."""
 
     async def erasures(self) -> ErasureRecord:
-        """Every erased key's keyed hash (and a legacy salt, see :mod:`idgraph.store.
-        erasure`), so a copy of the store opened with the same secret keeps refusing
-        replays of erased identifiers."""
+        """Every erased key's keyed hash (and, for a store erased before the keyed hash,
+        its legacy salt), so a copy of the store opened with the same secret keeps
+        refusing replays of erased identifiers."""
 
     def iter_event_ids(self, batch_size: int = 10_000) -> AsyncIterator[list[str]]:
         """Every applied event id (for copying a store: replays stay duplicates)."""
