@@ -9,7 +9,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY src ./src
-RUN pip install . && useradd --create-home --uid 10001 idgraph
+# /home/idgraph/secret holds the server secret (a volume in docker-compose.yml): it must
+# outlive the container, or erased identifiers would no longer be refused.
+RUN pip install . && useradd --create-home --uid 10001 idgraph \
+    && install -d -o idgraph -g idgraph -m 700 /home/idgraph/secret
 
 USER idgraph
 WORKDIR /home/idgraph

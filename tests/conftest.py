@@ -18,6 +18,8 @@ NEO4J_SKIP = (
     "Neo4j contract tests need a server: set NEO4J_URI=bolt://host:7687 "
     "(and NEO4J_USER, NEO4J_PASSWORD, NEO4J_DATABASE) to run them; the database is wiped"
 )
+# The erasure key of test stores (a real store derives it from the server secret).
+ERASURE_KEY = b"test-erasure-key-".ljust(32, b"0")
 
 
 def neo4j_settings() -> Neo4jSettings:
@@ -30,15 +32,13 @@ def neo4j_settings() -> Neo4jSettings:
 
 async def open_test_store(backend: str, tmp_path: Path) -> Store:
     if backend == "sqlite":
-        return SqliteStore(tmp_path / "idgraph.db")
+        return SqliteStore(tmp_path / "idgraph.db", erasure_key=ERASURE_KEY)
     uri = os.environ.get("NEO4J_URI")
     if not uri:
         pytest.skip(NEO4J_SKIP)
     from idgraph.store.neo4j import Neo4jStore
 
-    store = await Neo4jStore.open(uri, neo4j_settings())
-    await store.clear()
-    return store
+    return await Neo4jStore.open(uri, neo4j_settings(), erasure_key=ERASURE_KEY, clear=True)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("neo4j", marks=pytest.mark.neo4j)])

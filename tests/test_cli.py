@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import sqlite3
+import stat
 import subprocess
 import sys
 import time
@@ -269,3 +270,79 @@ def test_two_concurrent_ingests_end_like_one_sequential_run(tmp_path: Path) -> N
         return {frozenset(g) for g in groups.values()}
 
     assert partition("concurrent.db") == partition("sequential.db")
+
+
+def audit_rows(db: Path) -> list[tuple[str, str, str, str | None, str]]:
+    with sqlite3.connect(db) as raw:
+        return raw.execute(
+            "SELECT actor, purpose, operation, customer_id, detail FROM audit ORDER BY seq"
+        ).fetchall()
+
+
+def test_cli_reads_and_steward_actions_are_audited_as_cli(
+    store_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_lines(
+        tmp_path / "e.jsonl",
+        [
+            json.dumps(event("email:wanda.q@x.com", "device:dev-wq-1")),
+            json.dumps(event("device:dev-wq-1", "cookie:ck-wq-1")),
+        ],
+    )
+    assert main(["ingest", str(path)]) == 0
+    capsys.readouterr()
+    assert main(["resolve", "email:wanda.q@x.com"]) == 0
+    customer = json.loads(capsys.readouterr().out)["customer_id"]
+    assert main(["resolve", "email:nobody.q@x.com"]) == 1
+    assert main(["unlink", "email:wanda.q@x.com", "device:dev-wq-1", "--reason", "T-42"]) == 0
+    split = [p["customer_id"] for p in json.loads(capsys.readouterr().out)["parts"]]
+    assert main(["unlink", "email:wanda.q@x.com", "device:dev-unknown-q"]) == 1
+    assert main(["export", "--format", "csv", "nodes.csv"]) == 0
+    capsys.readouterr()
+    assert main(["forget", "email:wanda.q@x.com"]) == 0
+    forgotten = json.loads(capsys.readouterr().out)["customer_id"]
+    assert main(["forget", "email:wanda.q@x.com"]) == 1
+
+    rows = audit_rows(tmp_path / "cli.db")
+    assert rows == [
+        ("cli", "operator", "resolve", customer, ""),
+        ("cli", "operator", "resolve", None, "not found"),
+        (
+            "cli",
+            "operator",
+            "unlink",
+            customer,
+            f"unlink ban=False parts={','.join(split)} reason=T-42",
+        ),
+        ("cli", "operator", "unlink", None, "not found"),
+        ("cli", "operator", "export", None, "csv: 3 identity nodes"),
+        ("cli", "erasure", "forget", forgotten, ""),
+        ("cli", "erasure", "forget", None, "not found"),
+    ]
+    assert not any(value in repr(rows) for value in ("wanda", "nobody", "dev-", "ck-wq"))
+
+
+def test_files_the_cli_writes_are_private(
+    store_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    previous = os.umask(0o022)
+    try:
+        (tmp_path / "old.csv").write_text("stale\n")
+        (tmp_path / "old.csv").chmod(0o644)
+        assert main(["demo", "--events", "100", "--no-progress"]) == 0
+        assert main(["export", "--format", "graphml", "graph.graphml"]) == 0
+        assert main(["export", "--format", "csv", "old.csv"]) == 0
+    finally:
+        os.umask(previous)
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in tmp_path.iterdir() if p.is_file()}
+    assert modes == dict.fromkeys(
+        [
+            "cli.db",  # its -wal and -shm are gone once the command ends
+            "cli.secret",
+            "demo-events.jsonl",
+            "graph.graphml",
+            "old.csv",
+        ],
+        0o600,
+    )
+    assert (tmp_path / "old.csv").read_text().startswith("key,kind,value,customer_id")

@@ -1,6 +1,9 @@
 """The ``idgraph`` command line. Every command takes ``--store`` (else ``IDGRAPH_STORE``,
 else ``idgraph.toml``, else ``sqlite:///idgraph.db``).
 
+Reads of personal data (``resolve``, ``export``) and steward actions (``unlink``,
+``forget``) are written to the store's audit log with actor ``cli``, misses included.
+
 Exit codes: 0 success; 1 the command ran but found a problem (rejected events, broken
 invariants, unknown identifier); 2 bad usage, bad configuration or an unreachable store.
 """
@@ -22,12 +25,29 @@ from idgraph.config import Settings, load_settings
 from idgraph.demo import FEATURED_IDENTIFIER, write_demo_file
 from idgraph.errors import IdgraphError, InvalidInput, NotFound
 from idgraph.export import write_csv, write_graphml
+from idgraph.files import open_private
 from idgraph.jsonl import LineError, ingest_file
 from idgraph.keys import KeyRing
 from idgraph.service import IdentityGraph, Profile
-from idgraph.store.factory import open_store
+from idgraph.store.factory import erasure_key, open_store
 
 Command = Callable[[IdentityGraph, argparse.Namespace], Awaitable[int]]
+
+CLI_ACTOR = "cli"
+# The purpose of CLI audit entries: an operator at the command line declares none.
+OPERATOR = "operator"
+NOT_FOUND = "not found"
+
+
+async def _audit(
+    graph: IdentityGraph,
+    operation: str,
+    customer_id: str | None,
+    detail: str = "",
+    purpose: str = OPERATOR,
+) -> None:
+    """One audit entry of this command (never with an identifier value in it)."""
+    await graph.audit(CLI_ACTOR, purpose, operation, [customer_id], detail)
 
 
 def profile_json(profile: Profile) -> dict[str, Any]:
@@ -166,13 +186,22 @@ async def cmd_serve(graph: IdentityGraph, args: argparse.Namespace) -> int:
 async def cmd_resolve(graph: IdentityGraph, args: argparse.Namespace) -> int:
     profile = await graph.resolve(args.identifier)
     if profile is None:
+        await _audit(graph, "resolve", None, NOT_FOUND)
         raise NotFound(f"no customer has {graph.normalizer.parse_key(args.identifier).key}")
+    await _audit(graph, "resolve", profile.customer.id)
     print(json.dumps(profile_json(profile), indent=2, ensure_ascii=False))
     return 0
 
 
 async def cmd_unlink(graph: IdentityGraph, args: argparse.Namespace) -> int:
-    plan = await graph.unlink(args.a, args.b, ban=args.ban)
+    try:
+        plan = await graph.unlink(args.a, args.b, ban=args.ban)
+    except NotFound:
+        await _audit(graph, "unlink", None, NOT_FOUND)
+        raise
+    parts = [p.customer_id for p in sorted(plan.parts, key=lambda p: p.is_new)]
+    detail = f"unlink ban={args.ban} parts={','.join(parts)} reason={args.reason or ''}"
+    await _audit(graph, "unlink", plan.customer_id, detail)
     print(
         json.dumps(
             {
@@ -215,8 +244,9 @@ async def cmd_export(graph: IdentityGraph, args: argparse.Namespace) -> int:
     if args.output == "-":
         written = await writers[args.format](graph.store, sys.stdout)
     else:
-        with open(args.output, "w", encoding="utf-8", newline="") as out:
+        with open_private(args.output) as out:
             written = await writers[args.format](graph.store, out)
+    await _audit(graph, "export", None, f"{args.format}: {written} identity nodes")
     print(f"exported {written} identity nodes as {args.format} to {args.output}", file=sys.stderr)
     return 0
 
@@ -233,11 +263,13 @@ async def _export_to_neo4j(graph: IdentityGraph, args: argparse.Namespace) -> in
             graph.store,
             args.to,
             graph.settings.neo4j,
+            erasure_key=erasure_key(graph.settings),
             replace=args.replace,
             batch_size=graph.settings.batch_size,
             progress=bar.update,
         )
     summary = ", ".join(f"{n} {what}" for what, n in copied.items())
+    await _audit(graph, "export", None, f"neo4j: {copied['nodes']} identity nodes")
     print(f"exported {summary} to {args.to}", file=sys.stderr)
     return 0
 
@@ -277,8 +309,12 @@ async def cmd_keys(graph: IdentityGraph, args: argparse.Namespace) -> int:
 
 
 async def cmd_forget(graph: IdentityGraph, args: argparse.Namespace) -> int:
-    report = await graph.forget(args.subject)
-    await graph.audit("cli", "erasure", "forget", [report.customer_id])
+    try:
+        report = await graph.forget(args.subject)
+    except NotFound:
+        await _audit(graph, "forget", None, NOT_FOUND, purpose="erasure")
+        raise
+    await _audit(graph, "forget", report.customer_id, purpose="erasure")
     print(json.dumps(dataclasses.asdict(report), indent=2))
     return 0
 
@@ -331,6 +367,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("a")
     p.add_argument("b")
     p.add_argument("--ban", action="store_true", help="never merge these two again")
+    p.add_argument("--reason", help="why, for the audit log (e.g. a ticket number)")
     p.set_defaults(run=cmd_unlink)
 
     p = sub.add_parser("check", help="verify the graph invariants")

@@ -13,6 +13,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from idgraph.files import open_private
+
 FIRST = [
     "alice",
     "bob",
@@ -241,5 +243,6 @@ def write_demo_file(path: Path, events: int = 2000, people: int = 200, seed: int
     lines = [json.dumps(e) for e in DemoGenerator(people, seed).events(events)]
     for i, broken in enumerate(BROKEN_LINES):
         lines.insert((i + 1) * len(lines) // (len(BROKEN_LINES) + 1), broken)
-    path.write_text("\n".join(lines) + "\n")
+    with open_private(path) as out:  # synthetic, but shaped like personal data
+        out.write("\n".join(lines) + "\n")
     return len(lines)

@@ -6,10 +6,13 @@ customers page by page with everything hanging off them (aliases, identity nodes
 traits, consent history, interactions), then every link (both ends must exist by then),
 then the bans. Copy from a store nobody is writing to: the passes are not one snapshot.
 
-Applied event ids and the erasure record (salt and salted hashes) are copied too, so
-replaying old events into the copy finds duplicates, and erased identifiers stay
-refused. Not copied: merge times of aliases and the time of each ban (set to the time of
-the copy).
+Applied event ids and the erasure record (keyed hashes, and the legacy salt of a store
+erased before the HMAC) are copied too, so replaying old events into the copy finds
+duplicates, and erased identifiers stay refused — as long as the copy is served with
+the same server secret (:mod:`idgraph.secret`): the target is opened here with the
+source's erasure key, and whoever serves it later must give it the same secret
+(``IDGRAPH_SECRET`` or ``IDGRAPH_SECRET_FILE``). Not copied: merge times of aliases and
+the time of each ban (set to the time of the copy).
 """
 
 from __future__ import annotations
@@ -45,24 +48,24 @@ async def export_to_neo4j(
     url: str,
     settings: Neo4jSettings,
     *,
+    erasure_key: bytes,
     replace: bool = False,
     batch_size: int = 5000,
     progress: Progress = lambda n: None,
 ) -> dict[str, int]:
-    """Open the Neo4j store at ``url`` and copy ``source`` into it. The target must hold
-    no identity nodes unless ``replace`` (which wipes it first). Returns what was copied."""
+    """Open the Neo4j store at ``url`` with the source's ``erasure_key`` and copy
+    ``source`` into it. The target must hold no identity nodes unless ``replace`` (which
+    wipes it first). Returns what was copied."""
     from idgraph.store.neo4j import Neo4jStore
 
-    target = await Neo4jStore.open(url, settings)
+    target = await Neo4jStore.open(url, settings, erasure_key=erasure_key, clear=replace)
     try:
         existing = await target.counts()
         if existing["nodes"] or existing["customers"]:
-            if not replace:
-                raise InvalidInput(
-                    f"{url} already holds {existing['nodes']} identity nodes and "
-                    f"{existing['customers']} customers: pass --replace to wipe it first"
-                )
-            await target.clear()
+            raise InvalidInput(
+                f"{url} already holds {existing['nodes']} identity nodes and "
+                f"{existing['customers']} customers: pass --replace to wipe it first"
+            )
         return await copy_store(source, target, batch_size=batch_size, progress=progress)
     finally:
         await target.close()
@@ -120,9 +123,9 @@ async def copy_store(
     bans = await source.bans()
     await target.import_bans(bans, now)
     copied["bans"] = len(bans)
-    salt, erased = await source.erasures()
-    await target.import_erasures(salt, erased, now)
-    copied["erased"] = len(erased)
+    erased = await source.erasures()
+    await target.import_erasures(erased, now)
+    copied["erased"] = len(erased.hashes)
     async for ids in source.iter_event_ids(batch_size):
         await target.import_event_ids(ids, now)
         copied["events"] += len(ids)

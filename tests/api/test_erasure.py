@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from idgraph.config import Settings
 from idgraph.service import IdentityGraph
+from idgraph.store.sqlite import SqliteStore
 from tests.api.conftest import Api, new_key
 from tests.events import event
+from tests.test_store_files import LATER, OTHERS, PERSON, PLAINTEXT, leftovers
 
 SET_CONSENT = """
 mutation($subject: IdentifierInput!, $purpose: String!, $status: ConsentStatus!,
@@ -176,3 +181,23 @@ async def test_audit_log_records_reads_and_changes_with_key_and_purpose(
     assert rows(rest) == [("shop-frontend", "support", "resolve", a_id)]
     assert ("shop-frontend", "support", "resolve", b_id) in rows(everything)
     assert (await reader.query(AUDIT))["data"] == {"auditLog": None}
+
+
+async def test_forget_leaves_no_plaintext_in_the_store_files(
+    api: Api, graph: IdentityGraph
+) -> None:
+    if not isinstance(graph.store, SqliteStore):
+        pytest.skip("store files are SQLite's; on Neo4j see the README (Neo4j, erasure)")
+    db = Path(graph.store.path)
+    await graph.ingest([PERSON, LATER, *OTHERS])
+    email = {"kind": "email", "value": "Quentin.Zebulon-7781@Example.org"}
+    assert (await api.data(PROFILE, {"id": email}))["resolve"] is not None  # audited read
+    assert {value for _, value in leftovers(db)} == set(PLAINTEXT)
+
+    result = (await api.data(FORGET, {"id": email}))["forget"]
+
+    assert result["userErrors"] == []
+    assert leftovers(db) == []
+    entries = await graph.store.audit_log(customer_id=None, limit=10)
+    assert [e.operation for e in entries] == ["forget", "resolve"]
+    assert not any(v.lower() in repr(entries).lower() for v in PLAINTEXT)

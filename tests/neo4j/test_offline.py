@@ -14,6 +14,7 @@ from idgraph.config import Neo4jSettings
 from idgraph.errors import StoreUnavailable
 from idgraph.store import cypher
 from idgraph.store.neo4j import Neo4jStore
+from tests.conftest import ERASURE_KEY
 from tests.neo4j.helpers import ANALYST_QUERIES, analyst_queries
 
 PACKAGE = Path(cypher.__file__).parents[1]
@@ -44,9 +45,7 @@ def test_every_cypher_constant_is_a_plain_literal_with_parameters_only() -> None
             assert isinstance(query, str), name
             assert not re.search(r"\{\s*\w*\s*\}|%[sd(]", query), f"{name}: a format placeholder"
             quoted = set(re.findall(r"'([^']*)'", query))
-            assert quoted <= {"writer", "erase_salt", "audit_seq"}, (
-                f"{name}: values must be $parameters"
-            )
+            assert quoted <= {"writer", "audit_seq"}, f"{name}: values must be $parameters"
 
 
 def test_every_statement_the_adapter_runs_comes_from_the_cypher_module() -> None:
@@ -97,7 +96,9 @@ def test_analyst_queries_each_have_a_comment_and_a_body() -> None:
 
 async def test_an_unreachable_server_is_store_unavailable() -> None:
     with pytest.raises(StoreUnavailable, match="unreachable"):
-        await Neo4jStore.open("bolt://127.0.0.1:1", Neo4jSettings(password="x"))
+        await Neo4jStore.open(
+            "bolt://127.0.0.1:1", Neo4jSettings(password="x"), erasure_key=ERASURE_KEY
+        )
 
 
 def test_export_needs_a_file_or_a_target(

@@ -5,6 +5,7 @@ The store contract itself runs on Neo4j through the ``store`` fixture in tests/c
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import random
@@ -20,16 +21,19 @@ from idgraph.cli import main
 from idgraph.config import Settings
 from idgraph.demo import write_demo_file
 from idgraph.domain.model import Outcome
+from idgraph.errors import ConfigError
 from idgraph.jsonl import ingest_file
 from idgraph.service import IdentityGraph
+from idgraph.store.erasure import ErasureHasher, ErasureRecord
 from idgraph.store.neo4j import Neo4jStore
 from idgraph.store.sqlite import SqliteStore
 from idgraph.transfer import export_to_neo4j
-from tests.conftest import neo4j_settings, open_test_store
+from tests.conftest import ERASURE_KEY, neo4j_settings, open_test_store
 from tests.events import event
 from tests.neo4j.helpers import analyst_queries, neo4j_uri, partition
 
 pytestmark = pytest.mark.neo4j
+OTHER_KEY = b"another-erasure-key".ljust(32, b"x")
 
 
 @pytest.fixture
@@ -162,7 +166,7 @@ async def test_concurrent_ingest_processes_end_like_one_sequential_ingest(
         _, err = await process.communicate()
         assert process.returncode == 0, err.decode()
 
-    sequential = SqliteStore(tmp_path / "sequential.db")
+    sequential = SqliteStore(tmp_path / "sequential.db", erasure_key=ERASURE_KEY)
     await IdentityGraph(sequential, Settings()).ingest(events)
     expected = partition([n async for page in sequential.iter_nodes() for n in page])
     found = partition([n async for page in neo4j_store.iter_nodes() for n in page])
@@ -176,7 +180,7 @@ async def test_concurrent_ingest_processes_end_like_one_sequential_ingest(
 
 
 async def test_export_to_copies_an_embedded_store(neo4j_store: Neo4jStore, tmp_path: Path) -> None:
-    source = SqliteStore(tmp_path / "source.db")
+    source = SqliteStore(tmp_path / "source.db", erasure_key=ERASURE_KEY)
     graph = IdentityGraph(source, Settings())
     result = await graph.ingest(
         [
@@ -199,7 +203,13 @@ async def test_export_to_copies_an_embedded_store(neo4j_store: Neo4jStore, tmp_p
 
     progress: list[int] = []
     copied = await export_to_neo4j(
-        source, neo4j_uri(), neo4j_settings(), replace=True, batch_size=2, progress=progress.append
+        source,
+        neo4j_uri(),
+        neo4j_settings(),
+        erasure_key=ERASURE_KEY,
+        replace=True,
+        batch_size=2,
+        progress=progress.append,
     )
     assert sum(progress) == counts["customers"] + counts["nodes"] + counts["links"]
     assert copied["customers"] == counts["customers"]
@@ -228,13 +238,57 @@ async def test_export_to_copies_an_embedded_store(neo4j_store: Neo4jStore, tmp_p
     assert await everything(neo4j_store) == await everything(source)
     assert await IdentityGraph(neo4j_store, Settings()).check() == []
     assert (copied["erased"], copied["events"]) == (2, counts["events"])
-    copy = await Neo4jStore.open(neo4j_uri(), neo4j_settings())  # reads the adopted salt
+    assert await neo4j_store.erasures() == await source.erasures()
+    copy = await Neo4jStore.open(neo4j_uri(), neo4j_settings(), erasure_key=ERASURE_KEY)
     replay = await IdentityGraph(copy, Settings()).ingest(
         [event("email:a@x.com", event_id=result.outcomes[0].event_id), erased]
     )
     assert [o.outcome for o in replay.outcomes] == [Outcome.DUPLICATE, Outcome.REJECTED]
     await copy.close()
+    # served with another secret, the copy would refuse nothing: it does not open
+    with pytest.raises(ConfigError, match="another server secret"):
+        await Neo4jStore.open(neo4j_uri(), neo4j_settings(), erasure_key=OTHER_KEY)
+    wiped = await Neo4jStore.open(neo4j_uri(), neo4j_settings(), erasure_key=OTHER_KEY, clear=True)
+    assert (await wiped.erasures()).hashes == []
+    await wiped.close()
     await source.close()
+
+
+async def test_a_salted_erasure_record_is_rekeyed_and_no_salt_is_kept(
+    neo4j_store: Neo4jStore,
+) -> None:
+    # a store erased before the keyed hash: sha256(salt:key) beside the salt
+    salt = "0f" * 16
+    salted = hashlib.sha256(f"{salt}:email:old@x.com".encode()).hexdigest()
+    await run_cypher("MATCH (m:IdgraphMeta) DELETE m")  # old stores had no key fingerprint
+    await run_cypher(
+        "CREATE (:IdgraphMeta {name: 'erase_salt', value: $salt}) "
+        "CREATE (:Erased {hash: $hash, at: datetime()})",
+        salt=salt,
+        hash=salted,
+    )
+    store = await Neo4jStore.open(neo4j_uri(), neo4j_settings(), erasure_key=ERASURE_KEY)
+    hasher = ErasureHasher(ERASURE_KEY)
+    assert await store.erasures() == ErasureRecord([hasher.rekey(salted)], salt)
+    graph = IdentityGraph(store, Settings())
+    replay = await graph.ingest([event("email:old@x.com")])
+    assert [o.outcome for o in replay.outcomes] == [Outcome.REJECTED]
+
+    await graph.ingest([event("email:gone@x.com", "cookie:gone")])
+    await graph.forget("email:gone@x.com")
+    record = await store.erasures()
+    assert sorted(record.hashes) == sorted(
+        [hasher.rekey(salted), *(hasher.hash(k) for k in ("cookie:gone", "email:gone@x.com"))]
+    )
+    meta = "MATCH (m:IdgraphMeta) RETURN m.name AS name ORDER BY name"
+    assert [r["name"] for r in await run_cypher(meta)] == [
+        "erasure_key_check",
+        "legacy_erase_salt",
+    ]
+    await store.close()
+    again = await Neo4jStore.open(neo4j_uri(), neo4j_settings(), erasure_key=ERASURE_KEY)
+    assert await again.erasures() == record  # re-keying happens once
+    await again.close()
 
 
 def test_the_cli_runs_on_neo4j(

@@ -25,9 +25,10 @@ Neo4j 5 Community syntax only. The graph, as an analyst sees it (DESIGN.md):
 JSON text. ``MERGED_INTO`` always leads straight to the live customer (one hop): when a
 survivor is absorbed later its aliases are re-pointed, keeping their time and ``via``.
 Housekeeping nodes: ``(:Event {id, at})`` (applied event ids), ``(:Erased {hash, at})``
-(salted hashes of erased keys), ``(:ApiKey {name, role, purposes, secretHash, createdAt,
-revokedAt?})``, ``(:AuditEntry {seq, at, actor, purpose, operation, customerId?, detail})``,
-``(:IdgraphMeta {name, value})`` (erasure salt, audit counter), ``(:IdgraphLock {name})``.
+(keyed hashes of erased keys, :mod:`idgraph.store.erasure`), ``(:ApiKey {name, role,
+purposes, secretHash, createdAt, revokedAt?})``, ``(:AuditEntry {seq, at, actor, purpose,
+operation, customerId?, detail})``, ``(:IdgraphMeta {name, value})`` (audit counter;
+erasure key fingerprint; legacy erasure salt), ``(:IdgraphLock {name})``.
 """
 
 from __future__ import annotations
@@ -60,13 +61,11 @@ SCHEMA = (
 
 PING = "RETURN 1 AS ok"
 
-ENSURE_LOCK = "MERGE (:IdgraphLock {name: 'writer'})"
+META_VALUE = "MATCH (m:IdgraphMeta {name: $name}) RETURN m.value AS value"
 
-ENSURE_SALT = """
-MERGE (m:IdgraphMeta {name: 'erase_salt'})
-ON CREATE SET m.value = $salt
-RETURN m.value AS salt
-"""
+SET_META = "MERGE (m:IdgraphMeta {name: $name}) SET m.value = $value"
+
+DELETE_META = "MATCH (m:IdgraphMeta {name: $name}) DELETE m"
 
 # Every write transaction starts here. Setting a property takes the node's exclusive lock,
 # held until commit or rollback, so idgraph's writers run one after the other.
@@ -459,10 +458,16 @@ MERGE (e:Erased {hash: hash})
 ON CREATE SET e.at = $at
 """
 
-# A copied store adopts its source's salt, so the source's erased hashes keep matching.
-ADOPT_SALT = "MERGE (m:IdgraphMeta {name: 'erase_salt'}) SET m.value = $salt"
+# A store erased before the HMAC: each salted hash becomes a keyed one.
+REKEY_ERASED = """
+UNWIND $rows AS row
+MATCH (e:Erased {hash: row.old})
+SET e.hash = row.new
+"""
 
 ALL_ERASED = "MATCH (e:Erased) RETURN e.hash AS hash ORDER BY hash"
+
+ANY_ERASED = "MATCH (e:Erased) RETURN e.hash AS hash LIMIT 1"
 
 EVENT_IDS_AFTER = """
 MATCH (e:Event) WHERE e.id > $after

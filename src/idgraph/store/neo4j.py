@@ -26,9 +26,7 @@ they start from indexed keys or ids and expand one customer (bounded by the rule
 
 from __future__ import annotations
 
-import hashlib
 import json
-import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -58,6 +56,13 @@ from idgraph.domain.model import (
 from idgraph.errors import InvalidInput, NotFound, StoreError, StoreUnavailable
 from idgraph.store import cypher
 from idgraph.store.encoding import counts_from_text, counts_to_text
+from idgraph.store.erasure import (
+    KEY_CHECK,
+    LEGACY_SALT,
+    UNKEYED_SALT,
+    ErasureHasher,
+    ErasureRecord,
+)
 from idgraph.store.port import Planner, Splitter
 
 T = TypeVar("T")
@@ -134,23 +139,30 @@ def _node_row(key: str, kind: str, value: str, attrs: Any, customer: str, at: da
 class Neo4jStore:
     """A :class:`~idgraph.store.port.Store` in a Neo4j 5 database (Community is enough)."""
 
-    def __init__(self, driver: Any, url: str, database: str) -> None:
+    def __init__(self, driver: Any, url: str, database: str, erasure_key: bytes) -> None:
         self._driver = driver
         self.url = url
         self.database = database
-        self._salt = ""
+        self._erasure = ErasureHasher(erasure_key)
 
     @classmethod
-    async def open(cls, url: str, settings: Neo4jSettings) -> Neo4jStore:
-        """Connect, check the credentials and database, and create the schema if needed."""
+    async def open(
+        cls, url: str, settings: Neo4jSettings, *, erasure_key: bytes, clear: bool = False
+    ) -> Neo4jStore:
+        """Connect, check the credentials and database, and create the schema if needed.
+        ``erasure_key`` keys the erasure record (:mod:`idgraph.store.erasure`); it is
+        never written to the database. ``clear`` wipes the database first (see
+        :meth:`clear`), so a database erased under another key can be replaced."""
         try:
             driver = AsyncGraphDatabase.driver(url, auth=(settings.user, settings.password))
         except (DriverError, ValueError) as exc:
             raise StoreUnavailable(f"cannot open Neo4j store at {url}: {exc}") from exc
-        store = cls(driver, url, settings.database)
+        store = cls(driver, url, settings.database, erasure_key)
         try:
             with store._translated("connect"):
                 await driver.verify_connectivity()
+            if clear:
+                await store._delete_all()
             await store.init_schema()
         except BaseException:
             await driver.close()
@@ -170,9 +182,9 @@ class Neo4jStore:
             raise StoreUnavailable(str(exc)) from exc
 
     async def init_schema(self) -> tuple[str, ...]:
-        """Create the constraints and indexes (idempotent), the writers' lock node and
-        the erasure salt. Runs at every start; ``idgraph init-schema`` runs it on demand.
-        Returns the schema statements."""
+        """Create the constraints and indexes (idempotent) and the writers' lock node, and
+        re-key an erasure record written before the HMAC. Runs at every start;
+        ``idgraph init-schema`` runs it on demand. Returns the schema statements."""
         for statement in cypher.SCHEMA:
             # Schema changes cannot share a transaction with data writes.
             await self._write(partial(_run, query=statement))
@@ -180,24 +192,51 @@ class Neo4jStore:
         return cypher.SCHEMA
 
     async def _bootstrap(self) -> None:
-        async def work(tx: AsyncManagedTransaction) -> str:
-            await _run(tx, cypher.ENSURE_LOCK)
-            rows = await _rows(tx, cypher.ENSURE_SALT, salt=secrets.token_hex(16))
-            return str(rows[0]["salt"])
+        async def work(tx: AsyncManagedTransaction) -> str | None:
+            await _run(tx, cypher.LOCK_WRITERS)
+            recorded = await _rows(tx, cypher.META_VALUE, name=KEY_CHECK)
+            self._erasure.verify(
+                recorded[0]["value"] if recorded else None,
+                has_record=bool(await _rows(tx, cypher.ANY_ERASED)),
+                store=self.url,
+            )
+            await _run(tx, cypher.SET_META, name=KEY_CHECK, value=self._erasure.key_check)
+            await self._rekey_erasures(tx)
+            rows = await _rows(tx, cypher.META_VALUE, name=LEGACY_SALT)
+            return str(rows[0]["value"]) if rows else None
 
-        self._salt = await self._write(work)
+        self._erasure.legacy_salt = await self._write(work)
+
+    async def _rekey_erasures(self, tx: AsyncManagedTransaction) -> None:
+        """A store erased before the HMAC keeps its salt in an ``IdgraphMeta`` node: key
+        its hashes and keep the salt as the legacy salt (see :mod:`idgraph.store.erasure`).
+        The old values stay in Neo4j's store files and transaction logs until the server
+        reuses or prunes them (README, Neo4j)."""
+        salt = await _rows(tx, cypher.META_VALUE, name=UNKEYED_SALT)
+        if not salt:
+            return
+        rows = [
+            {"old": r["hash"], "new": self._erasure.rekey(r["hash"])}
+            for r in await _rows(tx, cypher.ALL_ERASED)
+        ]
+        if rows:
+            await _run(tx, cypher.REKEY_ERASED, rows=rows)
+            await _run(tx, cypher.SET_META, name=LEGACY_SALT, value=salt[0]["value"])
+        await _run(tx, cypher.DELETE_META, name=UNKEYED_SALT)
 
     async def clear(self) -> None:
         """Delete every node and relationship in the database, in batches; the schema
         stays. For tests and ``export --to … --replace``."""
+        await self._delete_all()
+        await self._bootstrap()
 
+    async def _delete_all(self) -> None:
         async def work(tx: AsyncManagedTransaction) -> int:
             rows = await _rows(tx, cypher.DELETE_SOME, pageSize=CLEAR_BATCH)
             return int(rows[0]["deleted"])
 
         while await self._write(work):
             pass
-        await self._bootstrap()
 
     # ---- transactions --------------------------------------------------------------
 
@@ -287,7 +326,7 @@ class Neo4jStore:
                 frozenset((r["a"], r["b"]))
                 for r in await _rows(tx, cypher.BANS_BETWEEN, ids=list(customers))
             }
-        by_hash = {self.erase_hash(k): k for k in keys}
+        by_hash = self._erasure.candidates(keys)
         return Snapshot(
             node_customer={r["key"]: r["id"] for r in rows},
             customers=customers,
@@ -299,19 +338,15 @@ class Neo4jStore:
             },
         )
 
-    async def erasures(self) -> tuple[str, list[str]]:
+    async def erasures(self) -> ErasureRecord:
         rows = await self._query(cypher.ALL_ERASED)
-        return self._salt, [r["hash"] for r in rows]
+        return ErasureRecord([r["hash"] for r in rows], self._erasure.legacy_salt)
 
     async def iter_event_ids(self, batch_size: int = 10_000) -> AsyncIterator[list[str]]:
         last = ""
         while rows := await self._query(cypher.EVENT_IDS_AFTER, after=last, pageSize=batch_size):
             last = rows[-1]["id"]
             yield [r["id"] for r in rows]
-
-    def erase_hash(self, key: str) -> str:
-        """The salted hash kept for an erased identity key (the salt lives in the graph)."""
-        return hashlib.sha256(f"{self._salt}:{key}".encode()).hexdigest()
 
     async def _apply(self, tx: AsyncManagedTransaction, plan: ResolutionPlan) -> None:
         at = plan.at
@@ -631,7 +666,7 @@ class Neo4jStore:
             consents = await deleted(cypher.FORGET_CONSENTS)
             links = await deleted(cypher.FORGET_LINKS)
             aliases = await deleted(cypher.FORGET_ALIASES)
-            hashes = [self.erase_hash(m["key"]) for m in members if m["key"] is not None]
+            hashes = [self._erasure.hash(m["key"]) for m in members if m["key"] is not None]
             await _run(tx, cypher.RECORD_ERASED, hashes=hashes, at=at)
             await _run(tx, cypher.FORGET_NODES, id=customer_id)
             await _run(tx, cypher.FORGET_CUSTOMER, id=customer_id)
@@ -725,16 +760,19 @@ class Neo4jStore:
 
     # ---- bulk import (``idgraph export --to``; see idgraph.transfer) -----------------
 
-    async def import_erasures(self, salt: str, hashes: Sequence[str], at: datetime) -> None:
-        """Adopt a source store's erasure salt and erased hashes (into an empty store)."""
+    async def import_erasures(self, record: ErasureRecord, at: datetime) -> None:
+        """Adopt a source store's erasure record (into an empty store). Its hashes match
+        only if this store was opened with the source's erasure key."""
 
         async def work(tx: AsyncManagedTransaction) -> None:
             await _run(tx, cypher.LOCK_WRITERS)
-            await _run(tx, cypher.ADOPT_SALT, salt=salt)
-            await _run(tx, cypher.RECORD_ERASED, hashes=list(hashes), at=at)
+            if record.legacy_salt is not None:
+                await _run(tx, cypher.SET_META, name=LEGACY_SALT, value=record.legacy_salt)
+            await _run(tx, cypher.RECORD_ERASED, hashes=record.hashes, at=at)
 
         await self._write(work)
-        self._salt = salt
+        if record.legacy_salt is not None:
+            self._erasure.legacy_salt = record.legacy_salt
 
     async def import_event_ids(self, ids: Sequence[str], at: datetime) -> None:
         async def work(tx: AsyncManagedTransaction) -> None:

@@ -36,6 +36,7 @@ from idgraph.domain.model import (
     SplitPlan,
     TraitRecord,
 )
+from idgraph.store.erasure import ErasureRecord
 
 Planner = Callable[[Snapshot], ResolutionPlan]
 Splitter = Callable[[Component], SplitPlan]
@@ -136,15 +137,16 @@ class Store(Protocol):
     async def forget(self, customer_id: str, at: datetime) -> ErasureReport:
         """In one transaction, remove a live customer and everything of it: identity
         nodes, every link touching them, bans, aliases, traits, consents, interactions
-        no other customer performed. Keep ``erase_hash(key)`` of each erased key so
-        later snapshots report those keys in ``erased_keys``. NotFound if unknown."""
+        no other customer performed. Keep the keyed hash of each erased key (the
+        :class:`~idgraph.store.erasure.ErasureHasher` of the erasure key the adapter was
+        opened with) so later snapshots report those keys in ``erased_keys``, and nothing
+        else of them. Once committed, no plaintext of the erased data is left where the
+        adapter can reach it (SQLite: overwritten, WAL truncated). NotFound if unknown."""
 
-    def erase_hash(self, key: str) -> str:
-        """A salted hash of an identity key; the salt is the store's own, kept inside it."""
-
-    async def erasures(self) -> tuple[str, list[str]]:
-        """The store's erasure salt and every erased key's salted hash, so a copy of the
-        store keeps refusing replays of erased identifiers."""
+    async def erasures(self) -> ErasureRecord:
+        """Every erased key's keyed hash (and, for a store erased before the keyed hash,
+        its legacy salt), so a copy of the store opened with the same secret keeps
+        refusing replays of erased identifiers."""
 
     def iter_event_ids(self, batch_size: int = 10_000) -> AsyncIterator[list[str]]:
         """Every applied event id (for copying a store: replays stay duplicates)."""

@@ -12,10 +12,10 @@ id to the cluster that stays, so merging into a huge customer costs the small si
 
 from __future__ import annotations
 
-import hashlib
 import json
-import secrets
+import logging
 import sqlite3
+import stat
 import time
 from collections.abc import AsyncIterator, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -40,12 +40,26 @@ from idgraph.domain.model import (
     TraitRecord,
 )
 from idgraph.errors import InvalidInput, NotFound, StoreError, StoreUnavailable
+from idgraph.files import create_private
 from idgraph.store.encoding import counts_from_text, counts_to_text
+from idgraph.store.erasure import (
+    KEY_CHECK,
+    LEGACY_SALT,
+    UNKEYED_SALT,
+    ErasureHasher,
+    ErasureRecord,
+)
 from idgraph.store.port import Planner, Splitter
 
 SCHEMA_VERSION = "1"
 OPEN_TIMEOUT = 30.0
 MAX_PARAMS = 30_000
+BUSY_TIMEOUT_MS = 30_000
+# How long a forget waits for readers of other connections before it gives up truncating
+# the WAL (see ``_purge_wal``).
+PURGE_TIMEOUT_MS = 2_000
+
+log = logging.getLogger("idgraph.store")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -168,48 +182,130 @@ def _marks(n: int) -> str:
 
 
 class SqliteStore:
-    """A :class:`~idgraph.store.port.Store` in one SQLite file (``sqlite:///path``)."""
+    """A :class:`~idgraph.store.port.Store` in one SQLite file (``sqlite:///path``).
 
-    def __init__(self, path: str | Path) -> None:
+    ``erasure_key`` keys the erasure record (:mod:`idgraph.store.erasure`); it must not
+    be stored in the file. A new file is created with mode 0600, and SQLite gives its
+    ``-wal`` and ``-shm`` files the same mode; an existing file keeps its mode (with a
+    warning if other users may read it).
+    """
+
+    def __init__(self, path: str | Path, *, erasure_key: bytes) -> None:
         self.path = str(path)
         self.url = f"sqlite:///{self.path}"
+        self._erasure = ErasureHasher(erasure_key)
         try:
             if self.path != ":memory:":
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+                if not create_private(self.path):
+                    _warn_if_shared(Path(self.path))
             self._db = sqlite3.connect(
                 self.path, isolation_level=None, check_same_thread=False, timeout=30.0
             )
-            self._prepare()
-            self._salt = self._db.execute(
-                "SELECT value FROM meta WHERE name = 'erase_salt'"
-            ).fetchone()[0]
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:
             raise StoreUnavailable(f"cannot open SQLite store at {self.path}: {exc}") from exc
+        try:
+            self._prepare()
+        except sqlite3.Error as exc:
+            self._db.close()
+            raise StoreUnavailable(f"cannot open SQLite store at {self.path}: {exc}") from exc
+        except BaseException:
+            self._db.close()
+            raise
 
     def _prepare(self) -> None:
         """WAL mode and the schema. Switching a new file to WAL reports "locked" at once,
-        without waiting, while another process creates the same file: retry then."""
+        without waiting, while another process creates the same file: retry then.
+
+        ``secure_delete`` overwrites deleted rows (and freed pages) with zeros, so erased
+        data does not linger in the database file; ``_purge_wal`` clears the WAL."""
         deadline = time.monotonic() + OPEN_TIMEOUT
         while True:
             try:
                 self._db.executescript(
                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
                     "PRAGMA temp_store=MEMORY; PRAGMA cache_size=-65536;"
-                    "PRAGMA busy_timeout=30000;"
+                    f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}; PRAGMA secure_delete=ON;"
                 )
                 with self._write() as db:
                     for statement in SCHEMA.split(";"):
                         db.execute(statement)
                     db.execute(
-                        "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?), "
-                        "('erase_salt', ?)",
-                        (SCHEMA_VERSION, secrets.token_hex(16)),
+                        "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
+                        (SCHEMA_VERSION,),
                     )
-                return
+                    self._check_key(db)
+                    rekeyed = self._rekey_erasures(db)
+                    legacy = db.execute(
+                        "SELECT value FROM meta WHERE name = ?", (LEGACY_SALT,)
+                    ).fetchone()
+                    self._erasure.legacy_salt = None if legacy is None else legacy[0]
+                break
             except (sqlite3.OperationalError, StoreError) as exc:
                 if "locked" not in str(exc) or time.monotonic() > deadline:
                     raise
                 time.sleep(0.05)
+        if rekeyed:
+            self._purge_wal()
+
+    def _check_key(self, db: sqlite3.Connection) -> None:
+        recorded = db.execute("SELECT value FROM meta WHERE name = ?", (KEY_CHECK,)).fetchone()
+        self._erasure.verify(
+            None if recorded is None else recorded[0],
+            has_record=db.execute("SELECT 1 FROM erased LIMIT 1").fetchone() is not None,
+            store=self.url,
+        )
+        db.execute(
+            "INSERT OR REPLACE INTO meta VALUES (?, ?)", (KEY_CHECK, self._erasure.key_check)
+        )
+
+    def _rekey_erasures(self, db: sqlite3.Connection) -> bool:
+        """A store erased before the HMAC keeps its salt in ``meta``: key its hashes and
+        keep the salt as the legacy salt (see :mod:`idgraph.store.erasure`). True if the
+        record was re-keyed."""
+        salt = db.execute("SELECT value FROM meta WHERE name = ?", (UNKEYED_SALT,)).fetchone()
+        if salt is None:
+            return False
+        rows = db.execute("SELECT hash, at FROM erased").fetchall()
+        db.execute("DELETE FROM erased")
+        db.executemany(
+            "INSERT INTO erased VALUES (?, ?)", [(self._erasure.rekey(h), at) for h, at in rows]
+        )
+        if rows:
+            db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (LEGACY_SALT, salt[0]))
+        db.execute("DELETE FROM meta WHERE name = ?", (UNKEYED_SALT,))
+        return True
+
+    def _purge_wal(self) -> None:
+        """Copy the WAL into the database file and truncate it to zero bytes, so the old
+        page versions it holds (the erased rows among them) are gone from the disk files.
+
+        Readers of other connections still on an older snapshot keep the WAL from being
+        reset: SQLite's busy handler waits for them up to ``PURGE_TIMEOUT_MS``. If they
+        hold on longer, the erasure stands but its data stays in the WAL until the next
+        complete checkpoint (the next ``forget`` tries again; SQLite checkpoints and
+        deletes the WAL when the last connection closes). Either way this only warns: the
+        erasure itself is committed."""
+        if self.path == ":memory:":
+            return
+        db = self._db
+        problem = ""
+        try:
+            db.execute(f"PRAGMA busy_timeout={PURGE_TIMEOUT_MS}")
+            if db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]:
+                problem = "readers of other connections still use it"
+        except sqlite3.Error as exc:
+            problem = str(exc)
+        finally:
+            db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        if problem:
+            log.warning(
+                "SQLite store at %s: the WAL could not be truncated after an erasure (%s); "
+                "erased data stays in %s-wal until the next complete checkpoint",
+                self.path,
+                problem,
+                self.path,
+            )
 
     async def close(self) -> None:
         self._db.close()
@@ -318,13 +414,10 @@ class SqliteStore:
         wanted = {cid for cid, _ in clusters.values()}
         return {frozenset(r) for r in rows if r[1] in wanted and r[0] != r[1]}
 
-    def erase_hash(self, key: str) -> str:
-        return hashlib.sha256(f"{self._salt}:{key}".encode()).hexdigest()
-
     def _erased(self, keys: Iterable[str]) -> set[str]:
         if self._db.execute("SELECT 1 FROM erased LIMIT 1").fetchone() is None:
             return set()
-        by_hash = {self.erase_hash(k): k for k in keys}
+        by_hash = self._erasure.candidates(keys)
         rows = self._select_in("SELECT hash FROM erased WHERE hash IN ({marks})", list(by_hash))
         return {by_hash[h] for (h,) in rows}
 
@@ -827,6 +920,11 @@ class SqliteStore:
     # ---- erasure, keys, audit ----------------------------------------------------------
 
     async def forget(self, customer_id: str, at: datetime) -> ErasureReport:
+        report = self._forget(customer_id, at)
+        self._purge_wal()
+        return report
+
+    def _forget(self, customer_id: str, at: datetime) -> ErasureReport:
         try:
             with self._write() as db:
                 row = db.execute(
@@ -843,7 +941,7 @@ class SqliteStore:
                 stamp = ts(at)
                 db.executemany(
                     "INSERT OR IGNORE INTO erased VALUES (?, ?)",
-                    [(self.erase_hash(k), stamp) for k in keys],
+                    [(self._erasure.hash(k), stamp) for k in keys],
                 )
                 db.execute("CREATE TEMP TABLE IF NOT EXISTS doomed (id INTEGER PRIMARY KEY)")
                 db.execute("DELETE FROM doomed")
@@ -896,8 +994,9 @@ class SqliteStore:
         except sqlite3.Error as exc:
             raise StoreError(f"SQLite store at {self.path}: {exc}") from exc
 
-    async def erasures(self) -> tuple[str, list[str]]:
-        return self._salt, [h for (h,) in self._db.execute("SELECT hash FROM erased ORDER BY hash")]
+    async def erasures(self) -> ErasureRecord:
+        hashes = [h for (h,) in self._db.execute("SELECT hash FROM erased ORDER BY hash")]
+        return ErasureRecord(hashes, self._erasure.legacy_salt)
 
     async def iter_event_ids(self, batch_size: int = 10_000) -> AsyncIterator[list[str]]:
         last = ""
@@ -968,6 +1067,17 @@ class SqliteStore:
             AuditEntry(dt(at), actor, purpose, op, cid, detail, seq)
             for seq, at, actor, purpose, op, cid, detail in rows
         ]
+
+
+def _warn_if_shared(path: Path) -> None:
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        log.warning(
+            "SQLite store %s is open to other users (mode %s): chmod 600 it (and its "
+            "-wal and -shm files)",
+            path,
+            oct(mode),
+        )
 
 
 def _api_key(row: tuple[Any, ...]) -> ApiKey:
