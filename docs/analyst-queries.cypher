@@ -5,7 +5,7 @@
 //   (identity)-[:LINKED {source, at, eventId, accepted, rule}]->(identity)   evidence, rule = why refused
 //   (identity)-[:PERFORMED]->(:Interaction {id, type, channel, at})   from the event's subject only
 //   (identity)-[:CONSENT {status, at, expiresAt, source, recordedAt, seq}]->(:Purpose {name})
-//       latest = recorded last (recordedAt, then seq); `at` is the time the source claimed
+//       latest = recorded last (recordedAt, then seq), `at` is the time the source claimed
 //   (:Customer {merged: true})-[:MERGED_INTO {at}]->(:Customer {merged: false})  absorbed ids
 // Keys are `kind:value`, normalized: `email:alice@example.com`, `phone:+16502530000`,
 // `device:ab12`, `account:shop:42`. Live customers have `merged: false`.
