@@ -15,51 +15,21 @@ from idgraph.cli import main
 from idgraph.config import Settings
 from idgraph.service import IdentityGraph
 from idgraph.store.sqlite import SqliteStore
-from tests.contract.test_attribution import HOUSEHOLD
-from tests.events import event
-
-# Every event's identity keys, as an earlier version attached its data to them.
-EVENTS = {
-    "h1": ["user_id:anna", "cookie:c-anna", "device:tablet-1"],
-    "h2": ["user_id:bert", "cookie:c-bert", "device:tablet-1"],
-    "p1": ["phone:+16502530000", "email:p@x.com"],  # subject: the email
-    "t1": ["cookie:zz", "cookie:aa"],  # equal priority: repair keeps the lowest key
-}
-GRANT = {"purpose": "marketing", "status": "granted"}
+from tests.contract.test_attribution import ingest_the_old_way
 
 
 def write_old_store(path: Path) -> None:
-    """Ingest with today's code, then rewrite the file as schema 1 held it: every
-    event's data on all its nodes, consents without ``recorded_at``."""
+    """A schema 1 file as an earlier version left it: every event's data on all its
+    nodes, consent decisions without the time they were recorded."""
 
     async def ingest() -> None:
         store = SqliteStore(path)
-        graph = IdentityGraph(store, Settings())
-        await graph.ingest(
-            [
-                *HOUSEHOLD,
-                event(*EVENTS["p1"], event_id="p1", interaction={"type": "call"}, consent=GRANT),
-                event(*EVENTS["t1"], event_id="t1", interaction={"type": "view"}, consent=GRANT),
-            ]
-        )
+        await ingest_the_old_way(IdentityGraph(store, Settings()))
         await store.close()
 
     asyncio.run(ingest())
     db = sqlite3.connect(path)
     with db:
-        for event_id, keys in EVENTS.items():
-            marks = ",".join("?" * len(keys))
-            db.execute(
-                "INSERT OR IGNORE INTO performed SELECT n.id, i.id FROM interactions i, nodes n "
-                f"WHERE i.event_id = ? AND n.key IN ({marks})",
-                (event_id, *keys),
-            )
-            db.execute(
-                "INSERT INTO consents SELECT n.id, s.purpose, s.status, s.at, s.expires_at, "
-                "s.source, s.event_id, s.recorded_at FROM consents s, nodes n "
-                f"WHERE s.event_id = ? AND n.key IN ({marks}) AND n.id <> s.node",
-                (event_id, *keys),
-            )
         db.execute("ALTER TABLE consents DROP COLUMN recorded_at")
         db.execute("UPDATE meta SET value = '1' WHERE name = 'schema_version'")
     db.close()
@@ -118,31 +88,6 @@ def test_the_old_store_shows_the_leak_until_check_finds_it_and_repair_fixes_it(
     }
     assert main(["repair"]) == 0
     assert "dropped 0 interaction and 0 consent attachments" in capsys.readouterr().out
-
-
-def test_repair_keeps_each_attachment_on_the_node_that_would_have_been_its_subject(
-    old_store: Path,
-) -> None:
-    async def body() -> None:
-        store = SqliteStore(old_store)
-        try:
-            repaired = await IdentityGraph(store, Settings()).repair()
-            assert (repaired.interactions, repaired.consents) == (6, 4)
-            assert await store.shared_attachments() == []
-            found = {}
-            for key in ("email:p@x.com", "cookie:aa"):
-                (cid,) = (await store.customer_ids_of([key])).values()
-                interactions = (await store.interactions_of([cid], limit=10))[cid]
-                consents = (await store.consents_of([cid]))[cid]
-                found[key] = ([i.keys for i in interactions], [c.key for c in consents])
-            assert found == {
-                "email:p@x.com": ([("email:p@x.com",)], ["email:p@x.com"]),
-                "cookie:aa": ([("cookie:aa",)], ["cookie:aa"]),
-            }
-        finally:
-            await store.close()
-
-    asyncio.run(body())
 
 
 def test_opening_a_schema_1_file_records_when_each_decision_was_recorded(

@@ -7,6 +7,7 @@ idgraph recorded them, not by the time their source claims (issue 8)."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,9 @@ from hypothesis import strategies as st
 from idgraph.domain.consent import current_decisions, evaluate
 from idgraph.domain.model import ConsentStatus, Outcome, utcnow
 from idgraph.service import IdentityGraph
+from idgraph.store.port import Store
+from idgraph.store.sqlite import SqliteStore
+from tests.conftest import neo4j_settings
 from tests.contract.test_properties import BACKENDS, TIGHT, property_settings, run
 from tests.events import event
 
@@ -99,6 +103,121 @@ async def test_data_stays_with_its_subject_when_the_evidence_is_unlinked(
     assert [t.key for t in traits[person]] == ["email:a@x.com"]
     assert traits[cookie] == []
     assert await graph.check() == []
+
+
+# ---- stores written by earlier versions: found by check, fixed by repair ---------------
+
+# Each event's identity keys; an earlier version attached its data to all of them.
+OLD_EVENTS = {
+    "h1": ["user_id:anna", "cookie:c-anna", "device:tablet-1"],
+    "h2": ["user_id:bert", "cookie:c-bert", "device:tablet-1"],
+    "p1": ["phone:+16502530000", "email:p@x.com"],  # subject: the email
+    "t1": ["cookie:zz", "cookie:aa"],  # equal priority: repair keeps the lowest key
+}
+GRANT = {"purpose": "marketing", "status": "granted"}
+
+
+async def ingest_the_old_way(graph: IdentityGraph) -> None:
+    """Ingest, then attach every event's interaction and consent decision to all of the
+    event's nodes, as an earlier version did, with the backend's own query language."""
+    await graph.ingest(
+        [
+            *HOUSEHOLD,
+            event(*OLD_EVENTS["p1"], event_id="p1", interaction={"type": "call"}, consent=GRANT),
+            event(*OLD_EVENTS["t1"], event_id="t1", interaction={"type": "view"}, consent=GRANT),
+        ]
+    )
+    for event_id, keys in OLD_EVENTS.items():
+        await attach_to_all(graph.store, event_id, keys)
+
+
+async def attach_to_all(store: Store, event_id: str, keys: list[str]) -> None:
+    if isinstance(store, SqliteStore):
+        db = sqlite3.connect(store.path)
+        marks = ",".join("?" * len(keys))
+        with db:
+            db.execute(
+                "INSERT OR IGNORE INTO performed SELECT n.id, i.id FROM interactions i, nodes n "
+                f"WHERE i.event_id = ? AND n.key IN ({marks})",
+                (event_id, *keys),
+            )
+            db.execute(
+                "INSERT INTO consents SELECT n.id, s.purpose, s.status, s.at, s.expires_at, "
+                "s.source, s.event_id, s.recorded_at FROM consents s, nodes n "
+                f"WHERE s.event_id = ? AND n.key IN ({marks}) AND n.id <> s.node",
+                (event_id, *keys),
+            )
+        db.close()
+        return
+    from neo4j import AsyncGraphDatabase
+
+    settings = neo4j_settings()
+    async with AsyncGraphDatabase.driver(
+        store.url, auth=(settings.user, settings.password)
+    ) as driver:
+        for query in (
+            "MATCH (i:Interaction {eventId: $eventId}) UNWIND $keys AS key "
+            "MATCH (n:Identity {key: key}) MERGE (n)-[:PERFORMED]->(i)",
+            "MATCH (s:Identity)-[d:CONSENT {eventId: $eventId}]->(p:Purpose) "
+            "UNWIND $keys AS key MATCH (n:Identity {key: key}) WHERE n <> s "
+            "CREATE (n)-[:CONSENT {status: d.status, at: d.at, expiresAt: d.expiresAt, "
+            "source: d.source, eventId: d.eventId, recordedAt: d.recordedAt, seq: d.seq}]->(p)",
+        ):
+            await driver.execute_query(
+                query, {"eventId": event_id, "keys": keys}, database_=settings.database
+            )
+
+
+async def interactions_and_consents(
+    graph: IdentityGraph, key: str
+) -> tuple[list[tuple[str, tuple[str, ...]]], list[tuple[str, str]]]:
+    cid = await customer(graph, key)
+    interactions = (await graph.store.interactions_of([cid], limit=10))[cid]
+    consents = (await graph.store.consents_of([cid]))[cid]
+    return (
+        sorted((i.type, i.keys) for i in interactions),
+        sorted((c.key, c.status.value) for c in consents),
+    )
+
+
+async def test_check_reports_data_of_one_event_on_several_nodes_and_repair_fixes_it(
+    graph: IdentityGraph,
+) -> None:
+    await ingest_the_old_way(graph)
+    anna = await interactions_and_consents(graph, "user_id:anna")
+    assert [t for t, _ in anna[0]] == ["login", "purchase"], "the leak, as it was"
+    assert anna[1] == [("device:tablet-1", "granted")]
+    problems = await graph.check()
+    assert len(problems) == 7  # four interactions, three consent decisions
+    assert (
+        "interaction h2#interaction is attached to 3 identity nodes, not only on its event's "
+        "subject (an earlier version's data: run `idgraph repair`)"
+    ) in problems
+    assert any(
+        "consent decision of event p1 is recorded on 2 identity nodes" in p for p in problems
+    )
+
+    repaired = await graph.repair()
+    assert (repaired.interactions, repaired.consents) == (6, 4)
+    assert await graph.check() == []
+    assert await interactions_and_consents(graph, "user_id:anna") == (
+        [("login", ("user_id:anna",))],
+        [],
+    )
+    assert await interactions_and_consents(graph, "user_id:bert") == (
+        [("purchase", ("user_id:bert",))],
+        [("user_id:bert", "granted")],
+    )
+    assert await interactions_and_consents(graph, "email:p@x.com") == (
+        [("call", ("email:p@x.com",))],
+        [("email:p@x.com", "granted")],
+    )
+    assert await interactions_and_consents(graph, "cookie:aa") == (
+        [("view", ("cookie:aa",))],
+        [("cookie:aa", "granted")],
+    )
+    again = await graph.repair()
+    assert (again.interactions, again.consents) == (0, 0)
 
 
 # ---- consent that cannot be outrun ----------------------------------------------------
