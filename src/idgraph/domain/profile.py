@@ -53,15 +53,7 @@ def find_violations(
     interaction and consent decision sit on one identity node, its subject (``shared``
     lists those that do not).
     """
-    problems: list[str] = [
-        (
-            f"interaction {a.id} is attached to {len(a.keys)} identity nodes"
-            if a.what == "interaction"
-            else f"consent decision of event {a.id} is recorded on {len(a.keys)} identity nodes"
-        )
-        + ", not only on its event's subject (an earlier version's data: run `idgraph repair`)"
-        for a in shared
-    ]
+    problems: list[str] = []
     customer_of: dict[str, str] = {}
     kinds: dict[str, Counter[str]] = {}
     for node in nodes:
@@ -130,4 +122,14 @@ def find_violations(
     for a, b in bans:
         if a in customer_of and customer_of[a] == customer_of.get(b):
             problems.append(f"banned pair {a} — {b} share customer {customer_of[a]}")
+    # Last, so that a graph problem is not hidden behind an old store's many of these.
+    problems += [
+        (
+            f"interaction {a.id} is attached to {len(a.keys)} identity nodes"
+            if a.what == "interaction"
+            else f"consent decision of event {a.id} is recorded on {len(a.keys)} identity nodes"
+        )
+        + ", not only on its event's subject (an earlier version's data: run `idgraph repair`)"
+        for a in shared
+    ]
     return problems
