@@ -3,8 +3,9 @@
 // The graph (every identity node also carries the label Identity):
 //   (:Identifier|Device|Account {key, kind, value})-[:BELONGS_TO]->(:Customer {id, size, kindCounts})
 //   (identity)-[:LINKED {source, at, eventId, accepted, rule}]->(identity)   evidence, rule = why refused
-//   (identity)-[:PERFORMED]->(:Interaction {id, type, channel, at})
-//   (identity)-[:CONSENT {status, at, expiresAt, source}]->(:Purpose {name})
+//   (identity)-[:PERFORMED]->(:Interaction {id, type, channel, at})   from the event's subject only
+//   (identity)-[:CONSENT {status, at, expiresAt, source, recordedAt, seq}]->(:Purpose {name})
+//       latest = recorded last (recordedAt, then seq), `at` is the time the source claimed
 //   (:Customer {merged: true})-[:MERGED_INTO {at}]->(:Customer {merged: false})  absorbed ids
 // Keys are `kind:value`, normalized: `email:alice@example.com`, `phone:+16502530000`,
 // `device:ab12`, `account:shop:42`. Live customers have `merged: false`.
@@ -70,11 +71,11 @@ MATCH (part:Customer {splitFrom: $customerId})
 RETURN part.id AS part, part.size AS size, part.createdAt AS splitAt
 ORDER BY splitAt;
 
-// Consent per purpose for the customer of an identifier: each identity node's latest decision per purpose.
+// Consent per purpose for the customer of an identifier: each identity node's latest recorded decision per purpose.
 MATCH (:Identity {key: $key})-[:BELONGS_TO]->(c:Customer)
 MATCH (n:Identity)-[:BELONGS_TO]->(c)
 MATCH (n)-[d:CONSENT]->(p:Purpose)
-WITH p, n, d ORDER BY d.at DESC
+WITH p, n, d ORDER BY d.recordedAt DESC, d.seq DESC
 WITH p, n, collect(d)[0] AS latest
 RETURN p.name AS purpose, n.key AS identifier, latest.status AS status, latest.at AS decidedAt,
        latest.expiresAt AS expiresAt, latest.source AS source
@@ -82,7 +83,7 @@ ORDER BY purpose, identifier;
 
 // Consent per purpose across the graph: identity nodes whose latest decision grants, denies, or has expired.
 MATCH (n:Identity)-[d:CONSENT]->(p:Purpose)
-WITH p, n, d ORDER BY d.at DESC
+WITH p, n, d ORDER BY d.recordedAt DESC, d.seq DESC
 WITH p, n, collect(d)[0] AS latest
 RETURN p.name AS purpose,
        sum(CASE WHEN latest.status = 'granted'

@@ -18,7 +18,7 @@ from idgraph.domain.model import Outcome
 from idgraph.errors import ConfigError
 from idgraph.service import IdentityGraph
 from idgraph.store.erasure import ErasureHasher
-from idgraph.store.sqlite import SqliteStore
+from idgraph.store.sqlite import SCHEMA_VERSION, SqliteStore
 from tests.conftest import ERASURE_KEY
 from tests.events import event
 
@@ -155,7 +155,7 @@ async def test_the_erasure_record_needs_the_secret(tmp_path: Path) -> None:
         meta = dict(raw.execute("SELECT name, value FROM meta"))
         hashes = {h for (h,) in raw.execute("SELECT hash FROM erased")}
     hasher = ErasureHasher(ERASURE_KEY)
-    assert meta == {"schema_version": "1", "erasure_key_check": hasher.key_check}
+    assert meta == {"schema_version": SCHEMA_VERSION, "erasure_key_check": hasher.key_check}
     assert ERASURE_KEY.hex() not in repr(meta)
     assert hashes == {hasher.hash(k) for k in [*KEYS, "user_id:uid-zq7781"]}
     unkeyed = {hashlib.sha256(k.encode()).hexdigest() for k in KEYS} | {

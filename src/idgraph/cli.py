@@ -235,6 +235,15 @@ async def cmd_check(graph: IdentityGraph, args: argparse.Namespace) -> int:
     return 0
 
 
+async def cmd_repair(graph: IdentityGraph, args: argparse.Namespace) -> int:
+    repaired = await graph.repair()
+    print(
+        f"ok: dropped {repaired.interactions} interaction and {repaired.consents} consent "
+        "attachments; each event's data now sits on its subject alone"
+    )
+    return 0
+
+
 async def cmd_export(graph: IdentityGraph, args: argparse.Namespace) -> int:
     if args.to:
         return await _export_to_neo4j(graph, args)
@@ -373,6 +382,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("check", help="verify the graph invariants")
     p.add_argument("--limit", type=int, default=50, help="violations to print at most")
     p.set_defaults(run=cmd_check)
+
+    p = sub.add_parser(
+        "repair",
+        help="keep each event's interaction and consent on its subject alone "
+        "(earlier versions attached them to every node of the event)",
+    )
+    p.set_defaults(run=cmd_repair)
 
     p = sub.add_parser("export", help="export the graph (graphml, csv) or copy it into Neo4j")
     p.add_argument("output", nargs="?", help="output file, or - for stdout (not with --to)")

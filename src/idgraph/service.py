@@ -20,6 +20,7 @@ from idgraph.domain.events import EventParser
 from idgraph.domain.model import (
     ACCOUNT,
     DEVICE,
+    AttachmentRepair,
     ConsentStatus,
     CustomerRecord,
     Event,
@@ -31,7 +32,7 @@ from idgraph.domain.model import (
     utcnow,
 )
 from idgraph.domain.normalize import Normalizer
-from idgraph.domain.profile import find_violations, merge_traits
+from idgraph.domain.profile import find_violations, merge_traits, repair_subject
 from idgraph.domain.resolution import plan_batch
 from idgraph.domain.split import plan_ban_only, plan_unlink
 from idgraph.errors import EventError, InvalidInput, NotFound
@@ -222,4 +223,11 @@ class IdentityGraph:
             await store.aliases(),
             await store.bans(),
             self.settings.rules,
+            await store.shared_attachments(),
         )
+
+    async def repair(self) -> AttachmentRepair:
+        """Give each event's interaction and consent decision back to its subject alone,
+        in a store written by a version that attached them to every node of the event."""
+        rules = self.settings.rules
+        return await self.store.repair_attachments(lambda shared: repair_subject(shared, rules))

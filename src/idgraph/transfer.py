@@ -106,10 +106,10 @@ async def copy_store(
             await target.import_traits(trait_chunk)
         consents = sorted(
             (c for cs in (await source.consents_of(ids)).values() for c in cs),
-            key=lambda c: c.at,
+            key=lambda c: c.order,
         )
         for consent_chunk in _chunks(consents, batch_size):
-            await target.import_consents(consent_chunk, now)
+            await target.import_consents(consent_chunk)
         copied["interactions"] += await _copy_interactions(source, target, ids, batch_size)
         copied["customers"] += len(customers)
         copied["nodes"] += len(nodes)

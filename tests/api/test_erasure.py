@@ -113,7 +113,7 @@ async def test_forget_erases_the_customer_and_refuses_replays(
         "links": 2,
         "traits": 1,
         "interactions": 1,
-        "consents": 3,
+        "consents": 1,
     }
     phone = {"kind": "phone", "value": "+1 650 253 0000"}
     assert (await api.data(PROFILE, {"id": phone})) == {"resolve": None}

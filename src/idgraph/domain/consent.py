@@ -5,6 +5,10 @@ with no decision of its own, if the customer's latest decision for P across its
 identity nodes grants it; with no decision at all, if P's default allows it. A decision
 past its ``expires_at`` counts as no decision. Devices, accounts, interactions and
 traits follow the customer-level decision.
+
+"Latest" means recorded last by idgraph (:attr:`ConsentRecord.order`), not the time a
+source claims: an event dated years ahead cannot outrun a withdrawal recorded after it.
+Each decision sits on its event's subject node only, so only that node has it as its own.
 """
 
 from __future__ import annotations
@@ -32,11 +36,8 @@ DEFAULT_PURPOSES: tuple[Purpose, ...] = (
 
 
 def _latest(records: Iterable[ConsentRecord]) -> ConsentRecord | None:
-    latest = None
-    for record in records:
-        if latest is None or (record.at, record.event_id) >= (latest.at, latest.event_id):
-            latest = record
-    return latest
+    """The decision idgraph recorded last."""
+    return max(records, key=lambda r: r.order, default=None)
 
 
 def _grants(decision: ConsentRecord | None, now: datetime) -> bool | None:

@@ -173,8 +173,10 @@ class TraitReport:
 
 @dataclass(slots=True)
 class InteractionRecord:
+    """An event's interaction, attached to the event's subject node ``key`` only."""
+
     id: str
-    keys: tuple[str, ...]
+    key: str
     type: str
     channel: str | None
     at: datetime
@@ -185,6 +187,15 @@ class InteractionRecord:
 
 @dataclass(slots=True)
 class ConsentRecord:
+    """One consent decision, recorded on one identity node (its event's subject).
+
+    ``at`` is the time its source claims (the event's timestamp), kept as information.
+    Decisions are ordered by when idgraph recorded them: ``recorded_at`` (the time of
+    the batch that applied it), then ``seq``, which the store keeps increasing among
+    decisions recorded at the same time (their order in the batch). So a decision
+    recorded later always wins, whatever time its source claims.
+    """
+
     key: str
     purpose: str
     status: ConsentStatus
@@ -192,6 +203,12 @@ class ConsentRecord:
     expires_at: datetime | None
     source: str
     event_id: str
+    recorded_at: datetime
+    seq: int
+
+    @property
+    def order(self) -> tuple[datetime, int]:
+        return (self.recorded_at, self.seq)
 
 
 class Outcome(StrEnum):
@@ -282,6 +299,26 @@ class InteractionView:
     properties: Mapping[str, JSONValue]
     event_id: str
     keys: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SharedAttachment:
+    """An interaction (``what="interaction"``, ``id`` its id), or one event's consent
+    decision (``what="consent"``, ``id`` the event id), attached to several identity
+    nodes: how stores written before every event had one subject attributed data."""
+
+    what: str
+    id: str
+    keys: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AttachmentRepair:
+    """What ``repair_attachments`` dropped: attachments of interactions (``performed``
+    rows / ``PERFORMED`` relationships) and consent records, beside the kept subject."""
+
+    interactions: int
+    consents: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,11 +1,18 @@
-"""Read-time views of a customer: merged traits, the invariant check."""
+"""Read-time views of a customer: merged traits, the invariant check and its repair."""
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping
 
-from idgraph.domain.model import CustomerRecord, Link, NodeRecord, TraitRecord
+from idgraph.domain.model import (
+    CustomerRecord,
+    Link,
+    NodeRecord,
+    SharedAttachment,
+    TraitRecord,
+    split_key,
+)
 from idgraph.domain.rules import Rules
 
 
@@ -23,6 +30,13 @@ def merge_traits(reports: Iterable[TraitRecord]) -> dict[str, TraitRecord]:
     return dict(sorted(merged.items()))
 
 
+def repair_subject(attachment: SharedAttachment, rules: Rules) -> str:
+    """The node a shared attachment is kept on: the one that would have been its event's
+    subject — highest priority; ties go to the lowest key, as the event's own order of
+    identifiers is not stored."""
+    return min(attachment.keys, key=lambda key: (rules.priority(split_key(key)[0]), key))
+
+
 def find_violations(
     nodes: Iterable[NodeRecord],
     links: Iterable[Link],
@@ -30,11 +44,14 @@ def find_violations(
     aliases: Mapping[str, str],
     bans: Iterable[tuple[str, str]],
     rules: Rules,
+    shared: Iterable[SharedAttachment] = (),
 ) -> list[str]:
     """Everything that breaks DESIGN.md's invariant, as readable sentences.
 
     Every identity node's customer is exactly its connected component over accepted
-    links; no customer breaks a rule; every alias leads to a live customer.
+    links; no customer breaks a rule; every alias leads to a live customer; an event's
+    interaction and consent decision sit on one identity node, its subject (``shared``
+    lists those that do not).
     """
     problems: list[str] = []
     customer_of: dict[str, str] = {}
@@ -105,4 +122,14 @@ def find_violations(
     for a, b in bans:
         if a in customer_of and customer_of[a] == customer_of.get(b):
             problems.append(f"banned pair {a} — {b} share customer {customer_of[a]}")
+    # Last, so that a graph problem is not hidden behind an old store's many of these.
+    problems += [
+        (
+            f"interaction {a.id} is attached to {len(a.keys)} identity nodes"
+            if a.what == "interaction"
+            else f"consent decision of event {a.id} is recorded on {len(a.keys)} identity nodes"
+        )
+        + ", not only on its event's subject (an earlier version's data: run `idgraph repair`)"
+        for a in shared
+    ]
     return problems

@@ -128,22 +128,25 @@ class _Planner:
             self.plan.links.append(
                 Link(a, b, event.source, event.timestamp, event.id, rule is None, rule)
             )
-        self._attachments(event, anchor, nodes)
+        self._attachments(event, anchor)
         self.accepted.append((event, [n.key for n in nodes]))
         self.plan.applied_events.append(event.id)
 
-    def _attachments(self, event: Event, anchor: IdentityNode, nodes: list[IdentityNode]) -> None:
+    def _attachments(self, event: Event, subject: IdentityNode) -> None:
+        """The event's data goes to its subject, the anchor, and nowhere else: a node
+        whose link was refused may be someone else's (a shared tablet), and data kept on
+        one node follows its own person through later merges, splits and erasure."""
         plan = self.plan
         for name, value in event.traits.items():
             plan.traits.append(
-                TraitReport(anchor.key, name, value, event.source, event.timestamp, event.id)
+                TraitReport(subject.key, name, value, event.source, event.timestamp, event.id)
             )
         if event.interaction is not None:
             i = event.interaction
             plan.interactions.append(
                 InteractionRecord(
                     id=f"{event.id}#interaction",
-                    keys=tuple(n.key for n in nodes),
+                    key=subject.key,
                     type=i.type,
                     channel=i.channel,
                     at=event.timestamp,
@@ -154,18 +157,19 @@ class _Planner:
             )
         if event.consent is not None:
             c = event.consent
-            for node in nodes:
-                plan.consents.append(
-                    ConsentRecord(
-                        node.key,
-                        c.purpose,
-                        c.status,
-                        event.timestamp,
-                        c.expires_at,
-                        event.source,
-                        event.id,
-                    )
+            plan.consents.append(
+                ConsentRecord(
+                    subject.key,
+                    c.purpose,
+                    c.status,
+                    event.timestamp,
+                    c.expires_at,
+                    event.source,
+                    event.id,
+                    recorded_at=self.now,
+                    seq=len(plan.consents),
                 )
+            )
 
     def finish(self) -> dict[str, EventOutcome]:
         """Fill in the final state; returns the outcome of every planned event by id."""
@@ -201,6 +205,9 @@ def plan_batch(
     Inside one event, identity nodes join a growing group from highest priority to
     lowest; a node whose customer cannot join without breaking a rule keeps its own
     customer and its link to the group's anchor is recorded as rejected, with the rule.
+    The anchor (the highest-priority node, first in event order on ties) is the event's
+    *subject*: its traits, interaction and consent decision attach to that node only.
+    Consent decisions are recorded at ``now``, in batch order.
     """
     planner = _Planner(snapshot, rules, new_id, now)
     seen = set(snapshot.seen_events)

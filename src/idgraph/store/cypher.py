@@ -13,7 +13,7 @@ Neo4j 5 Community syntax only. The graph, as an analyst sees it (DESIGN.md):
 
     (identity)-[:LINKED {source, at, eventId, accepted, rule?, lastAt}]->(identity)
     (identity)-[:BELONGS_TO]->(:Customer)            exactly one per identity node
-    (identity)-[:PERFORMED]->(:Interaction)
+    (identity)-[:PERFORMED]->(:Interaction)          one per interaction: its event's subject
     (identity)-[:CONSENT {status, at, expiresAt?, source, eventId, recordedAt, seq}]->(:Purpose)
     (identity)-[:HAS_TRAIT]->(:Trait)                the latest report per trait name
     (identity)-[:BANNED {at}]->(identity)            a steward's ban, a.key < b.key
@@ -191,6 +191,7 @@ WHERE t.at IS NULL OR row.at >= t.at
 SET t.value = row.value, t.source = row.source, t.at = row.at, t.eventId = row.eventId
 """
 
+# ``row.keys`` is the event's subject alone (a list, like MERGE_INTERACTIONS' rows).
 CREATE_INTERACTIONS = """
 UNWIND $rows AS row
 CREATE (i:Interaction {id: row.id, type: row.type, channel: row.channel, at: row.at,
@@ -214,7 +215,8 @@ MATCH (n:Identity {key: key})
 MERGE (n)-[:PERFORMED]->(i)
 """
 
-# Consent is history: every decision is a new relationship, never an update.
+# Consent is history: every decision is a new relationship, never an update. Decisions
+# are ordered by (recordedAt, seq): when idgraph recorded them, not the event's `at`.
 CREATE_CONSENTS = """
 UNWIND $rows AS row
 MATCH (n:Identity {key: row.key})
@@ -316,6 +318,36 @@ COUNT_INTERACTIONS = """
 UNWIND $ids AS customer
 OPTIONAL MATCH (:Customer {id: customer})<-[:BELONGS_TO]-(:Identity)-[:PERFORMED]->(i:Interaction)
 RETURN customer, count(DISTINCT i) AS total
+"""
+
+# Data of one event on several nodes (written by earlier versions; `idgraph repair`).
+SHARED_INTERACTIONS = """
+MATCH (n:Identity)-[:PERFORMED]->(i:Interaction)
+WITH i, collect(n.key) AS keys
+WHERE size(keys) > 1
+RETURN i.id AS id, keys
+"""
+
+SHARED_CONSENTS = """
+MATCH (n:Identity)-[d:CONSENT]->(:Purpose)
+WITH d.eventId AS id, collect(DISTINCT n.key) AS keys
+WHERE size(keys) > 1
+RETURN id, keys
+"""
+
+DROP_PERFORMED = """
+UNWIND $rows AS row
+MATCH (:Identity {key: row.key})-[p:PERFORMED]->(:Interaction {id: row.id})
+DELETE p
+RETURN count(*) AS dropped
+"""
+
+DROP_CONSENTS = """
+UNWIND $rows AS row
+MATCH (:Identity {key: row.key})-[d:CONSENT]->(:Purpose)
+WHERE d.eventId = row.id
+DELETE d
+RETURN count(*) AS dropped
 """
 
 COMPONENT_NODES = """

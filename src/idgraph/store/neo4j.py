@@ -39,6 +39,7 @@ from neo4j.exceptions import AuthError, DriverError, Neo4jError, ServiceUnavaila
 from idgraph.config import Neo4jSettings
 from idgraph.domain.access import ApiKey, AuditEntry, ErasureReport, Role
 from idgraph.domain.model import (
+    AttachmentRepair,
     Component,
     ConsentRecord,
     ConsentStatus,
@@ -49,6 +50,7 @@ from idgraph.domain.model import (
     NodeRecord,
     NodeType,
     ResolutionPlan,
+    SharedAttachment,
     Snapshot,
     SplitPlan,
     TraitRecord,
@@ -63,7 +65,7 @@ from idgraph.store.erasure import (
     ErasureHasher,
     ErasureRecord,
 )
-from idgraph.store.port import Planner, Splitter
+from idgraph.store.port import Planner, Splitter, SubjectChooser
 
 T = TypeVar("T")
 Row = dict[str, Any]
@@ -425,13 +427,13 @@ class Neo4jStore:
                 cypher.CREATE_INTERACTIONS,
                 rows=[
                     _interaction_row(
-                        i.id, i.keys, i.type, i.channel, i.at, i.source, i.properties, i.event_id
+                        i.id, [i.key], i.type, i.channel, i.at, i.source, i.properties, i.event_id
                     )
                     for i in plan.interactions
                 ],
             )
         if plan.consents:
-            await _run(tx, cypher.CREATE_CONSENTS, rows=_consent_rows(plan.consents, plan.at))
+            await _run(tx, cypher.CREATE_CONSENTS, rows=_consent_rows(plan.consents))
 
     async def rewrite_customer(self, customer_id: str, splitter: Splitter) -> SplitPlan:
         async def work(tx: AsyncManagedTransaction) -> SplitPlan:
@@ -518,7 +520,7 @@ class Neo4jStore:
 
     async def consents_of(self, customer_ids: Sequence[str]) -> dict[str, list[ConsentRecord]]:
         rows = await self._query(cypher.CONSENTS_OF, ids=list(customer_ids))
-        rows.sort(key=lambda r: (_dt(r["at"]), _dt(r["recordedAt"]), r["seq"]))
+        rows.sort(key=lambda r: (_dt(r["recordedAt"]), r["seq"]))
         result: dict[str, list[ConsentRecord]] = {cid: [] for cid in customer_ids}
         for r in rows:
             result[r["customer"]].append(
@@ -530,6 +532,8 @@ class Neo4jStore:
                     _dt(r["expiresAt"]) if r["expiresAt"] is not None else None,
                     r["source"],
                     r["eventId"],
+                    _dt(r["recordedAt"]),
+                    r["seq"],
                 )
             )
         return result
@@ -644,6 +648,40 @@ class Neo4jStore:
             }
 
         return await self._read(work)
+
+    async def shared_attachments(self) -> list[SharedAttachment]:
+        return await self._read(self._shared_attachments)
+
+    async def _shared_attachments(self, tx: AsyncManagedTransaction) -> list[SharedAttachment]:
+        found = [
+            SharedAttachment(what, r["id"], tuple(sorted(r["keys"])))
+            for what, query in (
+                ("interaction", cypher.SHARED_INTERACTIONS),
+                ("consent", cypher.SHARED_CONSENTS),
+            )
+            for r in await _rows(tx, query)
+        ]
+        return sorted(found, key=lambda a: (a.what, a.id))
+
+    async def repair_attachments(self, subject_of: SubjectChooser) -> AttachmentRepair:
+        async def work(tx: AsyncManagedTransaction) -> AttachmentRepair:
+            await _run(tx, cypher.LOCK_WRITERS)
+            drops: dict[str, list[Row]] = {"interaction": [], "consent": []}
+            for shared in await self._shared_attachments(tx):
+                keep = subject_of(shared)
+                drops[shared.what] += [
+                    {"id": shared.id, "key": k} for k in shared.keys if k != keep
+                ]
+
+            async def dropped(query: LiteralString, rows: list[Row]) -> int:
+                return int((await _rows(tx, query, rows=rows))[0]["dropped"]) if rows else 0
+
+            return AttachmentRepair(
+                await dropped(cypher.DROP_PERFORMED, drops["interaction"]),
+                await dropped(cypher.DROP_CONSENTS, drops["consent"]),
+            )
+
+        return await self._write(work)
 
     # ---- erasure, keys, audit ----------------------------------------------------------
 
@@ -844,9 +882,9 @@ class Neo4jStore:
             ],
         )
 
-    async def import_consents(self, consents: Sequence[ConsentRecord], at: datetime) -> None:
-        """Decisions in the order given (oldest first), recorded at ``at``."""
-        await self._write_rows(cypher.CREATE_CONSENTS, _consent_rows(consents, at))
+    async def import_consents(self, consents: Sequence[ConsentRecord]) -> None:
+        """Decisions with the time and sequence their source store recorded them at."""
+        await self._write_rows(cypher.CREATE_CONSENTS, _consent_rows(consents))
 
 
 def _api_key(props: Row) -> ApiKey:
@@ -895,8 +933,7 @@ def _interaction_row(
     }
 
 
-def _consent_rows(consents: Sequence[ConsentRecord], recorded_at: datetime) -> list[Row]:
-    """``seq`` keeps the order of decisions recorded together with the same time."""
+def _consent_rows(consents: Sequence[ConsentRecord]) -> list[Row]:
     return [
         {
             "key": c.key,
@@ -906,8 +943,8 @@ def _consent_rows(consents: Sequence[ConsentRecord], recorded_at: datetime) -> l
             "expiresAt": c.expires_at,
             "source": c.source,
             "eventId": c.event_id,
-            "recordedAt": recorded_at,
-            "seq": seq,
+            "recordedAt": c.recorded_at,
+            "seq": c.seq,
         }
-        for seq, c in enumerate(consents)
+        for c in consents
     ]

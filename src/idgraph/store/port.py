@@ -14,6 +14,9 @@ Contract, in words:
   apply its plan in one transaction. Concurrent writers never lose a merge.
 - A merge makes the absorbed customer id an alias of the survivor, and every alias of
   the absorbed id an alias of the survivor: an alias always names a live customer.
+- An event's traits, interaction and consent decision are stored on the one identity
+  node the plan names (the event's subject), and on no other; a customer's data is the
+  data of its nodes, so it follows them through merges, splits and erasure.
 - Reads never see half of a write.
 """
 
@@ -25,6 +28,7 @@ from typing import Protocol
 
 from idgraph.domain.access import ApiKey, AuditEntry, ErasureReport
 from idgraph.domain.model import (
+    AttachmentRepair,
     Component,
     ConsentRecord,
     CustomerRecord,
@@ -32,6 +36,7 @@ from idgraph.domain.model import (
     Link,
     NodeRecord,
     ResolutionPlan,
+    SharedAttachment,
     Snapshot,
     SplitPlan,
     TraitRecord,
@@ -40,6 +45,7 @@ from idgraph.store.erasure import ErasureRecord
 
 Planner = Callable[[Snapshot], ResolutionPlan]
 Splitter = Callable[[Component], SplitPlan]
+SubjectChooser = Callable[[SharedAttachment], str]
 
 
 class Store(Protocol):
@@ -87,7 +93,9 @@ class Store(Protocol):
         """For each customer, the latest report of each (identity node, trait name)."""
 
     async def consents_of(self, customer_ids: Sequence[str]) -> dict[str, list[ConsentRecord]]:
-        """Every consent decision recorded on each customer's nodes, oldest first."""
+        """Every consent decision recorded on each customer's nodes, in the order idgraph
+        recorded them (:attr:`ConsentRecord.order`, oldest first); ``seq`` increases
+        with the order of recording among decisions with the same ``recorded_at``."""
 
     async def interactions_of(
         self,
@@ -100,9 +108,11 @@ class Store(Protocol):
     ) -> dict[str, list[InteractionView]]:
         """For each customer, the interactions its nodes performed, newest first, ordered
         by ``(at, id)`` descending, strictly after the ``before`` cursor; at most
-        ``limit`` per customer. One call serves a whole page of customers."""
+        ``limit`` per customer. One call serves a whole page of customers. ``keys`` are
+        the nodes an interaction is attached to (its event's subject)."""
 
-    async def count_interactions(self, customer_ids: Sequence[str]) -> dict[str, int]: ...
+    async def count_interactions(self, customer_ids: Sequence[str]) -> dict[str, int]:
+        """For each customer, how many interactions its nodes performed."""
 
     async def component(self, customer_id: str) -> Component:
         """The customer's nodes and the accepted links among them. NotFound if unknown."""
@@ -131,6 +141,15 @@ class Store(Protocol):
 
     async def counts(self) -> dict[str, int]:
         """Totals: nodes, customers, links, rejected_links, aliases, interactions, events."""
+
+    async def shared_attachments(self) -> list[SharedAttachment]:
+        """Interactions attached to more than one identity node, and events whose consent
+        decision is recorded on more than one (what earlier versions wrote)."""
+
+    async def repair_attachments(self, subject_of: SubjectChooser) -> AttachmentRepair:
+        """In one write transaction: for each of :meth:`shared_attachments`, keep the
+        attachment on ``subject_of(attachment)`` only and drop it from the other nodes.
+        Returns how many attachments were dropped."""
 
     # ---- erasure, keys, audit ----------------------------------------------------
 

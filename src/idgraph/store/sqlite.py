@@ -26,6 +26,7 @@ from typing import Any
 
 from idgraph.domain.access import ApiKey, AuditEntry, ErasureReport, Role
 from idgraph.domain.model import (
+    AttachmentRepair,
     Component,
     ConsentRecord,
     ConsentStatus,
@@ -35,6 +36,7 @@ from idgraph.domain.model import (
     Link,
     NodeRecord,
     ResolutionPlan,
+    SharedAttachment,
     Snapshot,
     SplitPlan,
     TraitRecord,
@@ -49,9 +51,9 @@ from idgraph.store.erasure import (
     ErasureHasher,
     ErasureRecord,
 )
-from idgraph.store.port import Planner, Splitter
+from idgraph.store.port import Planner, Splitter, SubjectChooser
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 OPEN_TIMEOUT = 30.0
 MAX_PARAMS = 30_000
 BUSY_TIMEOUT_MS = 30_000
@@ -135,7 +137,8 @@ CREATE TABLE IF NOT EXISTS consents (
     at         TEXT NOT NULL,
     expires_at TEXT,
     source     TEXT NOT NULL,
-    event_id   TEXT NOT NULL
+    event_id   TEXT NOT NULL,
+    recorded_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS consents_by_node ON consents (node);
 CREATE TABLE IF NOT EXISTS events (id TEXT PRIMARY KEY, at TEXT NOT NULL) WITHOUT ROWID;
@@ -159,6 +162,17 @@ CREATE TABLE IF NOT EXISTS audit (
 );
 CREATE INDEX IF NOT EXISTS audit_by_customer ON audit (customer_id, seq);
 """
+
+# Statements that bring a file from the version named to the next one, run at open.
+MIGRATIONS: dict[str, tuple[str, ...]] = {
+    # Consent decisions are ordered by when idgraph recorded them (and rowid): a decision
+    # was recorded with its event, whose batch time ``events.at`` holds.
+    "1": (
+        "ALTER TABLE consents ADD COLUMN recorded_at TEXT NOT NULL DEFAULT ''",
+        "UPDATE consents SET recorded_at = coalesce("
+        "(SELECT events.at FROM events WHERE events.id = consents.event_id), consents.at)",
+    ),
+}
 
 
 @lru_cache(maxsize=65_536)
@@ -234,6 +248,7 @@ class SqliteStore:
                         "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
                         (SCHEMA_VERSION,),
                     )
+                    _migrate(db)
                     self._check_key(db)
                     rekeyed = self._rekey_erasures(db)
                     legacy = db.execute(
@@ -505,14 +520,16 @@ class SqliteStore:
                         i.event_id,
                     )
                 )
-                performed.extend((known[k][0], interaction_id) for k in i.keys)
+                performed.append((known[i.key][0], interaction_id))
                 interaction_id += 1
             db.executemany(
                 "INSERT INTO interactions VALUES (?, ?, ?, ?, ?, ?, ?, ?)", interaction_rows
             )
             db.executemany("INSERT INTO performed VALUES (?, ?)", performed)
+        # Rows go in plan order, so rowid orders decisions recorded at the same time.
         db.executemany(
-            "INSERT INTO consents VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO consents (node, purpose, status, at, expires_at, source, event_id, "
+            "recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (
                     known[c.key][0],
@@ -522,6 +539,7 @@ class SqliteStore:
                     ts(c.expires_at) if c.expires_at else None,
                     c.source,
                     c.event_id,
+                    ts(c.recorded_at),
                 )
                 for c in plan.consents
             ],
@@ -691,12 +709,13 @@ class SqliteStore:
         with self._read():
             rows = self._select_in(
                 "SELECT c.id, n.key, s.purpose, s.status, s.at, s.expires_at, s.source, "
-                "s.event_id FROM customers c JOIN nodes n ON n.cluster = c.cluster "
-                "JOIN consents s ON s.node = n.id WHERE c.id IN ({marks}) ORDER BY s.at, s.rowid",
+                "s.event_id, s.recorded_at, s.rowid FROM customers c "
+                "JOIN nodes n ON n.cluster = c.cluster JOIN consents s ON s.node = n.id "
+                "WHERE c.id IN ({marks}) ORDER BY s.recorded_at, s.rowid",
                 list(customer_ids),
             )
         result: dict[str, list[ConsentRecord]] = {cid: [] for cid in customer_ids}
-        for cid, key, purpose, status, at, expires, source, event_id in rows:
+        for cid, key, purpose, status, at, expires, source, event_id, recorded, seq in rows:
             result[cid].append(
                 ConsentRecord(
                     key,
@@ -706,6 +725,8 @@ class SqliteStore:
                     dt(expires) if expires else None,
                     source,
                     event_id,
+                    dt(recorded),
+                    seq,
                 )
             )
         return result
@@ -917,6 +938,55 @@ class SqliteStore:
                 "events": db.execute("SELECT count(*) FROM events").fetchone()[0],
             }
 
+    async def shared_attachments(self) -> list[SharedAttachment]:
+        with self._read():
+            return self._shared_attachments()
+
+    def _shared_attachments(self) -> list[SharedAttachment]:
+        found: dict[tuple[str, str], list[str]] = {}
+        for what, sql in (
+            (
+                "interaction",
+                "SELECT i.ext_id, n.key FROM performed p JOIN interactions i "
+                "ON i.id = p.interaction JOIN nodes n ON n.id = p.node WHERE p.interaction IN "
+                "(SELECT interaction FROM performed GROUP BY interaction HAVING count(*) > 1)",
+            ),
+            (
+                "consent",
+                "SELECT DISTINCT s.event_id, n.key FROM consents s JOIN nodes n ON n.id = s.node "
+                "WHERE s.event_id IN (SELECT event_id FROM consents GROUP BY event_id "
+                "HAVING count(DISTINCT node) > 1)",
+            ),
+        ):
+            for ident, key in self._db.execute(sql):
+                found.setdefault((what, ident), []).append(key)
+        return [
+            SharedAttachment(what, ident, tuple(sorted(keys)))
+            for (what, ident), keys in sorted(found.items())
+        ]
+
+    async def repair_attachments(self, subject_of: SubjectChooser) -> AttachmentRepair:
+        try:
+            with self._write() as db:
+                drops: dict[str, list[tuple[str, str]]] = {"interaction": [], "consent": []}
+                for shared in self._shared_attachments():
+                    keep = subject_of(shared)
+                    drops[shared.what] += [(shared.id, k) for k in shared.keys if k != keep]
+                interactions = db.executemany(
+                    "DELETE FROM performed WHERE "
+                    "interaction = (SELECT id FROM interactions WHERE ext_id = ?) "
+                    "AND node = (SELECT id FROM nodes WHERE key = ?)",
+                    drops["interaction"],
+                ).rowcount
+                consents = db.executemany(
+                    "DELETE FROM consents WHERE event_id = ? "
+                    "AND node = (SELECT id FROM nodes WHERE key = ?)",
+                    drops["consent"],
+                ).rowcount
+                return AttachmentRepair(interactions, consents)
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite store at {self.path}: {exc}") from exc
+
     # ---- erasure, keys, audit ----------------------------------------------------------
 
     async def forget(self, customer_id: str, at: datetime) -> ErasureReport:
@@ -1078,6 +1148,21 @@ def _warn_if_shared(path: Path) -> None:
             path,
             oct(mode),
         )
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Bring a file written by an earlier version to :data:`SCHEMA_VERSION`, inside the
+    transaction that opens it."""
+    (version,) = db.execute("SELECT value FROM meta WHERE name = 'schema_version'").fetchone()
+    if version == SCHEMA_VERSION:
+        return
+    while version in MIGRATIONS:
+        for statement in MIGRATIONS[version]:
+            db.execute(statement)
+        version = str(int(version) + 1)
+    if version != SCHEMA_VERSION:
+        raise StoreError(f"schema version {version} is unknown to this idgraph: upgrade it")
+    db.execute("UPDATE meta SET value = ? WHERE name = 'schema_version'", (version,))
 
 
 def _api_key(row: tuple[Any, ...]) -> ApiKey:
