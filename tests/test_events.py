@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -13,6 +14,9 @@ from idgraph.domain.rules import Rules
 from idgraph.errors import EventError
 from tests.events import event
 
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+SKEW = timedelta(minutes=5)
+
 
 @pytest.fixture
 def parser() -> EventParser:
@@ -20,13 +24,21 @@ def parser() -> EventParser:
         blocked_values={"email": frozenset({"test@test.com"})},
         blocked_patterns={"email": (re.compile(r"noreply@.*"),)},
     )
-    return EventParser(Normalizer("US"), rules)
+    return EventParser(Normalizer("US"), rules, SKEW)
 
 
 def error_of(parser: EventParser, raw: Any) -> str:
     with pytest.raises(EventError) as info:
-        parser.parse(raw)
+        parser.parse(raw, NOW)
     return str(info.value)
+
+
+def nested(levels: int) -> object:
+    """``levels`` arrays, one inside the other."""
+    value: object = 0
+    for _ in range(levels):
+        value = [value]
+    return value
 
 
 @pytest.mark.parametrize(
@@ -110,13 +122,166 @@ def error_of(parser: EventParser, raw: Any) -> str:
             "event 'e': consent.expiresAt: 'soon' is not an RFC 3339 timestamp",
         ),
         (
+            event("cookie:c", event_id="e", at="2026-06-01T12:05:01Z"),
+            "event 'e': timestamp: '2026-06-01T12:05:01Z' is more than 5 minutes in the future",
+        ),
+        (
+            event("cookie:c", event_id="e", at="2030-01-01T00:00:00+14:00"),
+            "event 'e': timestamp: '2030-01-01T00:00:00+14:00' is more than 5 minutes in the",
+        ),
+        (
+            event("cookie:c", event_id="e", at="1969-12-31T23:59:59Z"),
+            "event 'e': timestamp: '1969-12-31T23:59:59Z' is outside 1970-01-01 to 9999-12-31",
+        ),
+        (
+            event("cookie:c", event_id="e", at="9999-12-31T23:59:59-23:59"),
+            "event 'e': timestamp: '9999-12-31T23:59:59-23:59' is outside 1970-01-01",
+        ),
+        (
+            event("cookie:c", event_id="e", at="0001-01-01T00:00:00+01:00"),
+            "event 'e': timestamp: '0001-01-01T00:00:00+01:00' is outside 1970-01-01",
+        ),
+        (
+            event(
+                "cookie:c",
+                event_id="e",
+                consent={
+                    "purpose": "marketing",
+                    "status": "granted",
+                    "expiresAt": "9999-12-31T23:59:59-23:59",
+                },
+            ),
+            "event 'e': consent.expiresAt: '9999-12-31T23:59:59-23:59' is outside 1970-01-01",
+        ),
+        (
+            event("cookie:c", event_id="a\ud800b"),
+            "id: contains a lone surrogate (U+D800)",
+        ),
+        (event("cookie:c", event_id="a\nb"), "id: contains a control character (U+000A)"),
+        (
+            event("cookie:c", event_id="e", source="w\x00eb"),
+            "event 'e': source: contains a control character (U+0000)",
+        ),
+        (
+            event("cookie:a\ud800b", event_id="e"),
+            "event 'e': identifiers[0].value: contains a lone surrogate (U+D800)",
+        ),
+        (
+            event("email:a\x07@x.com", event_id="e"),
+            "event 'e': identifiers[0].value: contains a control character (U+0007)",
+        ),
+        (
+            event("cookie\n:c", event_id="e"),
+            "event 'e': identifiers[0].kind: kind 'cookie\\n' must match [a-z][a-z0-9_]*",
+        ),
+        (
+            event("cookie:c", event_id="e", device={"id": "d\x85d"}),
+            "event 'e': device.id: contains a control character (U+0085)",
+        ),
+        (
+            event("cookie:c", event_id="e", device={"id": "d", "os": "i\udfffos"}),
+            "event 'e': device.os: contains a lone surrogate (U+DFFF)",
+        ),
+        (
+            event("cookie:c", event_id="e", account={"system": "shop", "id": "4\x002"}),
+            "event 'e': account.id: contains a control character (U+0000)",
+        ),
+        (
+            event("cookie:c", event_id="e", traits={"na\tme": "x"}),
+            "event 'e': traits.'na\\tme': names are 1-64 printable characters",
+        ),
+        (
+            event("cookie:c", event_id="e", traits={"\ud800": "x"}),
+            "event 'e': traits.'\\ud800': names are 1-64 printable characters",
+        ),
+        (
+            event("cookie:c", event_id="e", traits={"note": "a\x1bb"}),
+            "event 'e': traits.note: contains a control character (U+001B)",
+        ),
+        (
+            event("cookie:c", event_id="e", traits={"tags": ["ok", {"k": "\udc80"}]}),
+            "event 'e': traits.tags[1].k: contains a lone surrogate (U+DC80)",
+        ),
+        (
+            event("cookie:c", event_id="e", traits={"score": float("nan")}),
+            "event 'e': traits.score: must be a finite number, got NaN",
+        ),
+        (
+            event("cookie:c", event_id="e", traits={"score": float("-inf")}),
+            "event 'e': traits.score: must be a finite number, got -Infinity",
+        ),
+        (
+            event("cookie:c", event_id="e", traits={"n": 2**63}),
+            "event 'e': traits.n: integer out of the 64-bit range",
+        ),
+        (
+            event("cookie:c", event_id="e", traits={"n": -(10**5000)}),
+            "event 'e': traits.n: integer out of the 64-bit range",
+        ),
+        (
+            event("cookie:c", event_id="e", traits={"deep": nested(16)}),
+            "event 'e': traits.deep" + "[0]" * 15 + ": nested deeper than 16 levels",
+        ),
+        (
+            event("cookie:c", event_id="e", traits={"n": (1, 2)}),
+            "event 'e': traits.n: must be a JSON value, got tuple",
+        ),
+        (
+            event(
+                "cookie:c",
+                event_id="e",
+                interaction={"type": "view", "properties": {"a\x00": 1}},
+            ),
+            "event 'e': interaction.properties.'a\\x00': name contains a control character",
+        ),
+        (
+            event("cookie:c", event_id="e", interaction={"type": "view", "properties": False}),
+            "event 'e': interaction.properties: must be an object, got boolean",
+        ),
+        (
+            event("cookie:c", event_id="e", interaction={"type": "view", "channel": "w\reb"}),
+            "event 'e': interaction.channel: contains a control character (U+000D)",
+        ),
+        (
+            event("cookie:c", event_id="e", interaction={"type": "view\n"}),
+            "event 'e': interaction.type: is required and must match [a-z][a-z0-9_]*",
+        ),
+        (
+            event("cookie:c", event_id="e", **{"\ud800": 1}),
+            "event 'e': '\\ud800': unknown field",
+        ),
+        (
             event("email:test@test.com", "email:noreply@shop.com", event_id="e"),
             "event 'e': identifiers: no usable identifier (none given, or all blocked)",
         ),
     ],
 )
 def test_bad_events_name_the_field_and_reason(parser: EventParser, raw: Any, message: str) -> None:
-    assert error_of(parser, raw).startswith(message)
+    error = error_of(parser, raw)
+    assert error.startswith(message)
+    error.encode("utf-8")  # a message never carries the character it complains about
+
+
+def test_free_text_may_hold_tabs_and_newlines_and_16_levels(parser: EventParser) -> None:
+    traits = {"note": "line 1\r\nline 2\tend", "deep": nested(15), "n": -(2**63)}
+    properties = {"emoji": "👩‍💻 ok", "big": 2**63 - 1, "x": 1.5e308}
+    parsed = parser.parse(
+        event("cookie:c", traits=traits, interaction={"type": "v", "properties": properties}),
+        NOW,
+    )
+    assert parsed.traits == traits
+    assert parsed.interaction is not None
+    assert parsed.interaction.properties == properties
+
+
+def test_timestamps_may_run_ahead_by_the_clock_skew_only(parser: EventParser) -> None:
+    ahead = (NOW + SKEW).isoformat()
+    assert parser.parse(event("cookie:c", at=ahead), NOW).timestamp == NOW + SKEW
+    assert parser.parse(event("cookie:c", at="1970-01-01T00:00:00Z"), NOW)
+    grant = {"purpose": "marketing", "status": "granted", "expiresAt": "9999-12-31T23:59:59Z"}
+    consent = parser.parse(event("cookie:c", consent=grant), NOW).consent
+    assert consent is not None
+    assert consent.expires_at == datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
 
 
 def test_normalization(parser: EventParser) -> None:
@@ -127,7 +292,8 @@ def test_normalization(parser: EventParser) -> None:
             "cookie: ck ",
             "device: D1 ",
             "account:Shop: 42 ",
-        )
+        ),
+        NOW,
     )
     assert sorted(n.key for n in parsed.nodes) == [
         "account:shop:42",
@@ -139,18 +305,21 @@ def test_normalization(parser: EventParser) -> None:
 
 
 def test_same_identifier_twice_in_one_event_is_one_node(parser: EventParser) -> None:
-    parsed = parser.parse(event("email:a@x.com", "email:A@X.com"))
+    parsed = parser.parse(event("email:a@x.com", "email:A@X.com"), NOW)
     assert [n.key for n in parsed.nodes] == ["email:a@x.com"]
 
 
 def test_blocked_values_are_dropped_and_counted(parser: EventParser) -> None:
     parsed = parser.parse(
-        event("email:a@x.com", "email:NOREPLY@shop.com", "phone: n/a ", "cookie:0000", "user_id:--")
+        event(
+            "email:a@x.com", "email:NOREPLY@shop.com", "phone: n/a ", "cookie:0000", "user_id:--"
+        ),
+        NOW,
     )
     assert [n.key for n in parsed.nodes] == ["email:a@x.com"]
     assert parser.blocked_dropped == 4
 
 
 def test_timestamps_are_converted_to_utc(parser: EventParser) -> None:
-    parsed = parser.parse(event("cookie:c", at="2026-03-01T12:00:00+02:00"))
+    parsed = parser.parse(event("cookie:c", at="2026-03-01T12:00:00+02:00"), NOW)
     assert parsed.timestamp.isoformat() == "2026-03-01T10:00:00+00:00"

@@ -69,9 +69,24 @@ class IngestSummary:
         )
 
 
+class _NotJSON(ValueError):
+    pass
+
+
+def _refuse_constant(name: str) -> object:
+    raise _NotJSON(f"{name} is not a JSON number")
+
+
+# Strict JSON: ``NaN`` and ``Infinity`` are refused like any other invalid token.
+_decoder = json.JSONDecoder(parse_constant=_refuse_constant)
+
+
 def read_lines(stream: BinaryIO) -> Iterator[tuple[int, int, object | str]]:
     """Yield ``(line number, bytes read, parsed JSON or an error message)``; blank lines
-    are skipped; a line longer than MAX_LINE_BYTES is refused without being parsed."""
+    are skipped; a line longer than MAX_LINE_BYTES is refused without being parsed.
+
+    Lines are strict UTF-8 (a byte-order mark is skipped): unlike ``json.loads`` on
+    bytes, encoded surrogates are refused here, not decoded into unstorable text."""
     for number, raw in enumerate(stream, start=1):
         size = len(raw)
         if size > MAX_LINE_BYTES:
@@ -80,9 +95,13 @@ def read_lines(stream: BinaryIO) -> Iterator[tuple[int, int, object | str]]:
         if not raw.strip():
             continue
         try:
-            yield number, size, json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            yield number, size, _decoder.decode(raw.decode("utf-8").removeprefix("\ufeff"))
+        except (json.JSONDecodeError, UnicodeDecodeError, _NotJSON) as exc:
             yield number, size, f"invalid JSON: {exc}"
+        except ValueError:  # Python's limit on converting digits to int
+            yield number, size, "invalid JSON: an integer with over 4,300 digits"
+        except RecursionError:
+            yield number, size, "invalid JSON: nested too deeply"
 
 
 @contextmanager
