@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import re
+import unicodedata
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from idgraph.domain.events import EventParser
+from idgraph.domain.events import KNOWN_FIELDS, EventParser
+from idgraph.domain.model import Event
 from idgraph.domain.normalize import Normalizer
 from idgraph.domain.rules import Rules
 from idgraph.errors import EventError
@@ -247,7 +252,7 @@ def nested(levels: int) -> object:
             "event 'e': interaction.type: is required and must match [a-z][a-z0-9_]*",
         ),
         (
-            event("cookie:c", event_id="e", **{"\ud800": 1}),
+            {**event("cookie:c", event_id="e"), "\ud800": 1},
             "event 'e': '\\ud800': unknown field",
         ),
         (
@@ -323,3 +328,164 @@ def test_blocked_values_are_dropped_and_counted(parser: EventParser) -> None:
 def test_timestamps_are_converted_to_utc(parser: EventParser) -> None:
     parsed = parser.parse(event("cookie:c", at="2026-03-01T12:00:00+02:00"), NOW)
     assert parsed.timestamp.isoformat() == "2026-03-01T10:00:00+00:00"
+
+
+# ---- whatever JSON comes in: an Event a store can keep, or an EventError ------------
+
+any_char = st.characters(exclude_categories=())  # surrogates and control characters too
+tricky_text = st.sampled_from(
+    [
+        "",
+        " ",
+        "a\ud800b",
+        "\udfff",
+        "\x00",
+        "a\nb",
+        "\t",
+        "\x7f",
+        "x\x85y",
+        "\u2028",
+        "\ufeff",
+        "👩‍💻",
+        "email",
+        "device",
+        "marketing",
+        "granted",
+        "a@x.com",
+        "+16502530000",
+        "2026-03-01T12:00:00Z",
+        "2030-01-01T00:00:00Z",
+        "1969-12-31T23:59:59Z",
+        "9999-12-31T23:59:59-23:59",
+        "0001-01-01T00:00:00+23:59",
+        "2026-03-01T12:00:00",
+    ]
+)
+texts = st.text(any_char, max_size=12) | tricky_text
+numbers = (
+    st.integers()
+    | st.sampled_from([2**63 - 1, 2**63, -(2**63), -(2**63) - 1])
+    | st.integers(4300, 4500).map(lambda digits: 10**digits)  # past Python's str() limit
+    | st.floats()  # NaN and infinities included
+)
+scalars = st.none() | st.booleans() | numbers | texts
+json_values = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(texts, inner, max_size=4),
+    max_leaves=20,
+)
+deep_values = st.builds(
+    lambda value, levels: nested_in(value, levels), json_values, st.integers(10, 60)
+)
+anything = json_values | deep_values
+
+
+def nested_in(value: object, levels: int) -> object:
+    for i in range(levels):
+        value = [value] if i % 2 else {"k": value}
+    return value
+
+
+def valid_event() -> dict[str, Any]:
+    return {
+        "id": "e-1",
+        "timestamp": "2026-05-01T00:00:00+02:00",
+        "source": "web",
+        "identifiers": [{"kind": "email", "value": "a@x.com"}, {"kind": "cookie", "value": "c"}],
+        "device": {"id": "d1", "os": "ios", "model": "iPhone"},
+        "account": {"system": "shop", "id": "42"},
+        "traits": {"name": "Ann", "tags": ["a", {"b": 1}]},
+        "interaction": {"type": "view", "channel": "web", "properties": {"p": 1.5}},
+        "consent": {"purpose": "marketing", "status": "granted", "expiresAt": "2027-01-01T00:00Z"},
+    }
+
+
+# Where one value of a valid event is replaced; a text in the path is drawn at random.
+PATHS: list[tuple[str | int | None, ...]] = [
+    (None,),
+    ("id",),
+    ("timestamp",),
+    ("source",),
+    ("identifiers",),
+    ("identifiers", 0),
+    ("identifiers", 0, "kind"),
+    ("identifiers", 0, "value"),
+    ("identifiers", 0, None),
+    ("device", None),
+    ("device", "id"),
+    ("device", "os"),
+    ("account", "system"),
+    ("account", "id"),
+    ("traits", None),
+    ("traits", "tags", 1, None),
+    ("interaction", "type"),
+    ("interaction", "channel"),
+    ("interaction", "properties"),
+    ("interaction", "properties", None),
+    ("consent", None),
+    ("consent", "expiresAt"),
+]
+
+
+@st.composite
+def events_with_one_bad_value(draw: st.DrawFn) -> dict[str, Any]:
+    raw = valid_event()
+    *parents, last = [p if p is not None else draw(texts) for p in draw(st.sampled_from(PATHS))]
+    container: Any = raw
+    for step in parents:
+        container = container[step]
+    container[last] = draw(anything)
+    return raw
+
+
+event_shaped = st.dictionaries(st.sampled_from(sorted(KNOWN_FIELDS)) | texts, anything)
+
+
+def parsed_or_error(parser: EventParser, raw: object) -> Event | EventError:
+    try:
+        return parser.parse(raw, NOW)
+    except EventError as exc:
+        return exc
+
+
+def assert_accepted_or_refused_with_a_reason(parser: EventParser, raw: object) -> None:
+    """Any other exception fails the test by itself."""
+    result = parsed_or_error(parser, raw)
+    if isinstance(result, Event):
+        assert_storable(result)
+        return
+    assert result.reason
+    assert result.field or result.reason.startswith("an event must be a JSON object")
+    message = str(result)
+    message.encode("utf-8")  # printable on a terminal, in a log, in a JSON response
+    assert not any(unicodedata.category(c) == "Cc" for c in message)
+
+
+def assert_storable(event: Event) -> None:
+    names = [event.id, event.source]
+    names += [s for n in event.nodes for s in (n.key, n.kind, n.value, *n.attrs.values())]
+    if event.interaction is not None:
+        names += [event.interaction.type, event.interaction.channel or ""]
+        json.dumps(event.interaction.properties, allow_nan=False, ensure_ascii=False).encode()
+    if event.consent is not None:
+        names.append(event.consent.purpose)
+        expires_at = event.consent.expires_at
+        assert expires_at is None or expires_at >= datetime(1970, 1, 1, tzinfo=UTC)
+    for name in names:
+        assert not any(unicodedata.category(c) in ("Cc", "Cs") for c in name), name
+    json.dumps(event.traits, allow_nan=False, ensure_ascii=False).encode()
+    assert datetime(1970, 1, 1, tzinfo=UTC) <= event.timestamp <= NOW + SKEW
+
+
+@settings(max_examples=400, deadline=None)
+@given(raw=anything | event_shaped)
+def test_any_json_is_an_event_or_an_event_error(raw: object) -> None:
+    parser = EventParser(Normalizer("US"), Rules(), SKEW)
+    assert_accepted_or_refused_with_a_reason(parser, raw)
+
+
+@settings(max_examples=600, deadline=None)
+@given(raw=events_with_one_bad_value())
+def test_one_bad_value_in_a_valid_event_is_refused_with_a_reason(raw: dict[str, Any]) -> None:
+    parser = EventParser(Normalizer("US"), Rules(), SKEW)
+    assert_accepted_or_refused_with_a_reason(parser, raw)

@@ -35,7 +35,7 @@ def text_problem(value: str, *, free: bool = False) -> str | None:
 def shown(name: str, limit: int = 64) -> str:
     """``name`` as it can appear in a message: itself when short and printable, else
     its escaped ``repr`` (a message must never carry what it complains about)."""
-    if len(name) <= limit and name.isprintable():
+    if 0 < len(name) <= limit and name.isprintable():
         return name
     return repr(name[:limit])
 
