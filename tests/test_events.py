@@ -6,17 +6,21 @@ import json
 import re
 import unicodedata
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from idgraph.config import Settings, load_settings
 from idgraph.domain.events import KNOWN_FIELDS, EventParser
-from idgraph.domain.model import Event
+from idgraph.domain.model import Event, Outcome, utcnow
 from idgraph.domain.normalize import Normalizer
 from idgraph.domain.rules import Rules
-from idgraph.errors import EventError
+from idgraph.errors import ConfigError, EventError
+from idgraph.service import IdentityGraph
+from idgraph.store.port import Store
 from tests.events import event
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -489,3 +493,30 @@ def test_any_json_is_an_event_or_an_event_error(raw: object) -> None:
 def test_one_bad_value_in_a_valid_event_is_refused_with_a_reason(raw: dict[str, Any]) -> None:
     parser = EventParser(Normalizer("US"), Rules(), SKEW)
     assert_accepted_or_refused_with_a_reason(parser, raw)
+
+
+# ---- the clock skew, configured ------------------------------------------------------
+
+
+async def test_ingest_refuses_events_dated_past_the_configured_skew(store: Store) -> None:
+    graph = IdentityGraph(store, Settings(max_clock_skew_seconds=3600))
+    soon, late = (utcnow() + timedelta(minutes=m) for m in (30, 120))
+    result = await graph.ingest(
+        [event("cookie:a", at=soon.isoformat()), event("cookie:b", at=late.isoformat())]
+    )
+    assert [o.outcome for o in result.outcomes] == [Outcome.ACCEPTED, Outcome.REJECTED]
+    assert f"'{late.isoformat()}' is more than 1 hour in the future" in str(
+        result.outcomes[1].reason
+    )
+
+
+def test_the_clock_skew_comes_from_the_config_file_or_the_environment(tmp_path: Path) -> None:
+    config = tmp_path / "idgraph.toml"
+    config.write_text("")
+    assert load_settings({}, config).max_clock_skew_seconds == 300
+    config.write_text("max_clock_skew_seconds = 86400\n")
+    assert load_settings({}, config).max_clock_skew_seconds == 86_400
+    env = {"IDGRAPH_MAX_CLOCK_SKEW_SECONDS": "60"}
+    assert load_settings(env, config).max_clock_skew_seconds == 60
+    with pytest.raises(ConfigError, match="max_clock_skew_seconds must be 0 or more"):
+        load_settings({"IDGRAPH_MAX_CLOCK_SKEW_SECONDS": "-1"}, config)
