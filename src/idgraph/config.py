@@ -5,7 +5,8 @@ Environment variables: ``IDGRAPH_STORE``, ``IDGRAPH_CONFIG`` (path of the TOML f
 ``IDGRAPH_DEFAULT_REGION``, ``IDGRAPH_NEO4J_USER``, ``IDGRAPH_NEO4J_PASSWORD``,
 ``IDGRAPH_NEO4J_DATABASE``, ``IDGRAPH_HOST`` and ``IDGRAPH_PORT`` (where ``idgraph serve``
 listens), ``IDGRAPH_GRAPHIQL=1`` (serve the GraphiQL page), ``IDGRAPH_SECRET_FILE`` (where the
-server secret lives; ``IDGRAPH_SECRET`` gives the secret itself, see :mod:`idgraph.secret`).
+server secret lives; ``IDGRAPH_SECRET`` gives the secret itself, see :mod:`idgraph.secret`),
+``IDGRAPH_MAX_CLOCK_SKEW_SECONDS`` (how far in the future an event's timestamp may lie).
 """
 
 from __future__ import annotations
@@ -61,6 +62,10 @@ class Settings:
     api: ApiSettings = field(default_factory=ApiSettings)
     purposes: tuple[Purpose, ...] = DEFAULT_PURPOSES
     secret_file: str | None = None  # None: the default of :mod:`idgraph.secret`
+    # Events dated further ahead of idgraph's clock are refused. NTP-synced hosts agree
+    # within a second; five minutes (Kerberos' tolerance) absorbs an unsynced clock,
+    # yet an event cannot claim hours or years ahead and outrank what comes meanwhile.
+    max_clock_skew_seconds: int = 300
 
     def secret(self) -> ServerSecret:
         return load_secret(self.store, self.secret_file)
@@ -97,6 +102,7 @@ def _settings(data: dict[str, Any], env: Mapping[str, str]) -> Settings:
         "neo4j",
         "purposes",
         "secret_file",
+        "max_clock_skew_seconds",
     }
     if unknown:
         raise ConfigError(f"unknown setting {sorted(unknown)[0]!r} in config file")
@@ -120,7 +126,19 @@ def _settings(data: dict[str, Any], env: Mapping[str, str]) -> Settings:
         ),
         purposes=_purposes(data.get("purposes")),
         secret_file=env.get("IDGRAPH_SECRET_FILE") or data.get("secret_file"),
+        max_clock_skew_seconds=_non_negative(
+            "max_clock_skew_seconds",
+            env.get("IDGRAPH_MAX_CLOCK_SKEW_SECONDS")
+            or data.get("max_clock_skew_seconds", Settings.max_clock_skew_seconds),
+        ),
     )
+
+
+def _non_negative(name: str, value: object) -> int:
+    number = int(str(value))
+    if number < 0:
+        raise ConfigError(f"{name} must be 0 or more, got {number}")
+    return number
 
 
 def _purposes(data: dict[str, Any] | None) -> tuple[Purpose, ...]:

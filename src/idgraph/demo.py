@@ -103,6 +103,9 @@ class DemoGenerator:
         self.rng = random.Random(seed)
         self.people = [_alice()] + [_person(self.rng, n) for n in range(1, people)]
         self.clock = START
+        # Never ahead of now: ingest refuses events dated in the future (a million events
+        # span about 17 months from START).
+        self.until = datetime.now(UTC)
         self.seq = 0
         self.shared_tablet = f"tablet-{seed}-shared"
 
@@ -114,7 +117,7 @@ class DemoGenerator:
         script = [self._web, self._login, self._app, self._purchase, self._crm, self._support]
         for i in range(count):
             self.seq += 1
-            self.clock += timedelta(seconds=rng.randint(1, 90))
+            self.clock = min(self.clock + timedelta(seconds=rng.randint(1, 90)), self.until)
             if i < len(script):
                 event = script[i](alice)
             else:

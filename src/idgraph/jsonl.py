@@ -52,11 +52,11 @@ class IngestSummary:
             elif outcome.outcome is Outcome.DUPLICATE:
                 self.duplicates += 1
             else:
-                self.reject(line, outcome.reason or "rejected")
+                self.reject(LineError(line, outcome.reason or "rejected"))
 
-    def reject(self, line: int, message: str) -> None:
+    def reject(self, error: LineError) -> None:
         self.rejected += 1
-        self.errors.append(LineError(line, message))
+        self.errors.append(error)
 
     def text(self) -> str:
         rate = (self.accepted + self.duplicates) / self.seconds if self.seconds else 0.0
@@ -69,20 +69,41 @@ class IngestSummary:
         )
 
 
-def read_lines(stream: BinaryIO) -> Iterator[tuple[int, int, object | str]]:
-    """Yield ``(line number, bytes read, parsed JSON or an error message)``; blank lines
-    are skipped; a line longer than MAX_LINE_BYTES is refused without being parsed."""
+class _NotJSON(ValueError):
+    pass
+
+
+def _refuse_constant(name: str) -> object:
+    raise _NotJSON(f"{name} is not a JSON number")
+
+
+# Strict JSON: ``NaN`` and ``Infinity`` are refused like any other invalid token.
+_decoder = json.JSONDecoder(parse_constant=_refuse_constant)
+
+
+def read_lines(stream: BinaryIO) -> Iterator[tuple[int, int, object | LineError]]:
+    """Yield ``(line number, bytes read, parsed JSON or a LineError)``; blank lines are
+    skipped; a line longer than MAX_LINE_BYTES is refused without being parsed.
+
+    Lines are strict UTF-8 (a byte-order mark is skipped): unlike ``json.loads`` on
+    bytes, encoded surrogates are refused here, not decoded into unstorable text."""
     for number, raw in enumerate(stream, start=1):
         size = len(raw)
         if size > MAX_LINE_BYTES:
-            yield number, size, f"line is {size:,} bytes, over the {MAX_LINE_BYTES:,}-byte limit"
+            limit = f"over the {MAX_LINE_BYTES:,}-byte limit"
+            yield number, size, LineError(number, f"line is {size:,} bytes, {limit}")
             continue
         if not raw.strip():
             continue
         try:
-            yield number, size, json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            yield number, size, f"invalid JSON: {exc}"
+            parsed = _decoder.decode(raw.decode("utf-8").removeprefix("\ufeff"))
+        except (json.JSONDecodeError, UnicodeDecodeError, _NotJSON) as exc:
+            parsed = LineError(number, f"invalid JSON: {exc}")
+        except ValueError:  # Python's limit on converting digits to int
+            parsed = LineError(number, "invalid JSON: an integer with over 4,300 digits")
+        except RecursionError:
+            parsed = LineError(number, "invalid JSON: nested too deeply")
+        yield number, size, parsed
 
 
 @contextmanager
@@ -130,8 +151,8 @@ async def ingest_file(
         for number, size, parsed in read_lines(stream):
             summary.lines += 1
             read += size
-            if isinstance(parsed, str):
-                summary.reject(number, parsed)
+            if isinstance(parsed, LineError):
+                summary.reject(parsed)
                 continue
             batch.append(parsed)
             lines.append(number)

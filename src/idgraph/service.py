@@ -11,7 +11,7 @@ import secrets
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from idgraph.config import Settings
@@ -73,28 +73,33 @@ class IdentityGraph:
         self.store = store
         self.settings = settings
         self.normalizer = Normalizer(settings.default_region)
-        self.parser = EventParser(self.normalizer, settings.rules)
+        self.parser = EventParser(
+            self.normalizer, settings.rules, timedelta(seconds=settings.max_clock_skew_seconds)
+        )
 
     # ---- ingest ----------------------------------------------------------------------
 
     async def ingest(self, raw_events: Sequence[object]) -> BatchResult:
         """Validate, resolve and store a batch. Invalid events are rejected one by one
-        with their reason; the valid ones are applied together, atomically."""
+        with their reason; the valid ones are applied together, atomically. One ``now``
+        per batch bounds the events' timestamps and dates what the batch records."""
+        now = utcnow()
         slots: list[EventOutcome | Event] = []
         for raw in raw_events:
             try:
-                slots.append(self.parser.parse(raw))
+                slots.append(self.parser.parse(raw, now))
             except EventError as exc:
                 slots.append(EventOutcome(exc.event_id or "", Outcome.REJECTED, str(exc)))
         events = [s for s in slots if isinstance(s, Event)]
         result = BatchResult()
-        planned = iter(await self._resolve(events, result) if events else [])
+        planned = iter(await self._resolve(events, result, now) if events else [])
         result.outcomes = [s if isinstance(s, EventOutcome) else next(planned) for s in slots]
         return result
 
-    async def _resolve(self, events: Sequence[Event], result: BatchResult) -> list[EventOutcome]:
+    async def _resolve(
+        self, events: Sequence[Event], result: BatchResult, now: datetime
+    ) -> list[EventOutcome]:
         rules = self.settings.rules
-        now = utcnow()
         plan = await self.store.write_batch(
             {n.key for e in events for n in e.nodes},
             {e.id for e in events},

@@ -9,7 +9,8 @@ from strawberry.scalars import JSON
 
 from idgraph.api.types import ConsentStatus
 from idgraph.domain.model import IdentityNode
-from idgraph.domain.normalize import KIND_PATTERN, Normalizer
+from idgraph.domain.normalize import KIND_PATTERN, KIND_RULE, Normalizer
+from idgraph.domain.text import quoted
 from idgraph.errors import IdentifierError
 
 
@@ -24,7 +25,7 @@ class IdentifierInput:
 
     def normalize(self, normalizer: Normalizer) -> IdentityNode:
         if not KIND_PATTERN.match(self.kind):
-            raise IdentifierError(f"kind {self.kind!r} must match [a-z][a-z0-9_]*", "kind")
+            raise IdentifierError(f"kind {quoted(self.kind)} {KIND_RULE}", "kind")
         return normalizer.parse_key(f"{self.kind}:{self.value}")
 
     def raw(self) -> dict[str, str]:

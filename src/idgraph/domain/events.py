@@ -2,15 +2,22 @@
 
 The event format is documented in the README ("Event format"). Every problem raises an
 :class:`EventError` naming the field and the reason; the event is then rejected whole.
+
+Whatever JSON comes in, :meth:`EventParser.parse` either returns an Event that every
+store can keep and every response can carry, or raises an EventError — never another
+exception. So text is acceptable text (:mod:`idgraph.domain.text`); numbers in traits
+and properties are finite and fit 64 bits; traits and properties nest at most
+MAX_DEPTH levels; timestamps lie between 1970 and now plus the allowed clock skew.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache, lru_cache
 from typing import Any
 
@@ -23,17 +30,24 @@ from idgraph.domain.model import (
     IdentityNode,
     InteractionInput,
 )
-from idgraph.domain.normalize import KIND_PATTERN, RESERVED_KINDS, Normalizer
+from idgraph.domain.normalize import KIND_PATTERN, KIND_RULE, RESERVED_KINDS, Normalizer
 from idgraph.domain.rules import Rules
+from idgraph.domain.text import quoted, shown, text_problem
 from idgraph.errors import EventError, IdentifierError
 
 MAX_ID_LENGTH = 256
+MAX_NAME_LENGTH = 256  # source, interaction channel
 # Validating an email or phone costs ~50 µs: each distinct raw value is normalized once.
 CACHE_SIZE = 262_144
 MAX_IDENTIFIERS = 50
 MAX_TRAITS = 100
 MAX_TRAIT_NAME = 64
 MAX_PROPERTIES_BYTES = 16_384
+MAX_DEPTH = 16  # levels of objects and arrays in traits or properties, counting the outer one
+# Integers must fit 64 bits: Neo4j stores no larger, and JSON readers in other languages
+# lose precision beyond. (Python's own limit, 4,300 digits, is far larger.)
+MIN_INT, MAX_INT = -(2**63), 2**63 - 1
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 KNOWN_FIELDS = frozenset(
     {
         "id",
@@ -50,15 +64,23 @@ KNOWN_FIELDS = frozenset(
 
 
 class EventParser:
-    """Validates and normalizes events. Keeps counters of what it dropped."""
+    """Validates and normalizes events. Keeps counters of what it dropped.
 
-    def __init__(self, normalizer: Normalizer, rules: Rules) -> None:
+    ``max_clock_skew`` is how far after idgraph's clock an event's timestamp may lie:
+    source clocks drift a little, but an event dated ahead would outrank everything
+    recorded until its date came (latest trait wins)."""
+
+    def __init__(self, normalizer: Normalizer, rules: Rules, max_clock_skew: timedelta) -> None:
         self.normalizer = normalizer
         self.rules = rules
+        self.max_clock_skew = max_clock_skew
+        self._ahead = f"is more than {_duration(max_clock_skew)} in the future"
         self.blocked_dropped = 0
         self._node = lru_cache(maxsize=CACHE_SIZE)(self._uncached_node)
 
-    def parse(self, raw: object) -> Event:
+    def parse(self, raw: object, now: datetime) -> Event:
+        """``raw`` as an Event, or an EventError. ``now`` is when idgraph received it
+        (one time per batch), which bounds the event's timestamp."""
         if not isinstance(raw, dict):
             raise EventError("", f"an event must be a JSON object, got {_type(raw)}")
         event_id = raw.get("id")
@@ -68,17 +90,21 @@ class EventParser:
             raise EventError("id", "must be a non-empty string")
         if len(event_id) > MAX_ID_LENGTH:
             raise EventError("id", f"longer than {MAX_ID_LENGTH} characters")
+        problem = text_problem(event_id)
+        if problem:
+            raise EventError("id", problem)
         try:
-            return self._parse(raw, event_id)
+            return self._parse(raw, event_id, now + self.max_clock_skew)
         except EventError as exc:
-            exc.event_id = event_id
             raise EventError(exc.field, exc.reason, event_id) from None
 
-    def _parse(self, raw: dict[str, Any], event_id: str) -> Event:
+    def _parse(self, raw: dict[str, Any], event_id: str, latest: datetime) -> Event:
         unknown = raw.keys() - KNOWN_FIELDS
         if unknown:
-            raise EventError(sorted(unknown)[0], "unknown field")
+            raise EventError(shown(sorted(unknown)[0]), "unknown field")
         timestamp = parse_timestamp(raw.get("timestamp"), "timestamp")
+        if timestamp > latest:
+            raise EventError("timestamp", f"{quoted(raw['timestamp'])} {self._ahead}")
         source = _required_string(raw, "source")
         nodes: dict[str, IdentityNode] = {}
         for node in self._identity_nodes(raw):
@@ -109,7 +135,7 @@ class EventParser:
             if len(item) != 2 or "kind" not in item or "value" not in item:
                 extra = item.keys() - {"kind", "value"}
                 if extra:
-                    raise EventError(f"{where}.{sorted(extra)[0]}", "unknown field")
+                    raise EventError(f"{where}.{shown(sorted(extra)[0])}", "unknown field")
                 missing = "kind" if "kind" not in item else "value"
                 raise EventError(f"{where}.{missing}", "is required")
             kind, value = item["kind"], item["value"]
@@ -142,7 +168,7 @@ class EventParser:
         attrs = {}
         for name in ("os", "model"):
             if device.get(name) is not None:
-                attrs[name] = _string(device, name, f"device.{name}")[:128]
+                attrs[name] = _text(_string(device, name, f"device.{name}")[:128], f"device.{name}")
         return dataclasses.replace(node, attrs=attrs) if node and attrs else node
 
     def _account(self, account: object) -> IdentityNode | None:
@@ -183,7 +209,7 @@ def _object(raw: object, field: str, shape: str) -> dict[str, Any]:
         raise EventError(field, f"must be an object {shape}, got {_type(raw)}")
     extra = raw.keys() - _field_names(shape)
     if extra:
-        raise EventError(f"{field}.{sorted(extra)[0]}", "unknown field")
+        raise EventError(f"{field}.{shown(sorted(extra)[0])}", "unknown field")
     return raw
 
 
@@ -196,18 +222,16 @@ def _string(raw: Mapping[str, Any], name: str, field: str) -> str:
     return value
 
 
-def parse_timestamp(value: object, field: str) -> datetime:
-    if value is None:
-        raise EventError(field, "is required")
+def _text(value: object, field: str) -> str:
+    """A string of at most MAX_NAME_LENGTH acceptable characters (no control ones)."""
     if not isinstance(value, str):
-        raise EventError(field, f"must be an RFC 3339 string, got {_type(value)}")
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise EventError(field, f"{value[:64]!r} is not an RFC 3339 timestamp") from None
-    if parsed.tzinfo is None:
-        raise EventError(field, "needs a time zone offset (e.g. 'Z' or '+02:00')")
-    return parsed.astimezone(UTC)
+        raise EventError(field, f"must be a string, got {_type(value)}")
+    if len(value) > MAX_NAME_LENGTH:
+        raise EventError(field, f"longer than {MAX_NAME_LENGTH} characters")
+    problem = text_problem(value)
+    if problem:
+        raise EventError(field, problem)
+    return value
 
 
 def _required_string(raw: Mapping[str, Any], field: str) -> str:
@@ -216,7 +240,28 @@ def _required_string(raw: Mapping[str, Any], field: str) -> str:
         raise EventError(field, "is required")
     if not isinstance(value, str) or not value.strip():
         raise EventError(field, "must be a non-empty string")
-    return value.strip()
+    return _text(value.strip(), field)
+
+
+def parse_timestamp(value: object, field: str) -> datetime:
+    """An RFC 3339 timestamp with an offset, in UTC, from 1970 to the end of year 9999."""
+    if value is None:
+        raise EventError(field, "is required")
+    if not isinstance(value, str):
+        raise EventError(field, f"must be an RFC 3339 string, got {_type(value)}")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise EventError(field, f"{quoted(value)} is not an RFC 3339 timestamp") from None
+    if parsed.tzinfo is None:
+        raise EventError(field, "needs a time zone offset (e.g. 'Z' or '+02:00')")
+    try:
+        utc: datetime | None = parsed.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:59:59-01:00 would be in year 10000 in UTC
+        utc = None
+    if utc is None or utc < EARLIEST:
+        raise EventError(field, f"{quoted(value)} is outside 1970-01-01 to 9999-12-31 (UTC)")
+    return utc
 
 
 def _traits(raw: object) -> dict[str, Any]:
@@ -227,11 +272,11 @@ def _traits(raw: object) -> dict[str, Any]:
     if len(raw) > MAX_TRAITS:
         raise EventError("traits", f"more than {MAX_TRAITS} traits")
     for name in raw:
-        if not name or len(name) > MAX_TRAIT_NAME or not name.isprintable():
+        if not (0 < len(name) <= MAX_TRAIT_NAME and name.isprintable()):
             raise EventError(
-                f"traits.{name[:64]}", f"names are 1-{MAX_TRAIT_NAME} printable characters"
+                f"traits.{shown(name)}", f"names are 1-{MAX_TRAIT_NAME} printable characters"
             )
-    _check_size("traits", raw)
+    _check_json("traits", raw)
     return raw
 
 
@@ -241,14 +286,16 @@ def _interaction(raw: object) -> InteractionInput | None:
     raw = _object(raw, "interaction", "{type, channel?, properties?}")
     kind = raw.get("type")
     if not isinstance(kind, str) or not KIND_PATTERN.match(kind):
-        raise EventError("interaction.type", "is required and must match [a-z][a-z0-9_]*")
+        raise EventError("interaction.type", f"is required and {KIND_RULE}")
     channel = raw.get("channel")
-    if channel is not None and not isinstance(channel, str):
-        raise EventError("interaction.channel", f"must be a string, got {_type(channel)}")
-    properties = raw.get("properties") or {}
-    if not isinstance(properties, dict):
+    if channel is not None:
+        channel = _text(channel, "interaction.channel")
+    properties = raw.get("properties")
+    if properties is None:
+        properties = {}
+    elif not isinstance(properties, dict):
         raise EventError("interaction.properties", f"must be an object, got {_type(properties)}")
-    _check_size("interaction.properties", properties)
+    _check_json("interaction.properties", properties)
     return InteractionInput(kind, channel, properties)
 
 
@@ -258,7 +305,7 @@ def _consent(raw: object) -> ConsentDecision | None:
     raw = _object(raw, "consent", "{purpose, status, expiresAt?}")
     purpose = raw.get("purpose")
     if not isinstance(purpose, str) or not KIND_PATTERN.match(purpose):
-        raise EventError("consent.purpose", "is required and must match [a-z][a-z0-9_]*")
+        raise EventError("consent.purpose", f"is required and {KIND_RULE}")
     status = raw.get("status")
     if status not in ("granted", "denied"):
         raise EventError("consent.status", "must be 'granted' or 'denied'")
@@ -267,12 +314,88 @@ def _consent(raw: object) -> ConsentDecision | None:
     return ConsentDecision(purpose, ConsentStatus(status), expires_at)
 
 
-def _check_size(field: str, value: dict[str, Any]) -> None:
-    flat = all(isinstance(v, str | int | float | bool | None) for v in value.values())
-    if flat and sum(len(k) + len(str(v)) for k, v in value.items()) < MAX_PROPERTIES_BYTES // 2:
-        return  # surely small: skip serializing it
-    if len(json.dumps(value, separators=(",", ":"))) > MAX_PROPERTIES_BYTES:
+class _Invalid(Exception):
+    """A value inside traits or properties is refused; ``path`` is filled on the way out,
+    so the common (valid) path builds no field names."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        self.path: list[str] = []
+
+
+def _check_json(field: str, value: dict[str, Any]) -> None:
+    """Refuse what a store could not keep or a JSON reader could not read back (see the
+    module docstring), and objects over MAX_PROPERTIES_BYTES of compact JSON."""
+    try:
+        bound = _json_size(value, 1)
+    except _Invalid as exc:
+        raise EventError(field + "".join(reversed(exc.path)), exc.reason) from None
+    if bound > MAX_PROPERTIES_BYTES and len(_compact(value)) > MAX_PROPERTIES_BYTES:
         raise EventError(field, f"larger than {MAX_PROPERTIES_BYTES} bytes of JSON")
+
+
+def _compact(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"), allow_nan=False)
+
+
+def _json_size(value: object, depth: int) -> int:
+    """Checks a JSON value found ``depth`` levels deep; returns an upper bound of its
+    length as compact JSON (ASCII escapes included), so that small values, nearly all
+    of them, need no serializing to be measured."""
+    if isinstance(value, str):
+        problem = text_problem(value, free=True)
+        if problem:
+            raise _Invalid(problem)
+        return len(value) * (2 if value.isascii() else 12) + 2
+    if value is None or value is True or value is False:
+        return 5
+    if isinstance(value, int):
+        if not MIN_INT <= value <= MAX_INT:
+            raise _Invalid("integer out of the 64-bit range (-2**63 to 2**63-1)")
+        return 20
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise _Invalid(f"must be a finite number, got {_NON_FINITE[repr(value)]}")
+        return 24
+    if depth > MAX_DEPTH:
+        raise _Invalid(f"nested deeper than {MAX_DEPTH} levels")
+    if isinstance(value, dict):
+        size = 2
+        for key, item in value.items():
+            try:
+                if not isinstance(key, str):
+                    raise _Invalid(f"object keys must be strings, got {_type(key)}")
+                problem = text_problem(key)
+                if problem:
+                    raise _Invalid(f"name {problem}")
+                size += len(key) * (2 if key.isascii() else 12) + 4 + _json_size(item, depth + 1)
+            except _Invalid as exc:
+                exc.path.append(f".{shown(key) if isinstance(key, str) else quoted(key)}")
+                raise
+        return size
+    if isinstance(value, list):
+        size = 2
+        for i, item in enumerate(value):
+            try:
+                size += _json_size(item, depth + 1) + 1
+            except _Invalid as exc:
+                exc.path.append(f"[{i}]")
+                raise
+        return size
+    raise _Invalid(f"must be a JSON value, got {_type(value)}")
+
+
+_NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+
+
+def _duration(delta: timedelta) -> str:
+    """``300 s`` as ``5 minutes``, for messages."""
+    seconds = int(delta.total_seconds())
+    for unit, size in (("day", 86_400), ("hour", 3_600), ("minute", 60), ("second", 1)):
+        if seconds >= size and seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'' if count == 1 else 's'}"
+    return f"{seconds} seconds"
 
 
 def _type(value: object) -> str:

@@ -1,4 +1,8 @@
-"""Identifier normalization: emails, phones (E.164), devices, accounts, custom kinds."""
+"""Identifier normalization: emails, phones (E.164), devices, accounts, custom kinds.
+
+Every value is trimmed, then refused if it is not acceptable text (see
+:mod:`idgraph.domain.text`): lone surrogates and control characters never reach a key.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +12,14 @@ import phonenumbers
 from email_validator import EmailNotValidError, validate_email
 
 from idgraph.domain.model import ACCOUNT, DEVICE, IdentityNode
+from idgraph.domain.text import quoted, text_problem
 from idgraph.errors import IdentifierError
 
-KIND_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
-SYSTEM_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_.\-]*$")
+# Kinds, interaction types and purposes. ``\Z``, not ``$``: ``$`` also matches before a
+# final newline.
+KIND_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,63}\Z")
+KIND_RULE = "must match [a-z][a-z0-9_]* (at most 64 characters)"
+SYSTEM_PATTERN = re.compile(r"[a-z0-9][a-z0-9_.\-]*\Z")
 RESERVED_KINDS = frozenset({DEVICE, ACCOUNT})
 MAX_VALUE_LENGTH = 512
 
@@ -26,7 +34,7 @@ class Normalizer:
 
     def identifier(self, kind: str, value: str) -> IdentityNode:
         if not isinstance(kind, str) or not KIND_PATTERN.match(kind):
-            raise IdentifierError(f"kind {kind!r} must match [a-z][a-z0-9_]*", "kind")
+            raise IdentifierError(f"kind {quoted(kind)} {KIND_RULE}", "kind")
         if kind in RESERVED_KINDS:
             raise IdentifierError(
                 f"kind {kind!r} is reserved: use the event's {kind!r} field", "kind"
@@ -39,14 +47,16 @@ class Normalizer:
         return IdentityNode(f"{kind}:{value}", kind, value)
 
     def device(self, device_id: str) -> IdentityNode:
-        value = _plain(device_id)
+        value = _plain(device_id, "id")
         return IdentityNode(f"{DEVICE}:{value}", DEVICE, value)
 
     def account(self, system: str, account_id: str) -> IdentityNode:
-        system = _plain(system).lower()
+        system = _plain(system, "system").lower()
         if not SYSTEM_PATTERN.match(system):
-            raise IdentifierError(f"system {system!r} must match [a-z0-9][a-z0-9_.-]*", "system")
-        account_id = _plain(account_id)
+            raise IdentifierError(
+                f"system {quoted(system)} must match [a-z0-9][a-z0-9_.-]*", "system"
+            )
+        account_id = _plain(account_id, "id")
         value = f"{system}:{account_id}"
         return IdentityNode(
             f"{ACCOUNT}:{value}", ACCOUNT, value, {"system": system, "id": account_id}
@@ -56,13 +66,13 @@ class Normalizer:
         """Normalize a key typed by a person: ``email:Alice@Example.com``, ``account:shop:42``."""
         kind, sep, value = key.partition(":")
         if not sep:
-            raise IdentifierError(f"{key!r} is not kind:value (e.g. email:alice@example.com)")
+            raise IdentifierError(f"{quoted(key)} is not kind:value (e.g. email:alice@example.com)")
         if kind == DEVICE:
             return self.device(value)
         if kind == ACCOUNT:
             system, sep, account_id = value.partition(":")
             if not sep:
-                raise IdentifierError(f"{key!r} is not account:system:id")
+                raise IdentifierError(f"{quoted(key)} is not account:system:id")
             return self.account(system, account_id)
         return self.identifier(kind, value)
 
@@ -76,12 +86,16 @@ class Normalizer:
         return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def _plain(value: object) -> str:
+def _plain(value: object, field: str = "value") -> str:
+    """``value`` trimmed, if it is acceptable text of at most MAX_VALUE_LENGTH characters."""
     if not isinstance(value, str):
-        raise IdentifierError(f"must be a string, got {type(value).__name__}", "value")
+        raise IdentifierError(f"must be a string, got {type(value).__name__}", field)
     value = value.strip()
     if len(value) > MAX_VALUE_LENGTH:
-        raise IdentifierError(f"longer than {MAX_VALUE_LENGTH} characters", "value")
+        raise IdentifierError(f"longer than {MAX_VALUE_LENGTH} characters", field)
+    problem = text_problem(value)
+    if problem:
+        raise IdentifierError(problem, field)
     return value
 
 
