@@ -83,9 +83,9 @@ class Api:
         return data
 
 
-async def open_api(settings: Settings, store: Store) -> AsyncIterator[Api]:
-    """An app on ``store``, and a client speaking as a new admin key ``test-admin``."""
-    secret = await new_key(store, settings, ADMIN, "admin")
+async def open_api(settings: Settings, store: Store, admin: str = ADMIN) -> AsyncIterator[Api]:
+    """An app on ``store``, and a client speaking as a new admin key named ``admin``."""
+    secret = await new_key(store, settings, admin, "admin")
     app = create_app(settings, store)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)

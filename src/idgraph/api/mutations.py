@@ -99,7 +99,7 @@ class UnlinkPayload:
     )
     redacted: int = strawberry.field(
         description="Ends of `removedLinks` that consent hides for the purpose, before or "
-        "after the split: null there, counted here."
+        "after the split: null there, counted here (`a` and `b` are always named)."
     )
     banned: bool = strawberry.field(description="True when the pair may never merge again.")
     note: str | None = strawberry.field(description="E.g. `already in different customers`.")
@@ -334,8 +334,9 @@ class Mutation:
         context.audit.record("unlink", [plan.customer_id], detail)
         ends = sorted({key for x, y, _ in plan.rejected_links for key in (x, y)})
         shown_now = await context.privacy.visible(ends)
-        # a and b were shown; any other end belonged to their customer before the split
-        shown = {k for k in shown_now if k in found or shows(before, k)}
+        # a and b are the caller's and were shown; another end is shown if consent shows
+        # it both before the split (in a and b's customer) and after it
+        shown = set(found) | {k for k in shown_now if shows(before, k)}
         return UnlinkPayload(
             removed_links=[
                 RemovedLink(a=x if x in shown else None, b=y if y in shown else None, rule=rule)
