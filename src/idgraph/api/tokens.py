@@ -68,8 +68,9 @@ Ref = NodeRef | InteractionRef | CustomerRef
 
 
 class Tokens:
-    """Seals and opens the tokens of one server secret. Thread-safe and cheap (a few
-    microseconds a token): build it once per application."""
+    """Seals and opens the tokens of one server secret: build it once per application
+    (it is thread-safe). A token costs some microseconds, made only when a client asks
+    for an id or a cursor."""
 
     def __init__(self, key: bytes) -> None:
         self._siv = AESSIV(key)

@@ -33,7 +33,6 @@ from idgraph.domain.profile import merge_traits
 from idgraph.errors import InvalidInput
 
 PROFILE = needs(Permission.READ_PROFILE)
-RESOLVE = needs(Permission.RESOLVE)
 
 
 @strawberry.enum(description="A consent decision.")
@@ -82,12 +81,9 @@ def utc(value: datetime | None, argument: str) -> datetime | None:
     "A key with only the `resolve` permission sees `kind` and `value`, nothing else."
 )
 class IdentityNode(Node):
-    kind: str = strawberry.field(
-        description="`email`, `phone`, `cookie`, …, `device`, `account`.", extensions=RESOLVE
-    )
-    value: str = strawberry.field(
-        description="The normalized value (the key after `kind:`).", extensions=RESOLVE
-    )
+    # Reached only through fields that need `resolve` or `read_profile` already.
+    kind: str = strawberry.field(description="`email`, `phone`, `cookie`, …, `device`, `account`.")
+    value: str = strawberry.field(description="The normalized value (the key after `kind:`).")
     created_at: datetime | None = strawberry.field(
         description="When the graph first saw it (UTC).", extensions=PROFILE
     )
