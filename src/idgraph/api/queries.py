@@ -105,7 +105,8 @@ class Query:
         description="Why two identifiers are, or are not, the same customer: the shortest "
         "path of accepted links (each hop with source, time and event), or the customers "
         "they belong to and the links between them that rules refused. An identifier "
-        "consent hides is answered as unknown. Needs `steward`.",
+        "consent hides is answered as unknown; the reason names the arguments (`a`, `b`), "
+        "never a key. Needs `steward`.",
         extensions=needs(Permission.STEWARD),
     )
     async def explain_link(
