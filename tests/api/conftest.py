@@ -3,7 +3,8 @@ lifespan run explicitly; the ``store`` fixture runs them on every backend.
 
 Every request carries an API key: ``api`` sends an admin key's (``test-admin``) under
 the default-allow purpose ``support``; ``api.as_(secret, purpose)`` speaks as another
-key, made with :func:`new_key`."""
+key, made with :func:`new_key`. Every app runs on the server secret :data:`SECRET` (the
+ids and cursors it hands out are encrypted with a key derived from it)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,15 @@ from idgraph.store.port import Store
 
 ADMIN = "test-admin"
 PURPOSE = "support"
+SECRET = "tests-only-server-secret-0123456789abcdef"
+
+
+@pytest.fixture(autouse=True)
+def server_secret(monkeypatch: pytest.MonkeyPatch) -> str:
+    """The server secret of every app in these tests, from the environment, so that no
+    test writes a secret file into the working directory."""
+    monkeypatch.setenv("IDGRAPH_SECRET", SECRET)
+    return SECRET
 
 
 def key_headers(secret: str, purpose: str = PURPOSE) -> dict[str, str]:
@@ -73,9 +83,9 @@ class Api:
         return data
 
 
-async def open_api(settings: Settings, store: Store) -> AsyncIterator[Api]:
-    """An app on ``store``, and a client speaking as a new admin key ``test-admin``."""
-    secret = await new_key(store, settings, ADMIN, "admin")
+async def open_api(settings: Settings, store: Store, admin: str = ADMIN) -> AsyncIterator[Api]:
+    """An app on ``store``, and a client speaking as a new admin key named ``admin``."""
+    secret = await new_key(store, settings, admin, "admin")
     app = create_app(settings, store)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)

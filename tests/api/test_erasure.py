@@ -11,6 +11,7 @@ from idgraph.config import Settings
 from idgraph.service import IdentityGraph
 from idgraph.store.sqlite import SqliteStore
 from tests.api.conftest import Api, new_key
+from tests.api.opaque import tokens
 from tests.events import event
 from tests.test_store_files import LATER, OTHERS, PERSON, PLAINTEXT, leftovers
 
@@ -151,7 +152,9 @@ async def test_audit_log_records_reads_and_changes_with_key_and_purpose(
     )
     await reader.data(both)
     await reader.data("query($id: ID!) { customer(id: $id) { id } }", {"id": a_id})
-    await reader.data("query($id: ID!) { node(id: $id) { id } }", {"id": "cookie:c1"})
+    await reader.data(
+        "query($id: ID!) { node(id: $id) { id } }", {"id": tokens.node_id("cookie:c1")}
+    )
     await writer.data(SET_CONSENT, consent())
     assert (
         await reader.data(
@@ -173,9 +176,12 @@ async def test_audit_log_records_reads_and_changes_with_key_and_purpose(
         ("shop-frontend", "support", "resolve", a_id),
     ]
     assert page["edges"][0]["node"]["detail"] == "marketing=granted"
-    everything = (await api.data(AUDIT, {"first": 4}))["auditLog"]
+    everything = (await api.data(AUDIT, {"first": 5}))["auditLog"]
     assert everything["pageInfo"]["hasNextPage"] is True
-    rest = (await api.data(AUDIT, {"first": 4, "after": everything["pageInfo"]["endCursor"]}))[
+    # the resolve that found nothing is audited too
+    assert rows(everything)[0] == ("shop-frontend", "support", "resolve", None)
+    assert everything["edges"][0]["node"]["detail"] == "miss"
+    rest = (await api.data(AUDIT, {"first": 5, "after": everything["pageInfo"]["endCursor"]}))[
         "auditLog"
     ]
     assert rows(rest) == [("shop-frontend", "support", "resolve", a_id)]

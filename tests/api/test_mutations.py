@@ -7,6 +7,7 @@ from typing import Any
 from idgraph.config import Settings
 from idgraph.service import IdentityGraph
 from tests.api.conftest import Api, new_key
+from tests.api.opaque import tokens
 from tests.events import event
 
 INGEST = """
@@ -36,6 +37,7 @@ mutation($a: IdentifierInput!, $b: IdentifierInput!, $ban: Boolean!) {
   unlink(a: $a, b: $b, ban: $ban, reason: "two people") {
     actor banned note
     removedLinks { a b rule }
+    redacted
     customers { id size }
     userErrors { code message field }
   }
@@ -79,8 +81,8 @@ async def test_ingest_reports_each_event_and_the_customers_touched(
     [customer] = result["customers"]
     assert customer["id"] == accepted["customerIds"][0]
     assert customer["size"] == 4
-    assert customer["devices"] == [{"id": "device:dev-1", "os": "ios"}]
-    assert customer["accounts"] == [{"id": "account:shop:42"}]
+    assert customer["devices"] == [{"id": tokens.node_id("device:dev-1"), "os": "ios"}]
+    assert customer["accounts"] == [{"id": tokens.node_id("account:shop:42")}]
     assert await graph.customer_of("email:alice@example.com") == customer["id"]
 
     again = (await api.data(INGEST, {"events": [full_event()]}))["ingest"]
@@ -165,7 +167,7 @@ async def test_link_needs_two_known_valid_identity_nodes(api: Api, graph: Identi
         return [{k: e[k] for k in ("code", "field")} for e in result["userErrors"]]
 
     assert await errors(ident("email", "a@x.com"), ident("email", "b@x.com")) == [
-        {"code": "NOT_FOUND", "field": "b"}
+        {"code": "NOT_FOUND", "field": None}
     ]
     assert await errors(ident("email", "nope"), ident("email", "a@x.com")) == [
         {"code": "BAD_USER_INPUT", "field": "a"}
@@ -186,6 +188,9 @@ async def test_unlink_splits_and_bans(api: Api, graph: IdentityGraph, settings: 
     assert result["actor"] == "ops"
     assert result["banned"] is True
     assert {r["rule"] for r in result["removedLinks"]} == {"unlink"}
+    ends = {r["a"] for r in result["removedLinks"]} | {r["b"] for r in result["removedLinks"]}
+    assert ends <= {"email:a@x.com", "email:b@x.com", "device:shared"}  # all shown
+    assert result["redacted"] == 0
     assert result["customers"][0]["id"] == before
     assert sum(c["size"] for c in result["customers"]) == 3
     assert await graph.customer_of("email:a@x.com") != await graph.customer_of("email:b@x.com")
@@ -203,5 +208,5 @@ async def test_unlink_of_unknown_identifier_is_a_user_error(api: Api, graph: Ide
     result = (await api.data(UNLINK, variables))["unlink"]
     assert result["customers"] == []
     assert result["userErrors"] == [
-        {"code": "NOT_FOUND", "message": "no identity node email:zz@x.com", "field": None}
+        {"code": "NOT_FOUND", "message": "`a` or `b` is not in the graph", "field": None}
     ]

@@ -6,6 +6,7 @@ from typing import Any
 
 from idgraph.service import IdentityGraph
 from tests.api.conftest import Api
+from tests.api.opaque import tokens
 from tests.events import event
 
 PROFILE = """
@@ -83,18 +84,23 @@ async def test_resolve_by_any_identifier_normalized_like_ingest(
     assert customer == by_device["resolve"] == by_account["resolve"]
     assert customer["id"].startswith("cus_")
     assert customer["size"] == 4
-    assert [i["id"] for i in customer["identifiers"]] == ["cookie:c1", "email:alice@example.com"]
+    assert [(i["id"], i["kind"], i["value"]) for i in customer["identifiers"]] == [
+        (tokens.node_id("cookie:c1"), "cookie", "c1"),
+        (tokens.node_id("email:alice@example.com"), "email", "alice@example.com"),
+    ]
     assert customer["emails"] == [{"value": "alice@example.com"}]
     assert customer["devices"] == [
         {
-            "id": "device:d1",
+            "id": tokens.node_id("device:d1"),
             "value": "d1",
             "os": "ios",
             "model": "iPhone 15",
             "customer": {"id": customer["id"]},
         }
     ]
-    assert customer["accounts"] == [{"id": "account:shop:42", "system": "shop", "accountId": "42"}]
+    assert customer["accounts"] == [
+        {"id": tokens.node_id("account:shop:42"), "system": "shop", "accountId": "42"}
+    ]
 
 
 async def test_unknown_identifier_resolves_to_null(api: Api, graph: IdentityGraph) -> None:
@@ -163,9 +169,18 @@ async def test_node_refetches_every_kind_of_object(api: Api, graph: IdentityGrap
         return found
 
     assert (await node(customer["id"]))["size"] == 4
-    assert (await node("email:alice@example.com"))["__typename"] == "Identifier"
-    assert (await node("device:d1"))["__typename"] == "Device"
-    assert (await node("account:shop:42"))["__typename"] == "Account"
+    for key, typename in (
+        ("email:alice@example.com", "Identifier"),
+        ("device:d1", "Device"),
+        ("account:shop:42", "Account"),
+    ):
+        kind, _, value = key.partition(":")
+        assert await node(tokens.node_id(key)) == {
+            "__typename": typename,
+            "id": tokens.node_id(key),
+            "kind": kind,
+            "value": value,
+        }
     found = await node(interaction["id"])
     assert found == {
         "__typename": "Interaction",
@@ -174,8 +189,9 @@ async def test_node_refetches_every_kind_of_object(api: Api, graph: IdentityGrap
         "type": "page_view",
         "channel": "web",
     }
-    assert await node("email:nobody@example.com") is None
+    assert await node(tokens.node_id("email:nobody@example.com")) is None
     assert await node("cus_unknown") is None
+    assert await node("email:alice@example.com") is None  # a key is not an id
 
 
 INTERACTIONS = """
@@ -318,7 +334,7 @@ async def test_explain_link_with_an_unknown_identifier(api: Api, graph: Identity
     )["explainLink"]
     assert result["verdict"] == "UNKNOWN_IDENTIFIER"
     assert result["customerB"] is None
-    assert result["reason"] == "cookie:nope is not in the graph"
+    assert result["reason"] == "`b` is not in the graph"
 
 
 CONFLICTS = """

@@ -33,6 +33,7 @@ from idgraph.api.context import Context
 from idgraph.api.errors import format_error, http_error
 from idgraph.api.metrics import Metrics
 from idgraph.api.schema import build_schema
+from idgraph.api.tokens import Tokens
 from idgraph.config import Settings, load_settings
 from idgraph.domain.access import Permission
 from idgraph.errors import StoreError
@@ -58,9 +59,10 @@ class GraphQLView(GraphQL[Context, None]):
     """Strawberry's ASGI view with idgraph's authentication, context, error format and
     HTTP errors."""
 
-    def __init__(self, schema: Any, metrics: Metrics, graphiql: bool) -> None:
+    def __init__(self, schema: Any, metrics: Metrics, graphiql: bool, tokens: Tokens) -> None:
         super().__init__(schema, graphql_ide="graphiql" if graphiql else None)
         self.metrics = metrics
+        self.tokens = tokens
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
@@ -80,6 +82,7 @@ class GraphQLView(GraphQL[Context, None]):
             metrics=self.metrics,
             key=request.state.key,
             purpose_name=request.headers.get("x-purpose", "").strip(),
+            tokens=self.tokens,
         )
 
     async def process_result(self, request: Any, result: ExecutionResult) -> GraphQLHTTPResponse:
@@ -205,7 +208,12 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         routes=[
             Route(
                 "/graphql",
-                GraphQLView(build_schema(settings.api), metrics, settings.api.graphiql),
+                GraphQLView(
+                    build_schema(settings.api),
+                    metrics,
+                    settings.api.graphiql,
+                    Tokens.from_secret(settings.secret()),
+                ),
             ),
             Route("/healthz", healthz),
             Route("/readyz", readyz),

@@ -55,8 +55,13 @@ class AuditRecord:
         description="`resolve`, `customer`, `node`, `explainLink`, `ingest`, `link`, "
         "`unlink`, `setConsent`, `forget`."
     )
-    customer_id: strawberry.ID | None = strawberry.field(description="The customer concerned.")
-    detail: str = strawberry.field(description="Steward actions: the event or parts, and why.")
+    customer_id: strawberry.ID | None = strawberry.field(
+        description="The customer concerned; null for a lookup that found nothing."
+    )
+    detail: str = strawberry.field(
+        description="Steward actions: the event or parts, and why. `miss`: the lookup "
+        "found nothing; `hidden`: it found only what consent hides for the purpose."
+    )
 
     @classmethod
     def from_entry(cls, e: AuditEntry) -> AuditRecord:

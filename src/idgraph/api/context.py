@@ -1,5 +1,6 @@
 """What every resolver receives as ``info.context``: the service, the caller's key and
-purpose, and per-request state (loaders, consent views, the audit trail)."""
+purpose, the application's token maker, and per-request state (loaders, consent views,
+the audit trail)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from idgraph.api.audit import AuditTrail
 from idgraph.api.loaders import Loaders
 from idgraph.api.metrics import Metrics
 from idgraph.api.privacy import Privacy
+from idgraph.api.tokens import Tokens
 from idgraph.config import ApiSettings
 from idgraph.domain.access import ApiKey, Permission
 from idgraph.domain.consent import Purpose
@@ -26,6 +28,7 @@ class Context:
     metrics: Metrics
     key: ApiKey
     purpose_name: str  # the X-Purpose header, as sent (cut to MAX_PURPOSE_LENGTH)
+    tokens: Tokens  # one per application: opaque ids and cursors
     purpose: Purpose | None = field(init=False)  # None unless configured
     loaders: Loaders = field(init=False)
     privacy: Privacy = field(init=False)
@@ -34,9 +37,14 @@ class Context:
     def __post_init__(self) -> None:
         self.purpose_name = self.purpose_name[:MAX_PURPOSE_LENGTH]
         self.purpose = self.graph.settings.purpose(self.purpose_name)
+        self.refresh()
+        self.audit = AuditTrail(self.key.name, self.purpose_name)
+
+    def refresh(self) -> None:
+        """Forget what the request has read so far: a mutation that changed the graph
+        calls it, so that its payload reads the graph (and consent) as it is now."""
         self.loaders = Loaders(self.graph.store)
         self.privacy = Privacy(self.loaders, self.purpose, utcnow())
-        self.audit = AuditTrail(self.key.name, self.purpose_name)
 
     @property
     def actor(self) -> str:

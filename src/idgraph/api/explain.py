@@ -1,6 +1,8 @@
 """``explainLink``: the shortest chain of accepted links between two identity nodes, or
 what keeps them apart. A node that consent hides for the request's purpose is answered
-as if it were not in the graph; a hidden node on the path is shown as null."""
+as if it were not in the graph, after the same work (:meth:`Privacy.visible`); a hidden
+node on the path, or at an end of a refused link, is shown as null. The reason names
+the arguments (`a`, `b`), never a key."""
 
 from __future__ import annotations
 
@@ -13,11 +15,8 @@ from idgraph.service import IdentityGraph
 
 async def explain_link(graph: IdentityGraph, privacy: Privacy, a: str, b: str) -> LinkExplanation:
     """Explain how the identity nodes with keys ``a`` and ``b`` relate."""
-    store = graph.store
-    known = await store.customer_ids_of([a, b])
-    views = {cid: await privacy.view(cid) for cid in set(known.values())}
-    ids = {key: cid for key, cid in known.items() if shows(views[cid], key)}
-    found = await store.customers(sorted(set(ids.values())))
+    ids = await privacy.visible([a, b])
+    found = await graph.store.customers(sorted(set(ids.values())))
     customer_a = Customer.from_record(found[ids[a]]) if a in ids else None
     customer_b = Customer.from_record(found[ids[b]]) if b in ids else None
     result = LinkExplanation(
@@ -32,12 +31,16 @@ async def explain_link(graph: IdentityGraph, privacy: Privacy, a: str, b: str) -
         customer_b=customer_b,
     )
     if a not in ids or b not in ids:
-        unknown = " and ".join(k for k in (a, b) if k not in ids)
-        result.reason = f"{unknown} is not in the graph"
+        unknown = [side for side, key in (("a", a), ("b", b)) if key not in ids]
+        result.reason = (
+            f"`{unknown[0]}` is not in the graph"
+            if len(unknown) == 1
+            else "neither `a` nor `b` is in the graph"
+        )
         return result
     if ids[a] == ids[b]:
         result.verdict, result.linked = LinkVerdict.LINKED, True
-        result.path = await _path(graph, views[ids[a]], ids[a], a, b)
+        result.path = await _path(graph, await privacy.view(ids[a]), ids[a], a, b)
         hops = len(result.path)
         result.reason = f"same customer {ids[a]}, {hops} accepted link{'s' * (hops != 1)} apart"
         return result

@@ -1,7 +1,12 @@
 """The ``Mutation`` root. Caller mistakes come back as ``userErrors`` (errors as data);
 nothing is written when the input is refused. Each field names the permission it needs;
 changes are recorded in the request's audit trail with who (the key's name), the
-purpose and, for steward actions, why (``reason``)."""
+purpose and, for steward actions, why (``reason``).
+
+Steward actions see the graph as profile reads do for the request's purpose: an
+identity node consent hides is refused exactly like one that does not exist (same
+error, same work), and what they return names nothing hidden (hidden ends of
+``removedLinks`` are null, and counted)."""
 
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ from idgraph.api.access import needs
 from idgraph.api.context import Info
 from idgraph.api.errors import USER_ERRORS, UserError, user_error
 from idgraph.api.inputs import EventInput, IdentifierInput
+from idgraph.api.privacy import shows
 from idgraph.api.types import ConsentStatus, Customer, EventOutcome, utc
 from idgraph.domain.access import ErasureReport, Permission
 from idgraph.domain.model import (
@@ -27,12 +33,14 @@ from idgraph.domain.model import (
 )
 from idgraph.domain.model import ConsentStatus as DomainConsentStatus
 from idgraph.domain.model import EventOutcome as DomainOutcome
-from idgraph.errors import IdgraphError, InvalidInput, NotFound, RuleViolation
+from idgraph.errors import Forbidden, IdgraphError, InvalidInput, NotFound, RuleViolation
 
 T = TypeVar("T")
 
 STEWARD_SOURCE = "steward"
 MANUAL_LINK_PREFIX = "manual-link:"
+# One answer whichever of the two is unknown or hidden, or both: it names no side.
+NOT_IN_GRAPH = "`a` or `b` is not in the graph"
 
 
 @strawberry.type(description="The outcome of one event.")
@@ -77,8 +85,10 @@ class IngestPayload:
 
 @strawberry.type(description="A link that `unlink` rejected to split the customer.")
 class RemovedLink:
-    a: str = strawberry.field(description="Key of one end.")
-    b: str = strawberry.field(description="Key of the other end.")
+    a: str | None = strawberry.field(description="Key of one end; null when consent hides it.")
+    b: str | None = strawberry.field(
+        description="Key of the other end; null when consent hides it."
+    )
     rule: str = strawberry.field(description="Recorded rule: `unlink`.")
 
 
@@ -86,6 +96,10 @@ class RemovedLink:
 class UnlinkPayload:
     removed_links: list[RemovedLink] = strawberry.field(
         description="Accepted links now rejected (the fewest that separate the two)."
+    )
+    redacted: int = strawberry.field(
+        description="Ends of `removedLinks` that consent hides for the purpose, before or "
+        "after the split: null there, counted here (`a` and `b` are always named)."
     )
     banned: bool = strawberry.field(description="True when the pair may never merge again.")
     note: str | None = strawberry.field(description="E.g. `already in different customers`.")
@@ -206,6 +220,19 @@ def _event_fields(a: IdentityNode, b: IdentityNode) -> dict[str, Any]:
     return fields
 
 
+async def _visible(info: Info, operation: str, nodes: list[IdentityNode]) -> dict[str, str]:
+    """The customer of each node; refused with one NOT_FOUND that names no side unless
+    every node is in the graph and consent shows it for the purpose. A hidden node and
+    an unknown one take the same path (:meth:`Privacy.visible`) to the same answer; the
+    refusal is audited as a miss."""
+    keys = [n.key for n in nodes]
+    found = await info.context.privacy.visible(keys)
+    if any(key not in found for key in keys):
+        info.context.audit.record(operation, [None], "miss")
+        raise _Refused(NotFound(NOT_IN_GRAPH))
+    return found
+
+
 async def _refusing_rule(info: Info, a: str, b: str) -> str:
     for link in await info.context.graph.store.links_of([a]):
         if {link.a, link.b} == {a, b} and not link.accepted:
@@ -221,6 +248,18 @@ Identity = Annotated[IdentifierInput, strawberry.argument(description="An identi
 
 def _user_error(exc: _Refused | IdgraphError) -> UserError:
     return exc.error if isinstance(exc, _Refused) else user_error(exc)
+
+
+def _not_unlinked(actor: str, exc: _Refused | IdgraphError) -> UnlinkPayload:
+    return UnlinkPayload(
+        removed_links=[],
+        redacted=0,
+        banned=False,
+        note=None,
+        actor=actor,
+        user_errors=[_user_error(exc)],
+        customer_ids=[],
+    )
 
 
 @strawberry.type(description="Change the identity graph.")
@@ -262,7 +301,9 @@ class Mutation:
 
     @strawberry.mutation(
         description="Split two identity nodes into different customers (a steward action). "
-        "With `ban`, later evidence can never join them again. Needs `steward`.",
+        "With `ban`, later evidence can never join them again. A node that consent hides "
+        "for the purpose is refused like an unknown one (`NOT_FOUND`, naming neither "
+        "side). Needs `steward`.",
         extensions=needs(Permission.STEWARD),
     )
     async def unlink(
@@ -275,24 +316,33 @@ class Mutation:
         ] = False,
         reason: Reason = None,
     ) -> UnlinkPayload | None:
-        actor = info.context.actor
+        context = info.context
+        actor = context.actor
         try:
-            key_a, key_b = (n.key for n in _normalized(info, a, b))
-            plan = await info.context.graph.unlink(key_a, key_b, ban=ban)
+            nodes = _normalized(info, a, b)
+            found = await _visible(info, "unlink", nodes)
+            key_a, key_b = (n.key for n in nodes)
+            before = await context.privacy.view(found[key_a])
+            plan = await context.graph.unlink(key_a, key_b, ban=ban)
+        except NotFound:  # gone since it was looked up: the same answer as above
+            return _not_unlinked(actor, _Refused(NotFound(NOT_IN_GRAPH)))
         except (_Refused, *USER_ERRORS) as exc:
-            return UnlinkPayload(
-                removed_links=[],
-                banned=False,
-                note=None,
-                actor=actor,
-                user_errors=[_user_error(exc)],
-                customer_ids=[],
-            )
+            return _not_unlinked(actor, exc)
+        context.refresh()
         parts = [p.customer_id for p in sorted(plan.parts, key=lambda p: p.is_new)]
         detail = f"unlink ban={ban} parts={','.join(parts)} reason={reason or ''}"
-        info.context.audit.record("unlink", [plan.customer_id], detail)
+        context.audit.record("unlink", [plan.customer_id], detail)
+        ends = sorted({key for x, y, _ in plan.rejected_links for key in (x, y)})
+        shown_now = await context.privacy.visible(ends)
+        # a and b are the caller's and were shown; another end is shown if consent shows
+        # it both before the split (in a and b's customer) and after it
+        shown = set(found) | {k for k in shown_now if shows(before, k)}
         return UnlinkPayload(
-            removed_links=[RemovedLink(a=x, b=y, rule=rule) for x, y, rule in plan.rejected_links],
+            removed_links=[
+                RemovedLink(a=x if x in shown else None, b=y if y in shown else None, rule=rule)
+                for x, y, rule in plan.rejected_links
+            ],
+            redacted=sum((x not in shown) + (y not in shown) for x, y, _ in plan.rejected_links),
             banned=plan.ban is not None,
             note=plan.note or None,
             actor=actor,
@@ -304,7 +354,8 @@ class Mutation:
         description="Link two known identity nodes (a steward action): ingests a synthetic "
         'event `{id: "manual-link:<uuid>", source: "steward", identifiers: [a, b]}`. '
         "The resolution rules still apply; a refusal comes back as a RULE_VIOLATION. "
-        "Needs `steward`.",
+        "A node that consent hides for the purpose is refused like an unknown one "
+        "(`NOT_FOUND`, naming neither side). Needs `steward`.",
         extensions=needs(Permission.STEWARD),
     )
     async def link(
@@ -321,7 +372,8 @@ class Mutation:
 
     @strawberry.mutation(
         description="Record a consent decision for an identity node (kept as history; the "
-        "latest live decision counts). Needs `set_consent`.",
+        "latest live decision counts). Needs `set_consent`, and a key that may use the "
+        "`purpose` recorded (else `FORBIDDEN`).",
         extensions=needs(Permission.SET_CONSENT),
     )
     async def set_consent(
@@ -341,6 +393,8 @@ class Mutation:
         ] = None,
     ) -> SetConsentPayload | None:
         graph = info.context.graph
+        if graph.settings.purpose(purpose) is not None and not info.context.key.may_use(purpose):
+            raise Forbidden(f"this key may not record consent for the purpose {purpose!r}")
         try:
             key = _field("subject", lambda: subject.normalize(graph.normalizer).key)
             expiry = _field("expiresAt", lambda: utc(expires_at, "expiresAt"))
@@ -399,13 +453,11 @@ async def _link(
     nodes = _normalized(info, a, b)
     fields = _event_fields(*nodes)
     keys = [n.key for n in nodes]
-    known = await graph.store.customer_ids_of(keys)
-    for field, key in zip(("a", "b"), keys, strict=True):
-        if key not in known:
-            raise _Refused(NotFound(f"no identity node {key}"), field)
+    await _visible(info, "link", nodes)
     event_id = f"{MANUAL_LINK_PREFIX}{uuid.uuid4()}"
     raw = {"id": event_id, "timestamp": utcnow().isoformat(), "source": STEWARD_SOURCE, **fields}
     result = await graph.ingest([raw])
+    info.context.refresh()
     info.context.metrics.record_batch(result)
     outcome = result.outcomes[0]
     if outcome.outcome is not Outcome.ACCEPTED:

@@ -1,6 +1,8 @@
 """The ``Query`` root: thin resolvers that parse arguments, ask loaders or the service,
 and map the result to GraphQL types. Each field names the permission it needs; reads of
-personal data are recorded in the request's audit trail."""
+personal data are recorded in the request's audit trail, and so are lookups that find
+nothing (detail ``miss``) or only what consent hides (detail ``hidden``): a key cannot
+probe who is a customer without a trace."""
 
 from __future__ import annotations
 
@@ -14,21 +16,22 @@ from idgraph.api.context import Info
 from idgraph.api.explain import explain_link
 from idgraph.api.inputs import IdentifierInput
 from idgraph.api.loaders import InteractionsKey
-from idgraph.api.privacy import shows
-from idgraph.api.relay import (
-    INTERACTION_PREFIX,
-    After,
-    Connection,
-    Node,
-    PageSize,
-    decode,
-    decode_time,
-    page,
-    page_size,
+from idgraph.api.privacy import NOBODY
+from idgraph.api.relay import After, Connection, Node, PageSize, page, page_size
+from idgraph.api.tokens import InteractionRef, NodeRef
+from idgraph.api.types import (
+    Customer,
+    IdentityNode,
+    Interaction,
+    Link,
+    LinkExplanation,
+    identity_node,
 )
-from idgraph.api.types import Customer, Interaction, Link, LinkExplanation, identity_node
 from idgraph.domain.access import Permission
 from idgraph.errors import InvalidInput
+
+MISS = "miss"
+HIDDEN = "hidden"
 
 
 @strawberry.type(description="Read the identity graph.")
@@ -50,6 +53,7 @@ class Query:
         node = identifier.normalize(info.context.graph.normalizer)
         record = await info.context.loaders.customer_of_key(node.key)
         if record is None:
+            info.context.audit.record("resolve", [None], MISS)
             return None
         info.context.audit.record("resolve", [record.id])
         return Customer.from_record(record, supplied=frozenset([node.key]))
@@ -66,14 +70,16 @@ class Query:
     ) -> Customer | None:
         record = await info.context.loaders.customer.load(id)
         if record is None:
+            info.context.audit.record("customer", [None], MISS)
             return None
         info.context.audit.record("customer", [record.id])
         return Customer.from_record(record)
 
     @strawberry.field(
         description="Any object by its global id: a Customer (`cus_…`), an identity node "
-        "(its key, `email:alice@example.com`) or an Interaction (`Interaction:…`). "
-        "What consent hides for the purpose is null, exactly like an unknown id. "
+        "(`idn_…`) or an Interaction (`int_…`). Ids are opaque and hold no personal data; "
+        "an `idn_`/`int_` id this API did not make is refused (`BAD_USER_INPUT`). What "
+        "consent hides for the purpose is null, exactly like an unknown id. "
         "Needs `read_profile`.",
         extensions=needs(Permission.READ_PROFILE),
     )
@@ -83,17 +89,14 @@ class Query:
         id: Annotated[strawberry.ID, strawberry.argument(description="A global id.")],
     ) -> Node | None:
         context = info.context
-        if id.startswith(INTERACTION_PREFIX):
-            return await _interaction(info, id.removeprefix(INTERACTION_PREFIX))
-        if ":" in id:
-            customer_id = await context.loaders.customer_id_of_key.load(id)
-            if customer_id is None or not shows(await context.privacy.view(customer_id), id):
-                return None
-            nodes = await context.loaders.nodes.load(customer_id)
-            context.audit.record("node", [customer_id])
-            return next((identity_node(n) for n in nodes if n.key == id), None)
-        record = await context.loaders.customer.load(id)
+        ref = context.tokens.parse_id(id)
+        if isinstance(ref, InteractionRef):
+            return await _interaction(info, ref)
+        if isinstance(ref, NodeRef):
+            return await _identity_node(info, ref.key)
+        record = await context.loaders.customer.load(ref.id)
         if record is None:
+            context.audit.record("node", [None], MISS)
             return None
         context.audit.record("node", [record.id])
         return Customer.from_record(record)
@@ -102,7 +105,8 @@ class Query:
         description="Why two identifiers are, or are not, the same customer: the shortest "
         "path of accepted links (each hop with source, time and event), or the customers "
         "they belong to and the links between them that rules refused. An identifier "
-        "consent hides is answered as unknown. Needs `steward`.",
+        "consent hides is answered as unknown; the reason names the arguments (`a`, `b`), "
+        "never a key. Needs `steward`.",
         extensions=needs(Permission.STEWARD),
     )
     async def explain_link(
@@ -119,9 +123,8 @@ class Query:
             a.normalize(graph.normalizer).key,
             b.normalize(graph.normalizer).key,
         )
-        context.audit.record(
-            "explainLink", [c.id for c in (result.customer_a, result.customer_b) if c]
-        )
+        found = [c.id for c in (result.customer_a, result.customer_b) if c]
+        context.audit.record("explainLink", found or [None], "" if found else MISS)
         return result
 
     @strawberry.field(
@@ -136,13 +139,14 @@ class Query:
         after: After = None,
     ) -> Connection[Link] | None:
         size = page_size(first, info.context.settings)
+        cursors = info.context.tokens.cursors("conflicts")
         before = None
         if after is not None:
-            at, a, b = decode(after, "after", 3)
-            before = (decode_time(at, "after"), a, b)
+            at, a, b = cursors.decode(after, 3)
+            before = (cursors.decode_time(at), a, b)
         links = await info.context.graph.store.rejected_links(limit=size + 1, before=before)
         items = [((k.at, k.a, k.b), Link.from_record(k)) for k in links]
-        edges, page_info = page(items, size, after)
+        edges, page_info = page(items, size, after, cursors)
         return Connection(edges=edges, page_info=page_info)
 
     @strawberry.field(
@@ -160,42 +164,56 @@ class Query:
         after: After = None,
     ) -> Connection[AuditRecord] | None:
         size = page_size(first, info.context.settings)
+        cursors = info.context.tokens.cursors("auditLog")
         before = None
         if after is not None:
-            [seq] = decode(after, "after", 1)
+            [seq] = cursors.decode(after, 1)
             if not seq.isdigit():
-                raise InvalidInput("after: not a valid token from this API")
+                raise InvalidInput("after: not a cursor of auditLog from this API")
             before = int(seq)
         entries = await info.context.graph.store.audit_log(
             customer_id=customer_id, limit=size + 1, before=before
         )
         items = [((str(e.seq),), AuditRecord.from_entry(e)) for e in entries]
-        edges, page_info = page(items, size, after)
+        edges, page_info = page(items, size, after, cursors)
         return Connection(edges=edges, page_info=page_info)
 
 
-async def _interaction(info: Info, token: str) -> Interaction | None:
-    """The interaction an ``Interaction:`` id points at: the id holds an anchor (one of
-    its identity nodes, or its customer's id), its time and its own id; the anchor's
-    customer lists it at that position. Null unless consent shows the customer's data."""
-    anchor, at, interaction_id = decode(token, "id", 3)
-    loaders = info.context.loaders
-    if ":" in anchor:
-        customer_id = await loaders.customer_id_of_key.load(anchor)
+async def _identity_node(info: Info, key: str) -> IdentityNode | None:
+    """The identity node with this key, if consent shows it (hidden ones are absent)."""
+    context = info.context
+    customer_id = (await context.privacy.visible([key])).get(key)
+    nodes = await context.loaders.nodes.load(customer_id) if customer_id else []
+    node = next((identity_node(n) for n in nodes if n.key == key), None)
+    if node is None:
+        hidden = await context.loaders.customer_id_of_key.load(key)
+        context.audit.record("node", [hidden], HIDDEN if hidden else MISS)
+        return None
+    context.audit.record("node", [customer_id])
+    return node
+
+
+async def _interaction(info: Info, ref: InteractionRef) -> Interaction | None:
+    """The interaction an ``int_…`` id names: its anchor's customer lists it at its
+    position (time, id). Null unless consent shows the customer's data."""
+    context = info.context
+    if ":" in ref.anchor:
+        customer_id = await context.loaders.customer_id_of_key.load(ref.anchor)
     else:
-        record = await loaders.customer.load(anchor)
+        record = await context.loaders.customer.load(ref.anchor)
         customer_id = None if record is None else record.id
-    if customer_id is None:
-        return None
-    view = await info.context.privacy.view(customer_id)
-    if not view.customer_allows or (":" in anchor and not shows(view, anchor)):
-        return None
-    when = decode_time(at, "id")
+    view = await context.privacy.view(customer_id or NOBODY)
     # (at, id) orders interactions; the first one strictly before (at, id + "\0") is it.
-    views = await info.context.loaders.interactions.load(
-        InteractionsKey(customer_id, 1, (when, interaction_id + "\0"), None, when)
+    position = (ref.at, ref.interaction_id + "\0")
+    views = await context.loaders.interactions.load(
+        InteractionsKey(customer_id or NOBODY, 1, position, None, ref.at)
     )
-    if not views or views[0].id != interaction_id:
+    found = views[0] if views and views[0].id == ref.interaction_id else None
+    if customer_id is None or found is None:
+        context.audit.record("node", [None], MISS)
         return None
-    info.context.audit.record("node", [customer_id])
-    return Interaction.from_view(views[0], view, customer_id)
+    if not view.customer_allows:
+        context.audit.record("node", [customer_id], HIDDEN)
+        return None
+    context.audit.record("node", [customer_id])
+    return Interaction.from_view(found, view, customer_id)

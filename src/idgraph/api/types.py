@@ -14,18 +14,7 @@ from idgraph.api.access import needs
 from idgraph.api.context import Info
 from idgraph.api.loaders import InteractionsKey
 from idgraph.api.privacy import shows
-from idgraph.api.relay import (
-    INTERACTION_PREFIX,
-    After,
-    Connection,
-    Node,
-    PageSize,
-    decode,
-    decode_time,
-    encode,
-    page,
-    page_size,
-)
+from idgraph.api.relay import After, Connection, Node, PageSize, page, page_size
 from idgraph.domain.access import Permission
 from idgraph.domain.consent import ConsentView, current_decisions
 from idgraph.domain.model import (
@@ -88,15 +77,28 @@ def utc(value: datetime | None, argument: str) -> datetime | None:
 
 
 @strawberry.interface(
-    description="Something that identifies a person: an identifier, a device or an account."
+    description="Something that identifies a person: an identifier, a device or an account. "
+    "A key with only the `resolve` permission sees `kind` and `value`, nothing else."
 )
 class IdentityNode(Node):
+    # Reached only through fields that need `resolve` or `read_profile` already.
     kind: str = strawberry.field(description="`email`, `phone`, `cookie`, …, `device`, `account`.")
     value: str = strawberry.field(description="The normalized value (the key after `kind:`).")
-    created_at: datetime = strawberry.field(description="When the graph first saw it (UTC).")
+    created_at: datetime | None = strawberry.field(
+        description="When the graph first saw it (UTC).", extensions=PROFILE
+    )
+    key: strawberry.Private[str]
     customer_id: strawberry.Private[str]
 
-    @strawberry.field(description="The customer it belongs to.")
+    # Node declares ``id`` as a field; here it is computed (mypy sees an override).
+    @strawberry.field(  # type: ignore[misc]
+        description="Opaque, stable id (`idn_…`): it holds no personal data.",
+        extensions=PROFILE,
+    )
+    def id(self, info: Info) -> strawberry.ID:
+        return info.context.tokens.node_id(self.key)
+
+    @strawberry.field(description="The customer it belongs to.", extensions=PROFILE)
     async def customer(self, info: Info) -> Customer | None:
         record = await info.context.loaders.customer.load(self.customer_id)
         return None if record is None else Customer.from_record(record)
@@ -120,12 +122,12 @@ class Account(IdentityNode):
 
 
 def identity_node(record: NodeRecord) -> IdentityNode:
-    key, kind, value, at = strawberry.ID(record.key), record.kind, record.value, record.created_at
+    key, kind, value, at = record.key, record.kind, record.value, record.created_at
     cid = record.customer_id
     if kind == DEVICE:
         attrs = record.attrs
-        return Device(
-            id=key,
+        return Device(  # type: ignore[call-arg]  # ``id`` is computed, see IdentityNode
+            key=key,
             kind=kind,
             value=value,
             created_at=at,
@@ -135,8 +137,8 @@ def identity_node(record: NodeRecord) -> IdentityNode:
         )
     if kind == ACCOUNT:
         system, _, account_id = value.partition(":")
-        return Account(
-            id=key,
+        return Account(  # type: ignore[call-arg]
+            key=key,
             kind=kind,
             value=value,
             created_at=at,
@@ -144,7 +146,9 @@ def identity_node(record: NodeRecord) -> IdentityNode:
             system=system,
             account_id=account_id,
         )
-    return Identifier(id=key, kind=kind, value=value, created_at=at, customer_id=cid)
+    return Identifier(  # type: ignore[call-arg]
+        key=key, kind=kind, value=value, created_at=at, customer_id=cid
+    )
 
 
 # ---- profile data --------------------------------------------------------------------
@@ -200,9 +204,9 @@ class Consent:
 
 @strawberry.type(description="Something a person did: a page view, a purchase, a ticket, ….")
 class Interaction(Node):
-    """Its global id is built when asked for: ``Interaction:`` and a token holding an
-    anchor (one of its identity nodes that consent shows, else its customer's id), its
-    time and its own id (see ``Query.node``)."""
+    """Its global id is built when asked for (:meth:`Tokens.interaction_id`): it seals an
+    anchor (one of the identity nodes that performed it, else its customer's id), its
+    time and its own id, which is all ``Query.node`` needs to find it again."""
 
     interaction_id: str = strawberry.field(description="The interaction's own id.")
     type: str = strawberry.field(description="Kind of interaction, e.g. `purchase`.")
@@ -217,9 +221,11 @@ class Interaction(Node):
     anchor: strawberry.Private[str]
 
     # Node declares ``id`` as a field; here it is computed (mypy sees an override).
-    @strawberry.field(description="Globally unique, stable id.")  # type: ignore[misc]
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(INTERACTION_PREFIX + encode(self.anchor, self.at, self.interaction_id))
+    @strawberry.field(  # type: ignore[misc]
+        description="Opaque, stable id (`int_…`): it holds no personal data."
+    )
+    def id(self, info: Info) -> strawberry.ID:
+        return info.context.tokens.interaction_id(self.anchor, self.at, self.interaction_id)
 
     @classmethod
     def from_view(cls, v: InteractionView, view: ConsentView, customer_id: str) -> Interaction:
@@ -233,7 +239,7 @@ class Interaction(Node):
             properties=JSON(dict(v.properties)),
             event_id=v.event_id,
             identity_nodes=keys,
-            anchor=keys[0] if keys else customer_id,
+            anchor=min(v.keys, default=customer_id),
         )
 
 
@@ -333,7 +339,7 @@ class Customer(Node):
             for n in shown
             if isinstance(n, Identifier)
             and (kind is None or n.kind == kind)
-            and (everything or n.id in self.supplied)
+            and (everything or n.key in self.supplied)
         ]
 
     @strawberry.field(description="Devices, ordered by key.", extensions=PROFILE)
@@ -402,10 +408,11 @@ class Customer(Node):
         ] = None,
     ) -> InteractionConnection | None:
         size = page_size(first, info.context.settings)
+        cursors = info.context.tokens.cursors("interactions")
         before = None
         if after is not None:
-            at, interaction_id = decode(after, "after", 2)
-            before = (decode_time(at, "after"), interaction_id)
+            at, interaction_id = cursors.decode(after, 2)
+            before = (cursors.decode_time(at), interaction_id)
         since = utc(since, "since")
         view = await info.context.privacy.view(self.id)
         views = (
@@ -416,7 +423,7 @@ class Customer(Node):
             else []
         )
         items = [((v.at, v.id), Interaction.from_view(v, view, self.id)) for v in views]
-        edges, page_info = page(items, size, after)
+        edges, page_info = page(items, size, after, cursors)
         return InteractionConnection(
             edges=edges, page_info=page_info, customer_id=self.id, visible=view.customer_allows
         )
