@@ -5,13 +5,20 @@ opened in Starlette's lifespan (unless one is handed in, which the caller then o
 reaches resolvers through the Strawberry context.
 
 Every request but ``/healthz`` and ``/readyz`` needs an API key (see
-:mod:`idgraph.api.access`); ``/metrics`` needs the ``operate`` permission. The GraphiQL
+:mod:`idgraph.api.access`; failed attempts are throttled per client address, see
+:mod:`idgraph.api.throttle`); ``/metrics`` needs the ``operate`` permission.
+
+What a request may cost is bounded at every step: its body (:class:`BodyLimit`), the JSON
+in it (:func:`load_json`), the query (:mod:`idgraph.api.limits`: tokens, depth, aliases,
+cost, a timeout) and the response (``ApiSettings.max_response_bytes``). Whatever goes
+wrong answers with a JSON body and the connection stays usable. The GraphiQL
 page is served only when ``ApiSettings.graphiql`` is on, and then without a key: it
 holds no data, and every query it sends needs a key and a purpose like any other.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -28,12 +35,14 @@ from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
 
-from idgraph.api.access import authenticate
+from idgraph.api.access import Throttled, authenticate
 from idgraph.api.context import Context
-from idgraph.api.errors import format_error, http_error
+from idgraph.api.errors import INTERNAL_MESSAGE, format_error, http_error, log_unexpected
+from idgraph.api.limits import LimitExceeded
 from idgraph.api.metrics import Metrics
 from idgraph.api.schema import build_schema
-from idgraph.config import Settings, load_settings
+from idgraph.api.throttle import AuthThrottle
+from idgraph.config import ApiSettings, Settings, load_settings
 from idgraph.domain.access import Permission
 from idgraph.errors import StoreError
 from idgraph.keys import KeyRing
@@ -42,6 +51,7 @@ from idgraph.store.factory import open_store
 from idgraph.store.port import Store
 
 ROUTES = ("/graphql", "/healthz", "/readyz", "/metrics")
+RESPONSE_TOO_LARGE = "RESPONSE_TOO_LARGE"
 
 
 def wants_graphiql(request: Request) -> bool:
@@ -54,13 +64,52 @@ def wants_graphiql(request: Request) -> bool:
     )
 
 
-class GraphQLView(GraphQL[Context, None]):
-    """Strawberry's ASGI view with idgraph's authentication, context, error format and
-    HTTP errors."""
+def load_json(data: str | bytes, max_depth: int) -> object:
+    """A JSON object or array, as GraphQL over HTTP sends; HTTP 400 for anything else:
+    invalid JSON or UTF-8, NaN or Infinity, unpaired surrogate escapes, or nesting deeper
+    than ``max_depth`` (checked without recursion)."""
 
-    def __init__(self, schema: Any, metrics: Metrics, graphiql: bool) -> None:
-        super().__init__(schema, graphql_ide="graphiql" if graphiql else None)
+    def constant(name: str) -> object:
+        raise ValueError(f"{name} is not JSON")
+
+    try:
+        value = json.loads(data, parse_constant=constant)
+    except RecursionError:
+        raise HTTPException(400, f"JSON nested over {max_depth} levels") from None
+    except ValueError:  # JSONDecodeError, UnicodeDecodeError, NaN
+        raise HTTPException(400, "Unable to parse request body as JSON") from None
+    if not isinstance(value, dict | list):
+        raise HTTPException(400, 'the JSON must be an object, e.g. {"query": "{ … }"}')
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            if not item.isascii() and not _encodable(item):
+                raise HTTPException(400, "the JSON holds an unpaired surrogate escape")
+        elif isinstance(item, dict | list):
+            if depth > max_depth:
+                raise HTTPException(400, f"JSON nested over {max_depth} levels")
+            children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return value
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+class GraphQLView(GraphQL[Context, None]):
+    """Strawberry's ASGI view with idgraph's authentication, context, error format, HTTP
+    errors and limits on the JSON it reads and writes."""
+
+    def __init__(self, schema: Any, metrics: Metrics, settings: ApiSettings) -> None:
+        super().__init__(schema, graphql_ide="graphiql" if settings.graphiql else None)
         self.metrics = metrics
+        self.settings = settings
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
@@ -68,10 +117,16 @@ class GraphQLView(GraphQL[Context, None]):
             if self.graphql_ide and wants_graphiql(request):
                 response = await self.render_graphql_ide(request)
             else:
-                request.state.key = await authenticate(request, request.app.state.keyring)
+                state = request.app.state
+                request.state.key = await authenticate(request, state.keyring, state.throttle)
                 response = await self.run(request)
+        except Throttled as exc:
+            response = http_error(exc.status_code, exc.reason, exc.headers)
         except HTTPException as exc:
             response = http_error(exc.status_code, exc.reason)
+        except Exception as exc:  # a bug: answer, keep the connection, log no data
+            log_unexpected(exc)
+            response = http_error(500, INTERNAL_MESSAGE)
         await response(scope, receive, send)
 
     async def get_context(self, request: Any, response: Any) -> Context:
@@ -87,6 +142,21 @@ class GraphQLView(GraphQL[Context, None]):
         if result.errors:
             response["errors"] = [format_error(e, self.metrics) for e in result.errors]
         return response
+
+    def decode_json(self, data: str | bytes) -> object:
+        return load_json(data, self.settings.max_json_depth)
+
+    def encode_json(self, data: object) -> str:
+        """The response, or an error in its place when it is over the size limit."""
+        encoded = json.dumps(data, separators=(",", ":"))
+        limit = self.settings.max_response_bytes
+        if len(encoded) <= limit:  # ASCII: characters are bytes
+            return encoded
+        error = LimitExceeded(
+            f"the response is over the limit of {limit:,} bytes: ask for less",
+            RESPONSE_TOO_LARGE,
+        )
+        return json.dumps({"data": None, "errors": [format_error(error, self.metrics)]})
 
 
 class BodyLimit:
@@ -182,6 +252,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         opened = store if store is not None else await open_store(settings)
         app.state.graph = IdentityGraph(opened, settings)
         app.state.keyring = KeyRing(opened, settings)
+        app.state.throttle = AuthThrottle(settings.api.auth_failures, settings.api.auth_window)
         try:
             yield
         finally:
@@ -191,8 +262,11 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     async def metrics_endpoint(request: Request) -> Response:
         """Needs a key with the ``operate`` permission (no purpose: it holds no personal
         data)."""
+        state = request.app.state
         try:
-            key = await authenticate(request, request.app.state.keyring)
+            key = await authenticate(request, state.keyring, state.throttle)
+        except Throttled as exc:
+            return http_error(exc.status_code, exc.reason, exc.headers)
         except HTTPException as exc:
             return http_error(exc.status_code, exc.reason)
         if not key.may(Permission.OPERATE):
@@ -205,7 +279,9 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         routes=[
             Route(
                 "/graphql",
-                GraphQLView(build_schema(settings.api), metrics, settings.api.graphiql),
+                GraphQLView(
+                    build_schema(settings.api, settings.rules.max_size), metrics, settings.api
+                ),
             ),
             Route("/healthz", healthz),
             Route("/readyz", readyz),

@@ -25,16 +25,17 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import traceback
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from enum import Enum
 from typing import Any
 
 import strawberry
 from graphql import GraphQLError
 from graphql.error import GraphQLSyntaxError
-from starlette.responses import JSONResponse
+from starlette.responses import Response
 from strawberry.extensions import SchemaExtension
 
 from idgraph.api.metrics import Metrics
@@ -65,6 +66,7 @@ HTTP_CODES = {
     404: "NOT_FOUND",
     405: "METHOD_NOT_ALLOWED",
     413: "PAYLOAD_TOO_LARGE",
+    429: "TOO_MANY_REQUESTS",
 }
 
 
@@ -109,7 +111,9 @@ class ErrorPhases(SchemaExtension):
 
 
 def _tag(error: GraphQLError, code: str) -> None:
-    error.extensions = {**(error.extensions or {}), "code": code}
+    """Give ``error`` a code unless it has one (limits tag their own)."""
+    if "code" not in (error.extensions or {}):
+        error.extensions = {**(error.extensions or {}), "code": code}
 
 
 def classify(error: GraphQLError) -> tuple[str, str]:
@@ -150,10 +154,14 @@ def log_unexpected(exc: BaseException) -> None:
     log.error("unexpected %s.%s\n%s", type(exc).__module__, type(exc).__name__, "\n".join(frames))
 
 
-def http_error(status: int, message: str) -> JSONResponse:
+def http_error(status: int, message: str, headers: Mapping[str, str] | None = None) -> Response:
+    """An HTTP error in the shape of a GraphQL response. The body is ASCII JSON, so a
+    message quoting what the client sent (even a lone surrogate) always encodes."""
     code = HTTP_CODES.get(status, INTERNAL)
-    return JSONResponse(
-        {"errors": [{"message": message, "extensions": {"code": code}}]},
+    body = {"errors": [{"message": message, "extensions": {"code": code}}]}
+    return Response(
+        json.dumps(body, separators=(",", ":")),
         status_code=status,
-        headers={"WWW-Authenticate": "Bearer"} if status == 401 else None,
+        headers={**({"WWW-Authenticate": "Bearer"} if status == 401 else {}), **(headers or {})},
+        media_type="application/json",
     )
