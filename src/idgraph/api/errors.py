@@ -3,9 +3,12 @@
 - GraphQL errors: every error in a response gets a stable ``extensions.code``:
 
   ==========================  =========================================================
-  GRAPHQL_PARSE_FAILED        the query is not valid GraphQL syntax
+  GRAPHQL_PARSE_FAILED        the query is not valid GraphQL syntax, or too many tokens
   GRAPHQL_VALIDATION_FAILED   unknown fields, wrong argument types, too deep, too many
                               aliases (checked before anything runs)
+  QUERY_TOO_COMPLEX,          limits of :mod:`idgraph.api.limits`: the query costs too
+  TIMEOUT,                    much, ran too long, or its response is too large
+  RESPONSE_TOO_LARGE
   BAD_USER_INPUT              bad variables, invalid identifiers, cursors, page sizes
   FORBIDDEN                   the key's role lacks the field's permission, or the key
                               may not use the request's purpose (the field is null)
@@ -18,9 +21,10 @@
   ==========================  =========================================================
 
 - User errors: mutations return caller mistakes as data (``userErrors``), not errors.
-- HTTP errors (no or a bad API key, bad JSON body, wrong method, body too large) are
-  JSON bodies in the same shape, with the HTTP status; a 401 says
-  ``WWW-Authenticate: Bearer``. Messages never quote the key.
+- HTTP errors (no or a bad API key, too many failed attempts, a body that is not a
+  GraphQL request, wrong method, body too large) are JSON bodies in the same shape,
+  with the HTTP status; a 401 says ``WWW-Authenticate: Bearer``, a 429 ``Retry-After``.
+  Messages never quote the key.
 """
 
 from __future__ import annotations
