@@ -53,7 +53,9 @@ class ApiSettings:
     max_page: int = 100
     default_page: int = 20
     max_body_bytes: int = 1_048_576
-    max_json_depth: int = 32
+    # Deep enough for any request (event traits nest at most a few levels and are checked
+    # per event), shallow enough for the JSON parser and everything after it.
+    max_json_depth: int = 512
     max_response_bytes: int = 8_388_608
     timeout: float = 10.0  # seconds a query may run (mutations run to their end)
     max_batch: int = 1000

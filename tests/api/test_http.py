@@ -3,6 +3,7 @@ requests, throttled authentication."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -114,7 +115,7 @@ async def test_graphiql_when_enabled_serves_its_page_but_queries_still_need_a_ke
         b"[]",
         b'[{"query": "{ __typename }"}]',
         b"[" * 100_000 + b"]" * 100_000,
-        b'{"query": "{ __typename }", "variables": ' + b'{"a": ' * 40 + b"1" + b"}" * 41,
+        b'{"query": "{ __typename }", "variables": ' + b'{"a": ' * 600 + b"1" + b"}" * 601,
         b'{"query": "{ __typename }", "variables": {"a": NaN}}',
         b'{"query": "\xff"}',
         b'{"query": "{ __typename }", "operationName": "\\ud800"}',
@@ -130,6 +131,12 @@ async def test_a_body_that_is_not_a_graphql_request_is_a_400_in_graphql_shape(
     [error] = response.json()["errors"]
     assert error["extensions"] == {"code": "BAD_REQUEST"}
     assert not caplog.records
+
+
+async def test_nesting_within_the_limit_reaches_graphql(api: Api) -> None:
+    variables = json.loads('{"a": ' * 100 + "1" + "}" * 100)
+    response = await api.post("{ __typename }", {"a": variables})
+    assert response.json() == {"data": {"__typename": "Query"}}
 
 
 def clients(app: Starlette, *hosts: str) -> list[httpx.AsyncClient]:

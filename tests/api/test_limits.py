@@ -189,6 +189,11 @@ def test_fragments_measure_like_the_selections_they_stand_for(body: str) -> None
     assert measure(spread) == measure(inline)
 
 
+def test_the_readme_query_costs_a_tenth_of_the_budget_at_most() -> None:
+    _, _, body = quick_start({"IDGRAPH_KEY": "unused"})
+    assert measure(body["query"])[2] < ApiSettings().max_cost / 10
+
+
 def test_list_sizes_multiply() -> None:
     assert measure(f"{{ {RESOLVE} {{ id }} }}") == (1, 0, 2)
     assert measure(f"{{ {RESOLVE} {{ identifiers {{ id }} }} }}") == (2, 0, 1 + 1 + 1000)

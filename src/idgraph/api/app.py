@@ -75,7 +75,7 @@ def load_json(data: str | bytes, max_depth: int) -> object:
     try:
         value = json.loads(data, parse_constant=constant)
     except RecursionError:
-        raise HTTPException(400, f"JSON nested over {max_depth} levels") from None
+        raise HTTPException(400, "JSON nested too deeply") from None
     except ValueError:  # JSONDecodeError, UnicodeDecodeError, NaN
         raise HTTPException(400, "Unable to parse request body as JSON") from None
     if not isinstance(value, dict | list):
