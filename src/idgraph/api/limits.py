@@ -33,8 +33,8 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections import Counter
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,6 +60,7 @@ from graphql import (
 from graphql.type import SchemaMetaFieldDef, TypeMetaFieldDef, TypeNameMetaFieldDef
 from graphql.utilities import get_operation_ast
 from strawberry.extensions import SchemaExtension
+from strawberry.types import ExecutionContext
 from strawberry.types.graphql import OperationType
 
 from idgraph.config import ApiSettings
@@ -118,24 +119,24 @@ class ListSizes:
         self.sizes.update(_introspection_sizes(schema))
 
     def of(self, parent: ParentType, name: str, field: GraphQLField, node: FieldNode,
-           variables: Mapping[str, Any]) -> int:  # fmt: skip
+           variable: Callable[[str], Any]) -> int:  # fmt: skip
         """The multiplier of what is selected under ``node``."""
         if "first" in field.args:
-            return self.page(node, variables)
+            return self.page(node, variable)
         if not is_list_type(get_nullable_type(field.type)):
             return 1
         if name == "edges" and "pageInfo" in parent.fields:
             return 1  # counted by the connection's ``first``
         return self.sizes.get((parent.name, name), self.settings.list_size)
 
-    def page(self, node: FieldNode, variables: Mapping[str, Any]) -> int:
+    def page(self, node: FieldNode, variable: Callable[[str], Any]) -> int:
         argument = next((a for a in node.arguments or () if a.name.value == "first"), None)
         value: Any = None
         if argument is not None:
             if isinstance(argument.value, IntValueNode):
                 value = int(argument.value.value)
             elif isinstance(argument.value, VariableNode):
-                value = variables.get(argument.value.name.value)
+                value = variable(argument.value.name.value)
             else:
                 value = self.settings.max_page  # a wrong literal: validation refuses it
         if value is None:
@@ -186,6 +187,7 @@ class Analysis:
         self.schema = schema
         self.sizes = sizes
         self.variables = variables
+        self.read_variables = False  # whether the measure depends on them
         self.fragments = {
             d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
         }
@@ -229,11 +231,15 @@ class Analysis:
             below = self.selections(node.selection_set, typed)
         times = 1
         if parent is not None and definition is not None:
-            times = self.sizes.of(parent, name, definition, node, self.variables)
+            times = self.sizes.of(parent, name, definition, node, self.variable)
         depth = 0 if name.startswith("__") or node.selection_set is None else below.depth + 1
         return Measure(
             depth, below.aliases + (node.alias is not None), min(1 + times * below.cost, CEILING)
         )
+
+    def variable(self, name: str) -> Any:
+        self.read_variables = True
+        return self.variables.get(name)
 
     def _type(self, name: str) -> ParentType | None:
         named = self.schema.get_type(name)
@@ -257,34 +263,98 @@ def repeats(document: DocumentNode, limit: int) -> str | None:
         if isinstance(d, (OperationDefinitionNode, FragmentDefinitionNode))
     ]
     while stack:
-        names: Counter[str] = Counter()
+        names: dict[str, int] = {}
         spreads: set[str] = set()
         flat = [stack.pop()]  # a selection set and the inline fragments it holds
         while flat:
             for selection in flat.pop().selections:
                 if isinstance(selection, FieldNode):
-                    names[(selection.alias or selection.name).value] += 1
+                    name = (selection.alias or selection.name).value
+                    names[name] = names.get(name, 0) + 1
                     if selection.selection_set is not None:
                         stack.append(selection.selection_set)
                 elif isinstance(selection, InlineFragmentNode):
                     flat.append(selection.selection_set)
                 elif isinstance(selection, FragmentSpreadNode):
                     spreads.add(selection.name.value)
-        name, count = names.most_common(1)[0] if names else ("", 0)
-        if count > limit:
-            return f"{name!r} is selected {count} times in one selection set (at most {limit})"
+        most = max(names, key=names.__getitem__, default="")
+        if names.get(most, 0) > limit:
+            count = names[most]
+            return f"{most!r} is selected {count} times in one selection set (at most {limit})"
         if len(spreads) > limit:
             return f"{len(spreads)} fragments are spread in one selection set (at most {limit})"
     return None
 
 
-class QueryLimits(SchemaExtension):
-    """Measures each operation before validation and refuses what is over the limits;
-    gives queries a wall-clock timeout."""
+class Limits:
+    """The limits of one schema, and what it decided about recent documents: a document
+    whose measure does not depend on its variables is not measured again."""
 
-    def __init__(self, sizes: ListSizes, settings: ApiSettings) -> None:
-        self.sizes = sizes
+    def __init__(self, settings: ApiSettings, max_size: int, remember: int = 512) -> None:
         self.settings = settings
+        self.sizes = ListSizes(settings, max_size)
+        self.remember = remember
+        self.verdicts: OrderedDict[tuple[str, str | None], tuple[str, str] | None] = OrderedDict()
+
+    def check(self, context: ExecutionContext) -> None:
+        """Raise :class:`LimitExceeded` if the operation about to run is over a limit."""
+        key = (context.query or "", context.operation_name)
+        if context.query and key in self.verdicts:
+            self.verdicts.move_to_end(key)
+            verdict = self.verdicts[key]
+        else:
+            verdict, constant = self._judge(context)
+            if constant and context.query:
+                self.verdicts[key] = verdict
+                if len(self.verdicts) > self.remember:
+                    self.verdicts.popitem(last=False)
+        if verdict is not None:
+            raise LimitExceeded(*verdict)
+
+    def _judge(self, context: ExecutionContext) -> tuple[tuple[str, str] | None, bool]:
+        """The refusal (message, code), if any, and whether it holds for any variables."""
+        document = context.graphql_document
+        assert document is not None
+        reason = repeats(document, self.settings.max_repeats)
+        if reason is not None:
+            return (f"the query is too complex to check: {reason}", TOO_COMPLEX), True
+        operation = get_operation_ast(document, context.operation_name)
+        if operation is None:
+            return None, True  # no such operation: refused with HTTP 400 before it runs
+        analysis = Analysis(context.schema._schema, document, self.sizes, context.variables or {})
+        return self.refusal(analysis.operation(operation)), not analysis.read_variables
+
+    def refusal(self, measure: Measure) -> tuple[str, str] | None:
+        settings = self.settings
+        if measure.depth > settings.max_depth:
+            return (
+                f"the query is {measure.depth} fields deep: it exceeds maximum operation "
+                f"depth of {settings.max_depth}",
+                VALIDATION_FAILED,
+            )
+        if measure.aliases > settings.max_aliases:
+            return (
+                f"{measure.aliases} aliases found. Allowed: {settings.max_aliases}",
+                VALIDATION_FAILED,
+            )
+        if measure.cost > settings.max_cost:
+            shown = f"{measure.cost:,}" if measure.cost < CEILING else f"over {CEILING:,}"
+            return (
+                f"the query's cost is {shown}, over the limit of {settings.max_cost:,}: "
+                "nested lists multiply (see the README's limits); ask for fewer nested "
+                "lists or smaller pages",
+                TOO_COMPLEX,
+            )
+        return None
+
+
+class QueryLimits(SchemaExtension):
+    """Checks each operation against the limits after parsing, before validation; gives
+    queries a wall-clock timeout."""
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self.settings = limits.settings
 
     def on_operation(self) -> Iterator[None]:
         self.execution_context.parse_options["max_tokens"] = self.settings.max_tokens
@@ -292,41 +362,8 @@ class QueryLimits(SchemaExtension):
 
     def on_parse(self) -> Iterator[None]:
         yield
-        context = self.execution_context
-        if context.graphql_document is None:
-            return
-        reason = repeats(context.graphql_document, self.settings.max_repeats)
-        if reason is not None:
-            raise LimitExceeded(f"the query is too complex to check: {reason}", TOO_COMPLEX)
-        operation = get_operation_ast(context.graphql_document, context.operation_name)
-        if operation is None:
-            return  # no such operation: refused with HTTP 400 before it runs
-        analysis = Analysis(
-            context.schema._schema, context.graphql_document, self.sizes, context.variables or {}
-        )
-        self.check(analysis.operation(operation))
-
-    def check(self, measure: Measure) -> None:
-        settings = self.settings
-        if measure.depth > settings.max_depth:
-            raise LimitExceeded(
-                f"the query is {measure.depth} fields deep: it exceeds maximum operation "
-                f"depth of {settings.max_depth}",
-                VALIDATION_FAILED,
-            )
-        if measure.aliases > settings.max_aliases:
-            raise LimitExceeded(
-                f"{measure.aliases} aliases found. Allowed: {settings.max_aliases}",
-                VALIDATION_FAILED,
-            )
-        if measure.cost > settings.max_cost:
-            shown = f"{measure.cost:,}" if measure.cost < CEILING else f"over {CEILING:,}"
-            raise LimitExceeded(
-                f"the query's cost is {shown}, over the limit of {settings.max_cost:,}: "
-                "nested lists multiply (see the README's limits); ask for fewer nested "
-                "lists or smaller pages",
-                TOO_COMPLEX,
-            )
+        if self.execution_context.graphql_document is not None:
+            self.limits.check(self.execution_context)
 
     async def on_execute(self) -> AsyncIterator[None]:
         if self.execution_context.operation_type is not OperationType.QUERY:

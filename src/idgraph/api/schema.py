@@ -10,7 +10,7 @@ from strawberry.types import ExecutionContext
 
 from idgraph.api.audit import FlushAudit
 from idgraph.api.errors import ErrorPhases
-from idgraph.api.limits import ListSizes, QueryLimits
+from idgraph.api.limits import Limits, QueryLimits
 from idgraph.api.mutations import Mutation
 from idgraph.api.queries import Query
 from idgraph.api.types import Account, Customer, Device, Identifier, Interaction
@@ -31,7 +31,7 @@ class IdgraphSchema(strawberry.Schema):
 def build_schema(settings: ApiSettings, max_size: int = DEFAULT_MAX_SIZE) -> strawberry.Schema:
     """The schema, enforcing ``settings``' limits (see :mod:`idgraph.api.limits`);
     ``max_size`` is the customer size cap, which bounds a customer's identity nodes."""
-    sizes = ListSizes(settings, max_size)
+    limits = Limits(settings, max_size)
     schema = IdgraphSchema(
         query=Query,
         mutation=Mutation,
@@ -40,11 +40,11 @@ def build_schema(settings: ApiSettings, max_size: int = DEFAULT_MAX_SIZE) -> str
             ErrorPhases,
             FlushAudit,
             lambda: ParserCache(maxsize=CACHE_SIZE),
-            lambda: QueryLimits(sizes, settings),
+            lambda: QueryLimits(limits),
             lambda: ValidationCache(maxsize=CACHE_SIZE),
         ],
     )
-    sizes.learn(schema._schema)
+    limits.sizes.learn(schema._schema)
     return schema
 
 
