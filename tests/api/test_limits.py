@@ -206,6 +206,15 @@ def test_list_sizes_multiply() -> None:
 # ---- settings ------------------------------------------------------------------------
 
 
+def test_the_readme_config_example_sets_api_limits(tmp_path: Path) -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    example = re.search(r"```toml\n(# idgraph.toml.*?)```", readme, re.S)
+    assert example, "the README has an idgraph.toml example"
+    (tmp_path / "idgraph.toml").write_text(example.group(1))
+    api = load_settings({}, tmp_path / "idgraph.toml").api
+    assert (api.max_cost, api.timeout, api.auth_failures) == (100_000, 10.0, 20)
+
+
 def test_api_limits_can_be_set_in_the_config_file(tmp_path: Path) -> None:
     config = tmp_path / "idgraph.toml"
     config.write_text("[api]\nmax_cost = 5000\ntimeout = 2.5\nauth_failures = 3\n")

@@ -10,18 +10,23 @@ hold. A list multiplies what is selected under it:
   ``edges`` are then counted once per page item, not again;
 - an identity-node list (``Customer.identifiers``, ``devices``, ``accounts``,
   ``LinkExplanation.path``) by the customer size cap ``rules.max_size``;
-- an introspection list by what the schema holds (its number of types, of fields, …);
+- an introspection list by what the schema holds (its types, their average number of
+  fields, …);
 - any other list (traits, consents, aliases, payload lists) by ``ApiSettings.list_size``.
 
 Each fragment definition is measured once and its measure reused wherever it is spread
 (never expanded), so the pass is linear in the document whatever its fragments do; the
 same fragment spread twice in one selection set counts once, as execution merges it.
 
-The same pass refuses documents that would make GraphQL's own validation slow: its
-rule that fields of one name can merge compares them in pairs, so a selection set may
-select one response name at most ``max_repeats`` times and spread at most
-``max_repeats`` distinct fragments (inline fragments count into their selection set).
-The number of tokens is bounded while parsing (``max_tokens``).
+Before that, documents that would make GraphQL's own validation slow are refused: its
+rule that fields of one name can merge compares them in pairs, so a selection set (of
+any operation or fragment in the document) may select one response name at most
+``max_repeats`` times and spread at most ``max_repeats`` distinct fragments (inline
+fragments count into their selection set). The number of tokens is bounded while
+parsing (``max_tokens``), as parsing costs time per token.
+
+The verdict on a document whose measure does not depend on its variables is remembered
+(like Strawberry's parser and validation caches): a repeated query is not measured again.
 
 A query (not a mutation: a change runs to its end, so it is applied and audited whole)
 is also given ``ApiSettings.timeout`` seconds of wall-clock time. The timeout can only
@@ -118,9 +123,15 @@ class ListSizes:
         """Size the introspection lists by what ``schema`` holds."""
         self.sizes.update(_introspection_sizes(schema))
 
-    def of(self, parent: ParentType, name: str, field: GraphQLField, node: FieldNode,
-           variable: Callable[[str], Any]) -> int:  # fmt: skip
-        """The multiplier of what is selected under ``node``."""
+    def of(
+        self,
+        parent: ParentType,
+        name: str,
+        field: GraphQLField,
+        node: FieldNode,
+        variable: Callable[[str], Any],
+    ) -> int:
+        """The multiplier of what is selected under ``node`` (``variable`` looks one up)."""
         if "first" in field.args:
             return self.page(node, variable)
         if not is_list_type(get_nullable_type(field.type)):
