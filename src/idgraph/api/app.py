@@ -11,8 +11,9 @@ Every request but ``/healthz`` and ``/readyz`` needs an API key (see
 What a request may cost is bounded at every step: its body (:class:`BodyLimit`), the JSON
 in it (:func:`load_json`), the query (:mod:`idgraph.api.limits`: tokens, depth, aliases,
 cost, a timeout) and the response (``ApiSettings.max_response_bytes``). Whatever goes
-wrong answers with a JSON body and the connection stays usable. The GraphiQL
-page is served only when ``ApiSettings.graphiql`` is on, and then without a key: it
+wrong answers with a JSON body and the connection stays usable.
+
+The GraphiQL page is served only when ``ApiSettings.graphiql`` is on, and then without a key: it
 holds no data, and every query it sends needs a key and a purpose like any other.
 """
 
@@ -35,9 +36,15 @@ from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
 
-from idgraph.api.access import Throttled, authenticate
+from idgraph.api.access import authenticate
 from idgraph.api.context import Context
-from idgraph.api.errors import INTERNAL_MESSAGE, format_error, http_error, log_unexpected
+from idgraph.api.errors import (
+    INTERNAL_MESSAGE,
+    format_error,
+    http_error,
+    http_exception,
+    log_unexpected,
+)
 from idgraph.api.limits import LimitExceeded
 from idgraph.api.metrics import Metrics
 from idgraph.api.schema import build_schema
@@ -79,7 +86,7 @@ def load_json(data: str | bytes, max_depth: int) -> object:
     except ValueError:  # JSONDecodeError, UnicodeDecodeError, NaN
         raise HTTPException(400, "Unable to parse request body as JSON") from None
     if not isinstance(value, dict | list):
-        raise HTTPException(400, 'the JSON must be an object, e.g. {"query": "{ … }"}')
+        raise HTTPException(400, 'the JSON must be an object, e.g. {"query": "{ __typename }"}')
     stack: list[tuple[object, int]] = [(value, 1)]
     while stack:
         item, depth = stack.pop()
@@ -120,10 +127,8 @@ class GraphQLView(GraphQL[Context, None]):
                 state = request.app.state
                 request.state.key = await authenticate(request, state.keyring, state.throttle)
                 response = await self.run(request)
-        except Throttled as exc:
-            response = http_error(exc.status_code, exc.reason, exc.headers)
         except HTTPException as exc:
-            response = http_error(exc.status_code, exc.reason)
+            response = http_exception(exc)
         except Exception as exc:  # a bug: answer, keep the connection, log no data
             log_unexpected(exc)
             response = http_error(500, INTERNAL_MESSAGE)
@@ -265,10 +270,8 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         state = request.app.state
         try:
             key = await authenticate(request, state.keyring, state.throttle)
-        except Throttled as exc:
-            return http_error(exc.status_code, exc.reason, exc.headers)
         except HTTPException as exc:
-            return http_error(exc.status_code, exc.reason)
+            return http_exception(exc)
         if not key.may(Permission.OPERATE):
             return http_error(403, f"the role {key.role.value!r} has no 'operate' permission")
         return PlainTextResponse(

@@ -37,6 +37,7 @@ from enum import Enum
 from typing import Any
 
 import strawberry
+from cross_web import HTTPException
 from graphql import GraphQLError
 from graphql.error import GraphQLSyntaxError
 from starlette.responses import Response
@@ -156,6 +157,12 @@ def log_unexpected(exc: BaseException) -> None:
         f"  {f.filename}:{f.lineno} in {f.name}" for f in traceback.extract_tb(exc.__traceback__)
     ]
     log.error("unexpected %s.%s\n%s", type(exc).__module__, type(exc).__name__, "\n".join(frames))
+
+
+def http_exception(exc: HTTPException) -> Response:
+    """The response for an HTTP error raised while handling a request; it may carry
+    headers (``Retry-After``)."""
+    return http_error(exc.status_code, exc.reason, getattr(exc, "headers", None))
 
 
 def http_error(status: int, message: str, headers: Mapping[str, str] | None = None) -> Response:
