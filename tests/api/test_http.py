@@ -119,6 +119,7 @@ async def test_graphiql_when_enabled_serves_its_page_but_queries_still_need_a_ke
         b'{"query": "{ __typename }", "variables": {"a": NaN}}',
         b'{"query": "\xff"}',
         b'{"query": "{ __typename }", "operationName": "\\ud800"}',
+        b'{"query": "{ __typename }", "operationName": ["x"]}',
         b"{",
     ],
 )

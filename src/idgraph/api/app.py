@@ -33,7 +33,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
-from strawberry.http import GraphQLHTTPResponse
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.types import ExecutionResult
 
 from idgraph.api.access import authenticate
@@ -150,6 +150,14 @@ class GraphQLView(GraphQL[Context, None]):
 
     def decode_json(self, data: str | bytes) -> object:
         return load_json(data, self.settings.max_json_depth)
+
+    async def parse_http_body(self, request: Any) -> GraphQLRequestData:
+        """Strawberry's checks, and ``operationName`` must be a string too."""
+        data = await super().parse_http_body(request)
+        assert isinstance(data, GraphQLRequestData)  # batches are off: refused above
+        if not isinstance(data.operation_name, str | None):
+            raise HTTPException(400, "The GraphQL operation's `operationName` must be a string")
+        return data
 
     def encode_json(self, data: object) -> str:
         """The response, or an error in its place when it is over the size limit."""
