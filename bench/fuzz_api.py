@@ -6,13 +6,15 @@
 Sends queries and mutations generated from the schema (hypothesis-graphql) and bodies
 that are not GraphQL requests (see ``tests/api/fuzzing.py``), one at a time, under the
 purpose ``support``, then prints a table: requests sent, by HTTP status, 5xx, INTERNAL
-errors, bodies that are not JSON, the slowest request. With an admin key the mutations
-change the store: point it at a throwaway demo. Only loopback URLs are accepted.
+errors, bodies that are not JSON, latency (median, 99th percentile, slowest). With an
+admin key the mutations change the store: point it at a throwaway demo. Only loopback
+URLs are accepted.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import time
 from collections import Counter
@@ -42,6 +44,7 @@ def main() -> int:
     found: Counter[str] = Counter()
     examples: dict[str, bytes] = {}
     slowest = (0.0, b"")
+    latencies: list[float] = []
     headers = {
         "Authorization": f"Bearer {args.key}",
         "X-Purpose": "support",
@@ -63,6 +66,7 @@ def main() -> int:
             response = client.post("/graphql", content=body, headers=headers)
             elapsed = time.perf_counter() - start
             statuses[response.status_code] += 1
+            latencies.append(elapsed)
             slowest = max(slowest, (elapsed, body))
             for problem in problems(response.status_code, response.content):
                 found[problem.split()[0]] += 1
@@ -77,6 +81,8 @@ def main() -> int:
         ("5xx", f"{sum(c for s, c in statuses.items() if s >= 500):,}"),
         ("INTERNAL errors", f"{found['INTERNAL']:,}"),
         ("bodies not JSON", f"{found['not']:,}"),
+        ("median", f"{statistics.median(latencies) * 1000:,.1f} ms"),
+        ("99th percentile", f"{statistics.quantiles(latencies, n=100)[98] * 1000:,.1f} ms"),
         ("slowest", f"{slowest[0] * 1000:,.1f} ms"),
     ]
     width = max(len(name) for name, _ in rows)

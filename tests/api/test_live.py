@@ -146,9 +146,10 @@ ATTACKS: list[tuple[str, bytes, int, str]] = [
 def test_attacks_are_refused_while_health_and_queries_keep_answering(
     server: tuple[str, dict[str, str]],
 ) -> None:
-    """Attackers send the attacks in a loop on several connections until the probes are
+    """Attackers send the attacks in a loop on four connections until the probes are
     done: every probe (``/healthz`` and the README query) answers while attacks are in
-    flight, and every attack gets its refusal."""
+    flight and answered, and every attack gets its refusal. (Before the limits, the first
+    fragment bomb kept the server busy for good: the probes never answered.)"""
     base, env = server
     _, headers, body = quick_start(env)
     attack_headers = {**headers, "content-type": "application/json"}
@@ -173,6 +174,7 @@ def test_attacks_are_refused_while_health_and_queries_keep_answering(
     try:
         while not refused and not wrong:  # attacks are under way
             time.sleep(0.01)
+        before = len(refused) + len(wrong)
         with httpx.Client(base_url=base, timeout=PROBE_TIMEOUT) as client:
             for _ in range(PROBES):
                 assert client.get("/healthz").json() == {"status": "ok"}
@@ -185,7 +187,8 @@ def test_attacks_are_refused_while_health_and_queries_keep_answering(
         for thread in attackers:
             thread.join()
     assert wrong == []
-    assert len(refused) > in_flight >= 1  # attacks went on during and after the probes
+    assert in_flight > before  # attacks were answered while the probes were
+
     assert {name for name, _, _ in refused} == {name for name, *_ in ATTACKS}
 
 
