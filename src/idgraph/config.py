@@ -53,8 +53,8 @@ class ApiSettings:
     max_page: int = 100
     default_page: int = 20
     max_body_bytes: int = 1_048_576
-    # Deep enough for any request (event traits nest at most a few levels and are checked
-    # per event), shallow enough for the JSON parser and everything after it.
+    # Deep enough that event traits nested deeper than events allow are refused per event,
+    # shallow enough for the JSON parser and everything after it.
     max_json_depth: int = 512
     max_response_bytes: int = 8_388_608
     timeout: float = 10.0  # seconds a query may run (mutations run to their end)

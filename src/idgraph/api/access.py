@@ -2,8 +2,8 @@
 
 Every request but ``/healthz`` and ``/readyz`` carries ``Authorization: Bearer <key>``
 (else HTTP 401; repeated 401s from one client address lead to HTTP 429, see
-:mod:`idgraph.api.throttle`). GraphQL fields then check, one by one, that the key's role has the
-permission the field needs and that the key may use the request's purpose
+:mod:`idgraph.api.throttle`). GraphQL fields then check, one by one, that the key's role
+has the permission the field needs and that the key may use the request's purpose
 (``X-Purpose``); a field that fails answers null with a ``FORBIDDEN`` error while the
 others still answer. Roles and permissions are :mod:`idgraph.domain.access`'s.
 """
