@@ -37,19 +37,44 @@ class Neo4jSettings:
 
 @dataclass(frozen=True)
 class ApiSettings:
-    """The GraphQL API: where it listens and the limits it enforces on every request."""
+    """The GraphQL API: where it listens and the limits it enforces on every request (see
+    :mod:`idgraph.api.limits`; every limit but ``host``, ``port`` and ``graphiql`` can be
+    set in the ``[api]`` table of ``idgraph.toml``)."""
 
     host: str = "127.0.0.1"
     port: int = 8000
     max_depth: int = 10
     max_aliases: int = 30
+    # An upper bound on the fields a response can hold: lists multiply (a page by its
+    # size, identity nodes by rules.max_size, other lists by list_size).
+    max_cost: int = 100_000
+    list_size: int = 20
+    max_tokens: int = 2_000
+    max_repeats: int = 10  # one response name, or distinct fragments, per selection set
     max_page: int = 100
     default_page: int = 20
     max_body_bytes: int = 1_048_576
+    # Deep enough that event traits nested deeper than events allow are refused per event,
+    # shallow enough for the JSON parser and everything after it.
+    max_json_depth: int = 512
+    max_response_bytes: int = 8_388_608
+    timeout: float = 10.0  # seconds a query may run (mutations run to their end)
     max_batch: int = 1000
+    # Failed authentications (HTTP 401) from one client address within auth_window
+    # seconds, after which its requests get HTTP 429 until the window ends.
+    auth_failures: int = 20
+    auth_window: float = 60.0
     # The GraphiQL page holds no data (its queries need a key like any other), but it is
     # off unless asked for: a production API has no use for it.
     graphiql: bool = False
+
+
+# The limits ``[api]`` may set, each a positive number.
+API_LIMITS = frozenset(
+    name
+    for name, kind in ApiSettings.__annotations__.items()
+    if kind in ("int", "float") and name != "port"
+)
 
 
 @dataclass(frozen=True)
@@ -103,6 +128,7 @@ def _settings(data: dict[str, Any], env: Mapping[str, str]) -> Settings:
         "purposes",
         "secret_file",
         "max_clock_skew_seconds",
+        "api",
     }
     if unknown:
         raise ConfigError(f"unknown setting {sorted(unknown)[0]!r} in config file")
@@ -123,6 +149,7 @@ def _settings(data: dict[str, Any], env: Mapping[str, str]) -> Settings:
             host=env.get("IDGRAPH_HOST") or ApiSettings.host,
             port=int(env.get("IDGRAPH_PORT") or ApiSettings.port),
             graphiql=env.get("IDGRAPH_GRAPHIQL", "") in ("1", "true"),
+            **_api_limits(data.get("api", {})),
         ),
         purposes=_purposes(data.get("purposes")),
         secret_file=env.get("IDGRAPH_SECRET_FILE") or data.get("secret_file"),
@@ -139,6 +166,21 @@ def _non_negative(name: str, value: object) -> int:
     if number < 0:
         raise ConfigError(f"{name} must be 0 or more, got {number}")
     return number
+
+
+def _api_limits(data: dict[str, Any]) -> dict[str, Any]:
+    """``[api]``: limits by their ``ApiSettings`` names, each a positive number."""
+    unknown = data.keys() - API_LIMITS
+    if unknown:
+        raise ConfigError(f"unknown api setting {sorted(unknown)[0]!r}")
+    limits: dict[str, Any] = {}
+    for name, value in data.items():
+        integer = ApiSettings.__annotations__[name] == "int"
+        if type(value) not in ((int,) if integer else (int, float)) or value <= 0:
+            kind = "a positive integer" if integer else "a positive number"
+            raise ConfigError(f"api.{name} must be {kind}, got {value!r}")
+        limits[name] = value
+    return limits
 
 
 def _purposes(data: dict[str, Any] | None) -> tuple[Purpose, ...]:

@@ -1,13 +1,21 @@
-"""Health, readiness, metrics, GraphiQL and GraphQL over GET."""
+"""Health, readiness, metrics, GraphiQL, GraphQL over GET, bodies that are not GraphQL
+requests, throttled authentication."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import httpx
+import pytest
+from starlette.applications import Starlette
+
+from idgraph.api.app import create_app
+from idgraph.api.throttle import AuthThrottle
 from idgraph.config import ApiSettings, Settings
 from idgraph.errors import StoreUnavailable
 from idgraph.store.port import Store
-from tests.api.conftest import Api, open_api
+from tests.api.conftest import Api, new_key, open_api
 
 INGEST = """mutation { ingest(events: [
   {id: "m1", timestamp: "2026-03-01T00:00:00Z", source: "web",
@@ -92,3 +100,133 @@ async def test_graphiql_when_enabled_serves_its_page_but_queries_still_need_a_ke
         assert "GraphiQL" in page.text
         query = {"query": "{ __typename }"}
         assert (await api.client.get("/graphql", params=query)).status_code == 401
+
+
+# ---- HTTP edges ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"null",
+        b"5",
+        b'"x"',
+        b"true",
+        b"[]",
+        b'[{"query": "{ __typename }"}]',
+        b"[" * 100_000 + b"]" * 100_000,
+        b'{"query": "{ __typename }", "variables": ' + b'{"a": ' * 600 + b"1" + b"}" * 601,
+        b'{"query": "\xff"}',
+        b'{"query": "{ __typename }", "operationName": ["x"]}',
+        b"{",
+    ],
+)
+async def test_a_body_that_is_not_a_graphql_request_is_a_400_in_graphql_shape(
+    api: Api, body: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    headers = {**api.headers, "content-type": "application/json"}
+    response = await api.client.post("/graphql", content=body, headers=headers)
+    assert response.status_code == 400
+    [error] = response.json()["errors"]
+    assert error["extensions"] == {"code": "BAD_REQUEST"}
+    assert not caplog.records
+
+
+@pytest.mark.parametrize(
+    ("query", "variables"),
+    [
+        ("query($id: ID!) { customer(id: $id) { id } }", '{"id": "cus_\\ud800"}'),
+        ("query($id: ID!) { node(id: $id) { id } }", '{"id": "\\udfff"}'),
+        (
+            "query($c: ID) { auditLog(customerId: $c) { edges { cursor } } }",
+            '{"c": "a\\ud800b"}',
+        ),
+        (
+            'mutation($r: String) { unlink(a: {kind: "cookie", value: "x"}, '
+            'b: {kind: "cookie", value: "y"}, reason: $r) { actor } }',
+            '{"r": "\\ud800"}',
+        ),
+    ],
+)
+async def test_a_lone_surrogate_in_a_variable_is_bad_user_input(
+    api: Api, query: str, variables: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Valid JSON, text no store could keep: refused before anything runs (inside an
+    event it is refused per event instead: see tests/test_hostile_events.py)."""
+    body = f'{{"query": {json.dumps(query)}, "variables": {variables}}}'
+    headers = {**api.headers, "content-type": "application/json"}
+    response = await api.client.post("/graphql", content=body.encode(), headers=headers)
+    [error] = response.json()["errors"]
+    assert error["extensions"] == {"code": "BAD_USER_INPUT"}
+    assert "lone surrogate" in error["message"]
+    assert not caplog.records
+
+
+async def test_nan_and_odd_operation_names_are_no_server_errors(api: Api) -> None:
+    headers = {**api.headers, "content-type": "application/json"}
+    for body in (
+        b'{"query": "{ __typename }", "variables": {"a": NaN}}',
+        b'{"query": "query($n: Int) { conflicts(first: $n) { edges { cursor } } }", '
+        b'"variables": {"n": NaN}}',
+        b'{"query": "{ __typename }", "operationName": "\\ud800"}',
+    ):
+        response = await api.client.post("/graphql", content=body, headers=headers)
+        assert response.status_code < 500
+        assert "INTERNAL" not in response.text
+
+
+async def test_nesting_within_the_limit_reaches_graphql(api: Api) -> None:
+    variables = json.loads('{"a": ' * 100 + "1" + "}" * 100)
+    response = await api.post("{ __typename }", {"a": variables})
+    assert response.json() == {"data": {"__typename": "Query"}}
+
+
+def clients(app: Starlette, *hosts: str) -> list[httpx.AsyncClient]:
+    return [
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app, client=(host, 1234)), base_url="http://idgraph"
+        )
+        for host in hosts
+    ]
+
+
+async def test_repeated_failed_authentication_is_throttled_per_client_address(
+    store: Store,
+) -> None:
+    settings = Settings(api=ApiSettings(auth_failures=3))
+    secret = await new_key(store, settings, "ok", "reader")
+    good = {"Authorization": f"Bearer {secret}", "X-Purpose": "support"}
+    query = {"query": "{ __typename }"}
+    app = create_app(settings, store)
+    async with app.router.lifespan_context(app):
+        guesser, other = clients(app, "10.0.0.1", "10.0.0.2")
+        async with guesser, other:
+            for n in range(3):
+                bad = {"Authorization": f"Bearer idg_guess{n}"}
+                assert (await guesser.post("/graphql", json=query, headers=bad)).status_code == 401
+            for headers in ({"Authorization": "Bearer idg_guess"}, good):
+                refused = await guesser.post("/graphql", json=query, headers=headers)
+                assert refused.status_code == 429
+                assert 1 <= int(refused.headers["Retry-After"]) <= 60
+                assert refused.json()["errors"][0]["extensions"]["code"] == "TOO_MANY_REQUESTS"
+            assert (await guesser.get("/metrics", headers=good)).status_code == 429
+            assert (await guesser.get("/healthz")).status_code == 200
+            assert (await other.post("/graphql", json=query, headers=good)).status_code == 200
+
+
+def test_the_throttle_forgets_a_client_when_its_window_ends() -> None:
+    now = [0.0]
+    throttle = AuthThrottle(failures=2, window=60, clock=lambda: now[0], max_clients=2)
+    throttle.failed("a")
+    assert throttle.retry_after("a") is None
+    now[0] = 10.0
+    throttle.failed("a")
+    assert throttle.retry_after("a") == 50
+    now[0] = 59.5
+    assert throttle.retry_after("a") == 1
+    now[0] = 60.0
+    assert throttle.retry_after("a") is None
+    for client in "bcd":  # at most two remembered: the oldest goes first
+        throttle.failed(client)
+        throttle.failed(client)
+    assert list(throttle.clients) == ["c", "d"]

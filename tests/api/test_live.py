@@ -1,12 +1,15 @@
 """End to end: ``idgraph serve --demo`` in a subprocess, a live uvicorn on a free
-loopback port, the README's quick-start query over real HTTP."""
+loopback port, the README's quick-start query over real HTTP, and attacks that must not
+stop it answering."""
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +21,8 @@ import pytest
 from tests.api.readme import quick_start
 
 STARTUP_SECONDS = 60
+PROBES = 20
+PROBE_TIMEOUT = 30  # a safety net so a server that stops answering fails the test
 EXPORT = re.compile(r"^export (IDGRAPH_\w+)=(\S+)", re.M)
 
 
@@ -101,3 +106,111 @@ def test_the_server_log_holds_no_personal_data(
     log = unquote_plus((tmp_path / "serve.log").read_text())  # access logs quote URLs
     assert "alice@example.com" not in log
     assert env["IDGRAPH_KEY"] not in log.split("export IDGRAPH_KEY=", 1)[1].split("\n", 1)[1]
+
+
+def fragment_bomb(levels: int) -> str:
+    """Each fragment spreads the one before twice, and its twin (2^levels if expanded)."""
+    fragments = ["fragment F0 on Customer { id size }", "fragment G0 on Customer { id size }"]
+    for n in range(1, levels):
+        for name in "FG":
+            fragments.append(f"fragment {name}{n} on Customer {{ ...F{n - 1} ...G{n - 1} }}")
+    last = levels - 1
+    return f'{{ customer(id: "cus_x") {{ ...F{last} ...G{last} }} }}\n' + "\n".join(fragments)
+
+
+ATTACKS: list[tuple[str, bytes, int, str]] = [
+    # (name, body, status, code)
+    ("fragment bomb", json.dumps({"query": fragment_bomb(39)}).encode(), 200, "QUERY_TOO_COMPLEX"),
+    (
+        "nested lists",
+        json.dumps(
+            {
+                "query": '{ resolve(identifier: {kind: "email", value: "alice@example.com"}) '
+                "{ identifiers { customer { identifiers { customer { identifiers { id } } } } } } }"
+            }
+        ).encode(),
+        200,
+        "QUERY_TOO_COMPLEX",
+    ),
+    (
+        "repeated fields",
+        json.dumps({"query": "{" + " __typename" * 1500 + "}"}).encode(),
+        200,
+        "QUERY_TOO_COMPLEX",
+    ),
+    ("deep JSON", b"[" * 200_000 + b"]" * 200_000, 400, "BAD_REQUEST"),
+    ("null body", b"null", 400, "BAD_REQUEST"),
+]
+
+
+def test_attacks_are_refused_while_health_and_queries_keep_answering(
+    server: tuple[str, dict[str, str]],
+) -> None:
+    """Attackers send the attacks in a loop on four connections until the probes are
+    done: every probe (``/healthz`` and the README query) answers while attacks are in
+    flight and answered, and every attack gets its refusal. (Before the limits, the first
+    fragment bomb kept the server busy for good: the probes never answered.)"""
+    base, env = server
+    _, headers, body = quick_start(env)
+    attack_headers = {**headers, "content-type": "application/json"}
+    probes_done = threading.Event()
+    refused: list[tuple[str, int, str]] = []
+    wrong: list[tuple[str, int, str]] = []
+
+    def attack(offset: int) -> None:
+        with httpx.Client(base_url=base, timeout=PROBE_TIMEOUT) as client:
+            n = offset
+            while not probes_done.is_set():
+                name, payload, status, code = ATTACKS[n % len(ATTACKS)]
+                response = client.post("/graphql", content=payload, headers=attack_headers)
+                codes = [e["extensions"]["code"] for e in response.json().get("errors", [])]
+                outcome = (name, response.status_code, ",".join(codes))
+                (refused if outcome == (name, status, code) else wrong).append(outcome)
+                n += 1
+
+    attackers = [threading.Thread(target=attack, args=(n,)) for n in range(4)]
+    for thread in attackers:
+        thread.start()
+    try:
+        while not refused and not wrong:  # attacks are under way
+            time.sleep(0.01)
+        before = len(refused) + len(wrong)
+        with httpx.Client(base_url=base, timeout=PROBE_TIMEOUT) as client:
+            for _ in range(PROBES):
+                assert client.get("/healthz").json() == {"status": "ok"}
+                result = client.post("/graphql", json=body, headers=headers).json()
+                assert result["data"]["resolve"]["id"].startswith("cus_"), result
+                assert not probes_done.is_set()
+        in_flight = len(refused) + len(wrong)
+    finally:
+        probes_done.set()
+        for thread in attackers:
+            thread.join()
+    assert wrong == []
+    assert in_flight > before  # attacks were answered while the probes were
+
+    assert {name for name, _, _ in refused} == {name for name, *_ in ATTACKS}
+
+
+def test_a_bad_body_keeps_the_connection_alive(server: tuple[str, dict[str, str]]) -> None:
+    base, env = server
+    host, port = base.removeprefix("http://").split(":")
+    auth = f"Authorization: Bearer {env['IDGRAPH_KEY']}\r\nX-Purpose: support\r\n"
+
+    def request(body: bytes) -> bytes:
+        return (
+            f"POST /graphql HTTP/1.1\r\nHost: {host}\r\n{auth}"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        ).encode() + body
+
+    with socket.create_connection((host, int(port)), timeout=PROBE_TIMEOUT) as sock:
+        replies = sock.makefile("rb")
+        for body, status in [(b"null", b"400"), (b'{"query": "{ __typename }"}', b"200")]:
+            sock.sendall(request(body))
+            assert replies.readline().split()[1] == status
+            length = 0
+            while (line := replies.readline()) != b"\r\n":
+                name, _, value = line.decode().partition(":")
+                if name.lower() == "content-length":
+                    length = int(value)
+            assert b'"errors"' in replies.read(length) or status == b"200"

@@ -93,7 +93,7 @@ async def test_a_page_of_conflicts_with_their_customers_is_batched(
     await seed(graph)
     counting = CountingStore(store)
     node = f"customerA {{ {FIELDS} }} customerB {{ id }}"
-    query = f"{{ conflicts(first: 50) {{ edges {{ node {{ {node} }} }} }} }}"
+    query = f"{{ conflicts(first: 10) {{ edges {{ node {{ {node} }} }} }} }}"
     async for api in open_api(settings, counting):  # type: ignore[arg-type]
         counting.calls.clear()  # the key made for the client
         data = await api.data(query)

@@ -1,8 +1,9 @@
 """Who is calling, and what each field lets them do.
 
 Every request but ``/healthz`` and ``/readyz`` carries ``Authorization: Bearer <key>``
-(else HTTP 401). GraphQL fields then check, one by one, that the key's role has the
-permission the field needs and that the key may use the request's purpose
+(else HTTP 401; repeated 401s from one client address lead to HTTP 429, see
+:mod:`idgraph.api.throttle`). GraphQL fields then check, one by one, that the key's role
+has the permission the field needs and that the key may use the request's purpose
 (``X-Purpose``); a field that fails answers null with a ``FORBIDDEN`` error while the
 others still answer. Roles and permissions are :mod:`idgraph.domain.access`'s.
 """
@@ -16,6 +17,7 @@ from starlette.requests import Request
 from strawberry.extensions import FieldExtension
 from strawberry.permission import BasePermission, PermissionExtension
 
+from idgraph.api.throttle import AuthThrottle
 from idgraph.domain.access import ApiKey, Permission
 from idgraph.domain.consent import Purpose
 from idgraph.errors import Forbidden
@@ -24,13 +26,28 @@ from idgraph.keys import KeyRing
 BEARER = "bearer "
 
 
-async def authenticate(request: Request, keyring: KeyRing) -> ApiKey:
-    """The live key of a request; HTTP 401 without one. Messages never quote the key."""
+class Throttled(HTTPException):
+    """HTTP 429: too many failed authentications from the client's address."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(429, f"too many failed authentications; retry in {retry_after} s")
+        self.headers = {"Retry-After": str(retry_after)}
+
+
+async def authenticate(request: Request, keyring: KeyRing, throttle: AuthThrottle) -> ApiKey:
+    """The live key of a request; HTTP 401 without one, HTTP 429 while the client's
+    address is throttled. Messages never quote the key."""
+    client = request.client.host if request.client else ""
+    wait = throttle.retry_after(client)
+    if wait is not None:
+        raise Throttled(wait)
     header = request.headers.get("authorization", "")
-    if not header.lower().startswith(BEARER) or not header[len(BEARER) :].strip():
-        raise HTTPException(401, "an API key is required: send Authorization: Bearer <key>")
-    key = await keyring.authenticate(header[len(BEARER) :].strip())
+    secret = header[len(BEARER) :].strip() if header.lower().startswith(BEARER) else ""
+    key = await keyring.authenticate(secret) if secret else None
     if key is None:
+        throttle.failed(client)
+        if not secret:
+            raise HTTPException(401, "an API key is required: send Authorization: Bearer <key>")
         raise HTTPException(401, "the API key is unknown or revoked")
     return key
 

@@ -5,13 +5,21 @@ opened in Starlette's lifespan (unless one is handed in, which the caller then o
 reaches resolvers through the Strawberry context.
 
 Every request but ``/healthz`` and ``/readyz`` needs an API key (see
-:mod:`idgraph.api.access`); ``/metrics`` needs the ``operate`` permission. The GraphiQL
-page is served only when ``ApiSettings.graphiql`` is on, and then without a key: it
+:mod:`idgraph.api.access`; failed attempts are throttled per client address, see
+:mod:`idgraph.api.throttle`); ``/metrics`` needs the ``operate`` permission.
+
+What a request may cost is bounded at every step: its body (:class:`BodyLimit`), the JSON
+in it (:func:`load_json`), the query (:mod:`idgraph.api.limits`: tokens, depth, aliases,
+cost, a timeout) and the response (``ApiSettings.max_response_bytes``). Whatever goes
+wrong answers with a JSON body and the connection stays usable.
+
+The GraphiQL page is served only when ``ApiSettings.graphiql`` is on, and then without a key: it
 holds no data, and every query it sends needs a key and a purpose like any other.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -25,16 +33,24 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
-from strawberry.http import GraphQLHTTPResponse
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.types import ExecutionResult
 
 from idgraph.api.access import authenticate
 from idgraph.api.context import Context
-from idgraph.api.errors import format_error, http_error
+from idgraph.api.errors import (
+    INTERNAL_MESSAGE,
+    format_error,
+    http_error,
+    http_exception,
+    log_unexpected,
+)
+from idgraph.api.limits import LimitExceeded
 from idgraph.api.metrics import Metrics
 from idgraph.api.schema import build_schema
+from idgraph.api.throttle import AuthThrottle
 from idgraph.api.tokens import Tokens
-from idgraph.config import Settings, load_settings
+from idgraph.config import ApiSettings, Settings, load_settings
 from idgraph.domain.access import Permission
 from idgraph.errors import StoreError
 from idgraph.keys import KeyRing
@@ -43,6 +59,7 @@ from idgraph.store.factory import open_store
 from idgraph.store.port import Store
 
 ROUTES = ("/graphql", "/healthz", "/readyz", "/metrics")
+RESPONSE_TOO_LARGE = "RESPONSE_TOO_LARGE"
 
 
 def wants_graphiql(request: Request) -> bool:
@@ -55,13 +72,41 @@ def wants_graphiql(request: Request) -> bool:
     )
 
 
-class GraphQLView(GraphQL[Context, None]):
-    """Strawberry's ASGI view with idgraph's authentication, context, error format and
-    HTTP errors."""
+def load_json(data: str | bytes, max_depth: int) -> object:
+    """A JSON object or array, as GraphQL over HTTP sends; HTTP 400 for anything else:
+    invalid JSON or UTF-8, or nesting deeper than ``max_depth`` (checked without
+    recursion). ``NaN``, ``Infinity`` and lone surrogate escapes pass: inside an event
+    the event parser refuses them per event, and elsewhere GraphQL's coercion or
+    :mod:`idgraph.api.variables` refuses them."""
+    try:
+        value = json.loads(data)
+    except RecursionError:
+        raise HTTPException(400, "JSON nested too deeply") from None
+    except ValueError:  # JSONDecodeError, UnicodeDecodeError
+        raise HTTPException(400, "Unable to parse request body as JSON") from None
+    if not isinstance(value, dict | list):
+        raise HTTPException(400, 'the JSON must be an object, e.g. {"query": "{ __typename }"}')
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > max_depth:
+                raise HTTPException(400, f"JSON nested over {max_depth} levels")
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return value
 
-    def __init__(self, schema: Any, metrics: Metrics, graphiql: bool, tokens: Tokens) -> None:
-        super().__init__(schema, graphql_ide="graphiql" if graphiql else None)
+
+class GraphQLView(GraphQL[Context, None]):
+    """Strawberry's ASGI view with idgraph's authentication, context, error format, HTTP
+    errors and limits on the JSON it reads and writes."""
+
+    def __init__(
+        self, schema: Any, metrics: Metrics, settings: ApiSettings, tokens: Tokens
+    ) -> None:
+        super().__init__(schema, graphql_ide="graphiql" if settings.graphiql else None)
         self.metrics = metrics
+        self.settings = settings
         self.tokens = tokens
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -70,10 +115,14 @@ class GraphQLView(GraphQL[Context, None]):
             if self.graphql_ide and wants_graphiql(request):
                 response = await self.render_graphql_ide(request)
             else:
-                request.state.key = await authenticate(request, request.app.state.keyring)
+                state = request.app.state
+                request.state.key = await authenticate(request, state.keyring, state.throttle)
                 response = await self.run(request)
         except HTTPException as exc:
-            response = http_error(exc.status_code, exc.reason)
+            response = http_exception(exc)
+        except Exception as exc:  # a bug: answer, keep the connection, log no data
+            log_unexpected(exc)
+            response = http_error(500, INTERNAL_MESSAGE)
         await response(scope, receive, send)
 
     async def get_context(self, request: Any, response: Any) -> Context:
@@ -90,6 +139,29 @@ class GraphQLView(GraphQL[Context, None]):
         if result.errors:
             response["errors"] = [format_error(e, self.metrics) for e in result.errors]
         return response
+
+    def decode_json(self, data: str | bytes) -> object:
+        return load_json(data, self.settings.max_json_depth)
+
+    async def parse_http_body(self, request: Any) -> GraphQLRequestData:
+        """Strawberry's checks, and ``operationName`` must be a string too."""
+        data = await super().parse_http_body(request)
+        assert isinstance(data, GraphQLRequestData)  # batches are off: refused above
+        if not isinstance(data.operation_name, str | None):
+            raise HTTPException(400, "The GraphQL operation's `operationName` must be a string")
+        return data
+
+    def encode_json(self, data: object) -> str:
+        """The response, or an error in its place when it is over the size limit."""
+        encoded = json.dumps(data, separators=(",", ":"))
+        limit = self.settings.max_response_bytes
+        if len(encoded) <= limit:  # ASCII: characters are bytes
+            return encoded
+        error = LimitExceeded(
+            f"the response is over the limit of {limit:,} bytes: ask for less",
+            RESPONSE_TOO_LARGE,
+        )
+        return json.dumps({"data": None, "errors": [format_error(error, self.metrics)]})
 
 
 class BodyLimit:
@@ -185,6 +257,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         opened = store if store is not None else await open_store(settings)
         app.state.graph = IdentityGraph(opened, settings)
         app.state.keyring = KeyRing(opened, settings)
+        app.state.throttle = AuthThrottle(settings.api.auth_failures, settings.api.auth_window)
         try:
             yield
         finally:
@@ -194,10 +267,11 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     async def metrics_endpoint(request: Request) -> Response:
         """Needs a key with the ``operate`` permission (no purpose: it holds no personal
         data)."""
+        state = request.app.state
         try:
-            key = await authenticate(request, request.app.state.keyring)
+            key = await authenticate(request, state.keyring, state.throttle)
         except HTTPException as exc:
-            return http_error(exc.status_code, exc.reason)
+            return http_exception(exc)
         if not key.may(Permission.OPERATE):
             return http_error(403, f"the role {key.role.value!r} has no 'operate' permission")
         return PlainTextResponse(
@@ -209,9 +283,9 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
             Route(
                 "/graphql",
                 GraphQLView(
-                    build_schema(settings.api),
+                    build_schema(settings.api, settings.rules.max_size),
                     metrics,
-                    settings.api.graphiql,
+                    settings.api,
                     Tokens.from_secret(settings.secret()),
                 ),
             ),

@@ -3,9 +3,12 @@
 - GraphQL errors: every error in a response gets a stable ``extensions.code``:
 
   ==========================  =========================================================
-  GRAPHQL_PARSE_FAILED        the query is not valid GraphQL syntax
+  GRAPHQL_PARSE_FAILED        the query is not valid GraphQL syntax, or too many tokens
   GRAPHQL_VALIDATION_FAILED   unknown fields, wrong argument types, too deep, too many
                               aliases (checked before anything runs)
+  QUERY_TOO_COMPLEX,          limits of :mod:`idgraph.api.limits`: the query costs too
+  TIMEOUT,                    much, ran too long, or its response is too large
+  RESPONSE_TOO_LARGE
   BAD_USER_INPUT              bad variables, invalid identifiers, cursors, page sizes
   FORBIDDEN                   the key's role lacks the field's permission, or the key
                               may not use the request's purpose (the field is null)
@@ -18,23 +21,26 @@
   ==========================  =========================================================
 
 - User errors: mutations return caller mistakes as data (``userErrors``), not errors.
-- HTTP errors (no or a bad API key, bad JSON body, wrong method, body too large) are
-  JSON bodies in the same shape, with the HTTP status; a 401 says
-  ``WWW-Authenticate: Bearer``. Messages never quote the key.
+- HTTP errors (no or a bad API key, too many failed attempts, a body that is not a
+  GraphQL request, wrong method, body too large) are JSON bodies in the same shape,
+  with the HTTP status; a 401 says ``WWW-Authenticate: Bearer``, a 429 ``Retry-After``.
+  Messages never quote the key.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import traceback
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from enum import Enum
 from typing import Any
 
 import strawberry
+from cross_web import HTTPException
 from graphql import GraphQLError
 from graphql.error import GraphQLSyntaxError
-from starlette.responses import JSONResponse
+from starlette.responses import Response
 from strawberry.extensions import SchemaExtension
 
 from idgraph.api.metrics import Metrics
@@ -65,6 +71,7 @@ HTTP_CODES = {
     404: "NOT_FOUND",
     405: "METHOD_NOT_ALLOWED",
     413: "PAYLOAD_TOO_LARGE",
+    429: "TOO_MANY_REQUESTS",
 }
 
 
@@ -109,7 +116,9 @@ class ErrorPhases(SchemaExtension):
 
 
 def _tag(error: GraphQLError, code: str) -> None:
-    error.extensions = {**(error.extensions or {}), "code": code}
+    """Give ``error`` a code unless it has one (limits tag their own)."""
+    if "code" not in (error.extensions or {}):
+        error.extensions = {**(error.extensions or {}), "code": code}
 
 
 def classify(error: GraphQLError) -> tuple[str, str]:
@@ -150,10 +159,20 @@ def log_unexpected(exc: BaseException) -> None:
     log.error("unexpected %s.%s\n%s", type(exc).__module__, type(exc).__name__, "\n".join(frames))
 
 
-def http_error(status: int, message: str) -> JSONResponse:
+def http_exception(exc: HTTPException) -> Response:
+    """The response for an HTTP error raised while handling a request; it may carry
+    headers (``Retry-After``)."""
+    return http_error(exc.status_code, exc.reason, getattr(exc, "headers", None))
+
+
+def http_error(status: int, message: str, headers: Mapping[str, str] | None = None) -> Response:
+    """An HTTP error in the shape of a GraphQL response. The body is ASCII JSON, so a
+    message quoting what the client sent (even a lone surrogate) always encodes."""
     code = HTTP_CODES.get(status, INTERNAL)
-    return JSONResponse(
-        {"errors": [{"message": message, "extensions": {"code": code}}]},
+    body = {"errors": [{"message": message, "extensions": {"code": code}}]}
+    return Response(
+        json.dumps(body, separators=(",", ":")),
         status_code=status,
-        headers={"WWW-Authenticate": "Bearer"} if status == 401 else None,
+        headers={**({"WWW-Authenticate": "Bearer"} if status == 401 else {}), **(headers or {})},
+        media_type="application/json",
     )

@@ -3,25 +3,19 @@ it in SDL; ``schema.graphql`` at the repository root is that output (a test chec
 
 from __future__ import annotations
 
-from typing import Any
-
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import (
-    AddValidationRules,
-    MaxAliasesLimiter,
-    ParserCache,
-    QueryDepthLimiter,
-    ValidationCache,
-)
+from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.types import ExecutionContext
 
 from idgraph.api.audit import FlushAudit
 from idgraph.api.errors import ErrorPhases
+from idgraph.api.limits import Limits, QueryLimits
 from idgraph.api.mutations import Mutation
 from idgraph.api.queries import Query
 from idgraph.api.types import Account, Customer, Device, Identifier, Interaction
 from idgraph.config import ApiSettings
+from idgraph.domain.rules import DEFAULT_MAX_SIZE
 
 CACHE_SIZE = 512
 
@@ -34,25 +28,24 @@ class IdgraphSchema(strawberry.Schema):
         data; :func:`idgraph.api.errors.format_error` logs the unexpected ones instead."""
 
 
-def build_schema(settings: ApiSettings) -> strawberry.Schema:
-    # The limit rules are built once: ValidationCache keys on the rule classes, and
-    # QueryDepthLimiter / MaxAliasesLimiter make a new class per instance.
-    limits: list[Any] = [
-        *QueryDepthLimiter(max_depth=settings.max_depth).validation_rules,
-        *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
-    ]
-    return IdgraphSchema(
+def build_schema(settings: ApiSettings, max_size: int = DEFAULT_MAX_SIZE) -> strawberry.Schema:
+    """The schema, enforcing ``settings``' limits (see :mod:`idgraph.api.limits`);
+    ``max_size`` is the customer size cap, which bounds a customer's identity nodes."""
+    limits = Limits(settings, max_size)
+    schema = IdgraphSchema(
         query=Query,
         mutation=Mutation,
         types=[Customer, Identifier, Device, Account, Interaction],
         extensions=[
             ErrorPhases,
             FlushAudit,
-            lambda: AddValidationRules(limits),
             lambda: ParserCache(maxsize=CACHE_SIZE),
+            lambda: QueryLimits(limits),
             lambda: ValidationCache(maxsize=CACHE_SIZE),
         ],
     )
+    limits.sizes.learn(schema._schema)
+    return schema
 
 
 def sdl() -> str:
