@@ -241,6 +241,35 @@ async def test_api_applies_the_valid_events_of_a_batch_and_rejects_each_hostile_
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
+async def test_api_refuses_an_event_with_a_4400_digit_integer_alone(api: Api) -> None:
+    """Python reads no integer over 4,300 digits: the HTTP edge reads it as out of range,
+    so the event beside it is still applied."""
+    huge = b'{"id": "huge", "timestamp": "2026-01-01T00:00:00Z", "source": "web", ' + (
+        b'"identifiers": [{"kind": "cookie", "value": "huge"}], "traits": {"n": -%s}}'
+        % (b"9" * 4_400)
+    )
+    status, result = await post_events(api, [valid(0), huge])
+    assert status == 200
+    ingest = result["data"]["ingest"]  # type: ignore[index]
+    assert (ingest["accepted"], ingest["rejected"]) == (1, 1)
+    assert "traits.n: integer out of the 64-bit range" in ingest["results"][1]["reason"]
+
+
+async def test_api_refuses_an_event_nested_a_thousand_levels_alone(api: Api) -> None:
+    """Too deep for the event format, not for a request body: the event beside it is
+    applied (a body nested over ``max_json_depth`` is refused whole, with HTTP 400)."""
+    deep = b"[" * 1_000 + b"]" * 1_000
+    nested = b'{"id": "deep", "timestamp": "2026-01-01T00:00:00Z", "source": "web", ' + (
+        b'"identifiers": [{"kind": "cookie", "value": "deep"}], "traits": {"x": %s}}' % deep
+    )
+    status, result = await post_events(api, [valid(0), nested])
+    assert status == 200
+    ingest = result["data"]["ingest"]  # type: ignore[index]
+    assert (ingest["accepted"], ingest["rejected"]) == (1, 1)
+    assert "traits.x" in ingest["results"][1]["reason"]
+    assert "nested deeper than 16" in ingest["results"][1]["reason"]
+
+
 async def test_api_refuses_ill_typed_events_as_bad_input_and_non_numbers_per_event(
     api: Api, caplog: pytest.LogCaptureFixture
 ) -> None:

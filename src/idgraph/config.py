@@ -54,9 +54,9 @@ class ApiSettings:
     max_page: int = 100
     default_page: int = 20
     max_body_bytes: int = 1_048_576
-    # Deep enough that event traits nested deeper than events allow are refused per event,
-    # shallow enough for the JSON parser and everything after it.
-    max_json_depth: int = 512
+    # Deep enough that event traits nested far deeper than events allow (a thousand
+    # levels) are refused per event, with the valid events of the batch applied.
+    max_json_depth: int = 2_048
     max_response_bytes: int = 8_388_608
     timeout: float = 10.0  # seconds a query may run (mutations run to their end)
     max_batch: int = 1000

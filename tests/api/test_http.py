@@ -115,7 +115,7 @@ async def test_graphiql_when_enabled_serves_its_page_but_queries_still_need_a_ke
         b"[]",
         b'[{"query": "{ __typename }"}]',
         b"[" * 100_000 + b"]" * 100_000,
-        b'{"query": "{ __typename }", "variables": ' + b'{"a": ' * 600 + b"1" + b"}" * 601,
+        b'{"query": "{ __typename }", "variables": ' + b'{"a": ' * 2_100 + b"1" + b"}" * 2_101,
         b'{"query": "\xff"}',
         b'{"query": "{ __typename }", "operationName": ["x"]}',
         b"{",

@@ -20,6 +20,7 @@ holds no data, and every query it sends needs a key and a purpose like any other
 from __future__ import annotations
 
 import json
+import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -52,6 +53,7 @@ from idgraph.api.throttle import AuthThrottle
 from idgraph.api.tokens import Tokens
 from idgraph.config import ApiSettings, Settings, load_settings
 from idgraph.domain.access import Permission
+from idgraph.domain.events import json_int
 from idgraph.errors import StoreError
 from idgraph.keys import KeyRing
 from idgraph.service import IdentityGraph
@@ -59,6 +61,8 @@ from idgraph.store.factory import open_store
 from idgraph.store.port import Store
 
 ROUTES = ("/graphql", "/healthz", "/readyz", "/metrics")
+# Python frames below the JSON parser's own (the server's stack at that point).
+RECURSION_HEADROOM = 200
 RESPONSE_TOO_LARGE = "RESPONSE_TOO_LARGE"
 
 
@@ -75,15 +79,21 @@ def wants_graphiql(request: Request) -> bool:
 def load_json(data: str | bytes, max_depth: int) -> object:
     """A JSON object or array, as GraphQL over HTTP sends; HTTP 400 for anything else:
     invalid JSON or UTF-8, or nesting deeper than ``max_depth`` (checked without
-    recursion). ``NaN``, ``Infinity`` and lone surrogate escapes pass: inside an event
-    the event parser refuses them per event, and elsewhere GraphQL's coercion or
-    :mod:`idgraph.api.variables` refuses them."""
+    recursion; the parser's own recursion may go that deep, so an event nested a
+    thousand levels is refused per event, not with the whole body). ``NaN``,
+    ``Infinity``, integers too long for 64 bits (see :func:`json_int`) and lone
+    surrogate escapes pass: inside an event the event parser refuses them per event,
+    elsewhere GraphQL's coercion or :mod:`idgraph.api.variables` does."""
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, max_depth + RECURSION_HEADROOM))
     try:
-        value = json.loads(data)
+        value = json.loads(data, parse_int=json_int)
     except RecursionError:
         raise HTTPException(400, "JSON nested too deeply") from None
     except ValueError:  # JSONDecodeError, UnicodeDecodeError
         raise HTTPException(400, "Unable to parse request body as JSON") from None
+    finally:
+        sys.setrecursionlimit(limit)
     if not isinstance(value, dict | list):
         raise HTTPException(400, 'the JSON must be an object, e.g. {"query": "{ __typename }"}')
     stack: list[tuple[object, int]] = [(value, 1)]

@@ -48,6 +48,19 @@ MAX_DEPTH = 16  # levels of objects and arrays in traits or properties, counting
 # lose precision beyond. (Python's own limit, 4,300 digits, is far larger.)
 MIN_INT, MAX_INT = -(2**63), 2**63 - 1
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+INT64_DIGITS = 19
+
+
+def json_int(digits: str) -> int:
+    """An integer literal read from JSON (``json.loads(…, parse_int=json_int)``): exact
+    when it may fit 64 bits; past 19 digits, a stand-in just outside the range, so the
+    event holding it is refused for its range (converting thousands of digits costs
+    quadratic time, and Python refuses over 4,300)."""
+    if len(digits.lstrip("-")) <= INT64_DIGITS:
+        return int(digits)
+    return MIN_INT - 1 if digits.startswith("-") else MAX_INT + 1
+
+
 KNOWN_FIELDS = frozenset(
     {
         "id",
