@@ -74,6 +74,32 @@ async def test_a_shared_tablet_does_not_hand_one_persons_data_to_another(
     assert await graph.check() == []
 
 
+async def test_an_anonymous_visit_on_a_shared_tablet_belongs_to_the_cookies_person(
+    graph: IdentityGraph,
+) -> None:
+    """Bert browses the family tablet without logging in: only his cookie and the tablet
+    are in the event. The cookie is his; the tablet stays with Anna (its link is refused),
+    so the visit is Bert's. (With devices ranked before cookies, as before, the tablet
+    was the subject and Anna got it.)"""
+    await graph.ingest(HOUSEHOLD)
+    visit = {
+        "id": "h3",
+        "timestamp": "2026-01-01T12:00:00Z",
+        "source": "web",
+        "identifiers": [{"kind": "cookie", "value": "c-bert"}],
+        "device": {"id": "tablet-1"},
+        "interaction": {"type": "page_view", "properties": {"path": "/baby-names"}},
+        "traits": {"interest": "baby names"},
+    }
+    await graph.ingest([visit])
+    anna, bert = await customer(graph, "user_id:anna"), await customer(graph, "user_id:bert")
+    interactions = await graph.store.interactions_of([anna, bert], limit=10)
+    assert [i.type for i in interactions[anna]] == ["login"]
+    assert sorted(i.type for i in interactions[bert]) == ["page_view", "purchase"]
+    assert (await graph.profile(anna)).traits == {}  # type: ignore[union-attr]
+    assert await graph.check() == []
+
+
 async def test_data_stays_with_its_subject_when_the_evidence_is_unlinked(
     graph: IdentityGraph,
 ) -> None:

@@ -37,7 +37,7 @@ class Rules:
         return self.limits.get(kind, self.default_limit)
 
     def priority(self, kind: str) -> int:
-        """user_id, email, phone, other identifiers and accounts, devices, cookies last."""
+        """user_id, email, phone, other identifiers and accounts, cookies, devices last."""
         if kind in self.priorities:
             return self.priorities[kind]
         return _DEFAULT_PRIORITY.get(kind, 3)
@@ -76,11 +76,14 @@ class Rules:
         return None
 
 
+# Devices come last: a cookie belongs to one browser profile, a device is hardware that
+# a household shares. The first node is the event's subject (it carries the event's
+# data), so an anonymous visit {cookie, shared tablet} belongs to the cookie's person.
 _DEFAULT_PRIORITY: Mapping[str, int] = {
     "user_id": 0,
     "email": 1,
     "phone": 2,
     ACCOUNT: 3,
-    DEVICE: 4,
-    "cookie": 5,
+    "cookie": 4,
+    DEVICE: 5,
 }
