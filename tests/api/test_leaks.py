@@ -131,7 +131,8 @@ async def test_unlink_under_a_hiding_purpose_names_nothing_hidden(
     assert await graph.customer_of(f"phone:{PHONE}") != await graph.customer_of(f"cookie:{COOKIE}")
 
 
-CONFLICTS = "{ conflicts { edges { cursor node { a b rule } } pageInfo { endCursor } } }"
+CONFLICTS = """{ conflicts { edges { cursor node { a b rule customerA { id } customerB { id } } }
+  pageInfo { endCursor } } }"""
 
 
 async def test_conflicts_null_what_consent_hides(steward: Api, graph: IdentityGraph) -> None:
@@ -140,10 +141,13 @@ async def test_conflicts_null_what_consent_hides(steward: Api, graph: IdentityGr
     hidden = await steward.data(CONFLICTS)
     [edge] = hidden["conflicts"]["edges"]
     assert (edge["node"]["a"], edge["node"]["b"]) == (None, None)  # opt-in: both hidden
+    # nor is a hidden end tied to its customer id
+    assert (edge["node"]["customerA"], edge["node"]["customerB"]) == (None, None)
     assert HIDDEN not in json.dumps(hidden)
     support = steward.as_(steward.headers["Authorization"][7:], "support")
     [shown] = (await support.data(CONFLICTS))["conflicts"]["edges"]
     assert (shown["node"]["a"], shown["node"]["b"]) == (f"email:{HIDDEN}", "user_id:u-second")
+    assert shown["node"]["customerA"]["id"] == await graph.customer_of(f"email:{HIDDEN}")
 
 
 SET_CONSENT = """mutation($purpose: String!) {

@@ -464,15 +464,22 @@ class Link:
     async def b(self, info: Info) -> str | None:
         return await info.context.privacy.shown_key(self.key_b)
 
-    @strawberry.field(description="The customer `a` belongs to now.")
+    @strawberry.field(description="The customer `a` belongs to now; null when consent hides `a`.")
     async def customer_a(self, info: Info) -> Customer | None:
-        record = await info.context.loaders.customer_of_key(self.key_a)
-        return None if record is None else Customer.from_record(record)
+        return await _customer_of_shown(info, self.key_a)
 
-    @strawberry.field(description="The customer `b` belongs to now.")
+    @strawberry.field(description="The customer `b` belongs to now; null when consent hides `b`.")
     async def customer_b(self, info: Info) -> Customer | None:
-        record = await info.context.loaders.customer_of_key(self.key_b)
-        return None if record is None else Customer.from_record(record)
+        return await _customer_of_shown(info, self.key_b)
+
+
+async def _customer_of_shown(info: Info, key: str) -> Customer | None:
+    """The customer of an identity node, unless consent hides the node: a hidden node's
+    customer would tie it to a customer id."""
+    if await info.context.privacy.shown_key(key) is None:
+        return None
+    record = await info.context.loaders.customer_of_key(key)
+    return None if record is None else Customer.from_record(record)
 
 
 @strawberry.type(description="One accepted link on the path between two identity nodes.")
