@@ -20,6 +20,16 @@ NEO4J_SKIP = (
 )
 # The erasure key of test stores (a real store derives it from the server secret).
 ERASURE_KEY = b"test-erasure-key-".ljust(32, b"0")
+# The server secret of API apps in tests (see ``server_secret``).
+SECRET = "tests-only-server-secret-0123456789abcdef"
+
+
+@pytest.fixture
+def server_secret(monkeypatch: pytest.MonkeyPatch) -> str:
+    """The server secret, from the environment, so that no test writes a secret file into
+    the working directory."""
+    monkeypatch.setenv("IDGRAPH_SECRET", SECRET)
+    return SECRET
 
 
 def neo4j_settings() -> Neo4jSettings:

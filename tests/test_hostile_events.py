@@ -25,6 +25,10 @@ from tests.api.conftest import Api, codes, open_api
 from tests.conftest import ERASURE_KEY
 from tests.events import event
 
+# API apps read the server secret from the environment, as tests/api does (no secret
+# file written into the working directory).
+pytestmark = pytest.mark.usefixtures("server_secret")
+
 CORPUS = Path(__file__).parent / "data" / "hostile-events.jsonl"
 
 # How the API's ``ingest`` refuses a line (the CLI refuses every one on its own):

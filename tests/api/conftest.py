@@ -21,15 +21,11 @@ from idgraph.store.port import Store
 
 ADMIN = "test-admin"
 PURPOSE = "support"
-SECRET = "tests-only-server-secret-0123456789abcdef"
 
 
 @pytest.fixture(autouse=True)
-def server_secret(monkeypatch: pytest.MonkeyPatch) -> str:
-    """The server secret of every app in these tests, from the environment, so that no
-    test writes a secret file into the working directory."""
-    monkeypatch.setenv("IDGRAPH_SECRET", SECRET)
-    return SECRET
+def _every_app_has_the_test_secret(server_secret: str) -> None:
+    """Every app in these tests runs on :data:`SECRET` (see ``server_secret``)."""
 
 
 def key_headers(secret: str, purpose: str = PURPOSE) -> dict[str, str]:

@@ -10,7 +10,7 @@ from typing import Any
 
 from idgraph.api.tokens import Tokens
 from idgraph.secret import ServerSecret
-from tests.api.conftest import SECRET
+from tests.conftest import SECRET
 
 # Response fields that carry ids or cursors (never data the caller may be shown).
 ID_FIELDS = frozenset(
