@@ -474,25 +474,14 @@ class SqliteStore:
             ],
         )
         # Evidence for a pair already accepted writes nothing; a refusal again refreshes
-        # the time and rule (stewards see conflicts newest first).
+        # the time and rule (stewards see conflicts newest first). A pair seen many times
+        # in the batch is written once, as the upserts one by one would have left it.
         db.executemany(
             "INSERT INTO links (a, b, source, at, event_id, accepted, rule, last_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (a, b) DO UPDATE SET "
             "accepted = excluded.accepted, rule = excluded.rule, last_at = excluded.last_at "
             "WHERE links.accepted = 0",
-            [
-                (
-                    known[k.a][0],
-                    known[k.b][0],
-                    k.source,
-                    ts(k.at),
-                    k.event_id,
-                    k.accepted,
-                    k.rule,
-                    ts(k.at),
-                )
-                for k in plan.links
-            ],
+            _link_rows(plan.links, known),
         )
         db.executemany(
             "INSERT INTO traits VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (node, name) DO UPDATE SET "
@@ -1137,6 +1126,22 @@ class SqliteStore:
             AuditEntry(dt(at), actor, purpose, op, cid, detail, seq)
             for seq, at, actor, purpose, op, cid, detail in rows
         ]
+
+
+def _link_rows(links: Iterable[Link], known: dict[str, tuple[int, int]]) -> list[list[Any]]:
+    """One upsert row per node pair: the first evidence's source, time and event, with
+    the verdict of the first accepted evidence (later ones change nothing) or else of
+    the last refused one, which is what upserting the links in order would store."""
+    rows: dict[tuple[int, int], list[Any]] = {}
+    for k in links:
+        pair = (known[k.a][0], known[k.b][0])
+        row = rows.get(pair)
+        if row is None:
+            at = ts(k.at)
+            rows[pair] = [*pair, k.source, at, k.event_id, k.accepted, k.rule, at]
+        elif not row[5]:
+            row[5], row[6], row[7] = k.accepted, k.rule, ts(k.at)
+    return list(rows.values())
 
 
 def _warn_if_shared(path: Path) -> None:
