@@ -378,13 +378,7 @@ class SqliteStore:
     ) -> ResolutionPlan:
         try:
             with self._write():
-                known = {
-                    key: (node, cluster)
-                    for key, node, cluster in self._select_in(
-                        "SELECT key, id, cluster FROM nodes WHERE key IN ({marks})", list(keys)
-                    )
-                }
-                clusters = self._clusters({c for _, c in known.values()})
+                known, clusters = self._known(keys)
                 snapshot = Snapshot(
                     node_customer={key: clusters[c][0] for key, (_, c) in known.items()},
                     customers={state.id: state for _, state in clusters.values()},
@@ -404,16 +398,23 @@ class SqliteStore:
         except sqlite3.Error as exc:
             raise StoreError(f"SQLite store at {self.path}: {exc}") from exc
 
-    def _clusters(self, clusters: set[int]) -> dict[int, tuple[str, CustomerState]]:
-        rows = self._select_in(
-            "SELECT cluster, id, created_at, size, kind_counts FROM customers "
-            "WHERE cluster IN ({marks})",
-            list(clusters),
-        )
-        return {
-            cluster: (cid, CustomerState(cid, dt(created), size, counts_from_text(counts)))
-            for cluster, cid, created, size, counts in rows
-        }
+    def _known(
+        self, keys: Collection[str]
+    ) -> tuple[dict[str, tuple[int, int]], dict[int, tuple[str, CustomerState]]]:
+        """The stored nodes among ``keys`` (key → node id, cluster) and their customers,
+        in one statement per chunk; each customer's row is decoded once."""
+        known: dict[str, tuple[int, int]] = {}
+        clusters: dict[int, tuple[str, CustomerState]] = {}
+        for key, node, cluster, cid, created, size, counts in self._select_in(
+            "SELECT n.key, n.id, n.cluster, c.id, c.created_at, c.size, c.kind_counts "
+            "FROM nodes n JOIN customers c ON c.cluster = n.cluster WHERE n.key IN ({marks})",
+            list(keys),
+        ):
+            known[key] = (node, cluster)
+            if cluster not in clusters:
+                state = CustomerState(cid, dt(created), size, counts_from_text(counts))
+                clusters[cluster] = (cid, state)
+        return known, clusters
 
     def _bans_between(self, clusters: dict[int, tuple[str, CustomerState]]) -> set[frozenset[str]]:
         """Pairs of these customers that a ban keeps apart."""
@@ -505,7 +506,7 @@ class SqliteStore:
                         i.channel,
                         ts(i.at),
                         i.source,
-                        json.dumps(i.properties),
+                        json.dumps(i.properties) if i.properties else "{}",
                         i.event_id,
                     )
                 )
