@@ -82,7 +82,7 @@ class Settings:
     store: str = DEFAULT_STORE
     default_region: str = "US"
     rules: Rules = field(default_factory=Rules)
-    batch_size: int = 10_000
+    batch_size: int = 5_000
     neo4j: Neo4jSettings = field(default_factory=Neo4jSettings)
     api: ApiSettings = field(default_factory=ApiSettings)
     purposes: tuple[Purpose, ...] = DEFAULT_PURPOSES

@@ -113,9 +113,11 @@ def bulk_gc() -> Iterator[Callable[[], object]]:
     Ingest allocates millions of short-lived objects and frees nearly all of them by
     reference counting; automatic collections would still run thousands of times, some
     over the whole (large, long-lived) heap. So the heap that exists before the run is
-    frozen, automatic collection is off, and after each batch only the young objects
-    (what that batch left alive) are collected: any cycle a batch makes is freed within
-    the next batch, so memory stays bounded by the batch size."""
+    frozen, automatic collection is off, and after each batch only the young
+    generations (what the last batches allocated and left alive) are collected: a
+    reference cycle that is garbage by the end of its batch is freed right then, so
+    memory stays bounded by the batch size. A full collection runs again after the
+    run, under the usual thresholds."""
     enabled = gc.isenabled()
     gc.freeze()
     gc.disable()

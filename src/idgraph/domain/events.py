@@ -38,7 +38,7 @@ from idgraph.errors import EventError, IdentifierError
 MAX_ID_LENGTH = 256
 MAX_NAME_LENGTH = 256  # source, interaction channel
 # Validating an email or phone costs ~50 µs: each distinct raw value is normalized once.
-CACHE_SIZE = 524_288
+CACHE_SIZE = 262_144
 MAX_IDENTIFIERS = 50
 MAX_TRAITS = 100
 MAX_TRAIT_NAME = 64
