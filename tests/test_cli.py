@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
@@ -88,6 +89,8 @@ def test_ingest_twice_is_idempotent(
         tmp_path / "e.jsonl", [json.dumps(e) for e in DemoGenerator(50, seed=3).events(300)]
     )
     assert main(["ingest", str(path)]) == 0
+    assert gc.isenabled(), "the bulk-ingest GC policy is undone"
+    assert gc.get_freeze_count() == 0
     assert main(["export", "--format", "csv", "first.csv"]) == 0
     assert main(["ingest", str(path)]) == 0
     assert "0 accepted, 300 duplicate" in capsys.readouterr().err

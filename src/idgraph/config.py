@@ -82,7 +82,7 @@ class Settings:
     store: str = DEFAULT_STORE
     default_region: str = "US"
     rules: Rules = field(default_factory=Rules)
-    batch_size: int = 2000
+    batch_size: int = 5_000
     neo4j: Neo4jSettings = field(default_factory=Neo4jSettings)
     api: ApiSettings = field(default_factory=ApiSettings)
     purposes: tuple[Purpose, ...] = DEFAULT_PURPOSES
@@ -139,7 +139,7 @@ def _settings(data: dict[str, Any], env: Mapping[str, str]) -> Settings:
         default_region=env.get("IDGRAPH_DEFAULT_REGION")
         or normalization.get("default_region", "US"),
         rules=_rules(data.get("rules", {})),
-        batch_size=int(data.get("batch_size", 2000)),
+        batch_size=int(data.get("batch_size", Settings.batch_size)),
         neo4j=Neo4jSettings(
             user=env.get("IDGRAPH_NEO4J_USER") or neo4j.get("user", "neo4j"),
             password=env.get("IDGRAPH_NEO4J_PASSWORD") or neo4j.get("password", ""),

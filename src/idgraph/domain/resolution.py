@@ -68,6 +68,7 @@ class _Planner:
             x, y = tuple(pair)
             self.elements[x].banned.add(y)
             self.elements[y].banned.add(x)
+        self.ranks: dict[str, int] = {}
         self.plan = ResolutionPlan(now)
         self.new_nodes: dict[str, tuple[IdentityNode, datetime]] = {}
         self.touched: set[str] = set()
@@ -95,7 +96,7 @@ class _Planner:
 
     def refusal(self, group: str, other: str) -> str | None:
         g, o = self.elements[group], self.elements[other]
-        if any(self.find(b) == other for b in g.banned):
+        if g.banned and any(self.find(b) == other for b in g.banned):
             return "ban"
         return self.rules.refusal(g.size, g.counts, o.size, o.counts)
 
@@ -115,19 +116,24 @@ class _Planner:
         survivor.banned |= absorbed.banned
         return survivor.id
 
+    def rank(self, node: IdentityNode) -> int:
+        rank = self.ranks.get(node.kind)
+        if rank is None:
+            rank = self.ranks[node.kind] = self.rules.priority(node.kind)
+        return rank
+
     def event(self, event: Event) -> None:
-        nodes = sorted(event.nodes, key=lambda n: self.rules.priority(n.kind))
+        nodes = sorted(event.nodes, key=self.rank) if len(event.nodes) > 1 else event.nodes
         anchor = nodes[0]
         group = self.element(anchor, event.timestamp)
+        links = self.plan.links
         for node in nodes[1:]:
             other = self.element(node, event.timestamp)
             rule = None if other == group else self.refusal(group, other)
             if rule is None and other != group:
                 group = self.union(group, other)
-            a, b = sorted((anchor.key, node.key))
-            self.plan.links.append(
-                Link(a, b, event.source, event.timestamp, event.id, rule is None, rule)
-            )
+            a, b = (anchor.key, node.key) if anchor.key < node.key else (node.key, anchor.key)
+            links.append(Link(a, b, event.source, event.timestamp, event.id, rule is None, rule))
         self._attachments(event, anchor)
         self.accepted.append((event, [n.key for n in nodes]))
         self.plan.applied_events.append(event.id)
@@ -212,8 +218,9 @@ def plan_batch(
     planner = _Planner(snapshot, rules, new_id, now)
     seen = set(snapshot.seen_events)
     outcomes: list[EventOutcome | str] = []
+    erased = snapshot.erased_keys
     for event in events:
-        if any(n.key in snapshot.erased_keys for n in event.nodes):
+        if erased and any(n.key in erased for n in event.nodes):
             outcomes.append(
                 EventOutcome(event.id, Outcome.REJECTED, "erased: carries an erased identifier")
             )

@@ -378,13 +378,7 @@ class SqliteStore:
     ) -> ResolutionPlan:
         try:
             with self._write():
-                known = {
-                    key: (node, cluster)
-                    for key, node, cluster in self._select_in(
-                        "SELECT key, id, cluster FROM nodes WHERE key IN ({marks})", list(keys)
-                    )
-                }
-                clusters = self._clusters({c for _, c in known.values()})
+                known, clusters = self._known(keys)
                 snapshot = Snapshot(
                     node_customer={key: clusters[c][0] for key, (_, c) in known.items()},
                     customers={state.id: state for _, state in clusters.values()},
@@ -404,16 +398,23 @@ class SqliteStore:
         except sqlite3.Error as exc:
             raise StoreError(f"SQLite store at {self.path}: {exc}") from exc
 
-    def _clusters(self, clusters: set[int]) -> dict[int, tuple[str, CustomerState]]:
-        rows = self._select_in(
-            "SELECT cluster, id, created_at, size, kind_counts FROM customers "
-            "WHERE cluster IN ({marks})",
-            list(clusters),
-        )
-        return {
-            cluster: (cid, CustomerState(cid, dt(created), size, counts_from_text(counts)))
-            for cluster, cid, created, size, counts in rows
-        }
+    def _known(
+        self, keys: Collection[str]
+    ) -> tuple[dict[str, tuple[int, int]], dict[int, tuple[str, CustomerState]]]:
+        """The stored nodes among ``keys`` (key → node id, cluster) and their customers,
+        in one statement per chunk; each customer's row is decoded once."""
+        known: dict[str, tuple[int, int]] = {}
+        clusters: dict[int, tuple[str, CustomerState]] = {}
+        for key, node, cluster, cid, created, size, counts in self._select_in(
+            "SELECT n.key, n.id, n.cluster, c.id, c.created_at, c.size, c.kind_counts "
+            "FROM nodes n JOIN customers c ON c.cluster = n.cluster WHERE n.key IN ({marks})",
+            list(keys),
+        ):
+            known[key] = (node, cluster)
+            if cluster not in clusters:
+                state = CustomerState(cid, dt(created), size, counts_from_text(counts))
+                clusters[cluster] = (cid, state)
+        return known, clusters
 
     def _bans_between(self, clusters: dict[int, tuple[str, CustomerState]]) -> set[frozenset[str]]:
         """Pairs of these customers that a ban keeps apart."""
@@ -474,25 +475,14 @@ class SqliteStore:
             ],
         )
         # Evidence for a pair already accepted writes nothing; a refusal again refreshes
-        # the time and rule (stewards see conflicts newest first).
+        # the time and rule (stewards see conflicts newest first). A pair seen many times
+        # in the batch is written once, as the upserts one by one would have left it.
         db.executemany(
             "INSERT INTO links (a, b, source, at, event_id, accepted, rule, last_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (a, b) DO UPDATE SET "
             "accepted = excluded.accepted, rule = excluded.rule, last_at = excluded.last_at "
             "WHERE links.accepted = 0",
-            [
-                (
-                    known[k.a][0],
-                    known[k.b][0],
-                    k.source,
-                    ts(k.at),
-                    k.event_id,
-                    k.accepted,
-                    k.rule,
-                    ts(k.at),
-                )
-                for k in plan.links
-            ],
+            _link_rows(plan.links, known),
         )
         db.executemany(
             "INSERT INTO traits VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (node, name) DO UPDATE SET "
@@ -516,7 +506,7 @@ class SqliteStore:
                         i.channel,
                         ts(i.at),
                         i.source,
-                        json.dumps(i.properties),
+                        json.dumps(i.properties) if i.properties else "{}",
                         i.event_id,
                     )
                 )
@@ -1137,6 +1127,22 @@ class SqliteStore:
             AuditEntry(dt(at), actor, purpose, op, cid, detail, seq)
             for seq, at, actor, purpose, op, cid, detail in rows
         ]
+
+
+def _link_rows(links: Iterable[Link], known: dict[str, tuple[int, int]]) -> list[list[Any]]:
+    """One upsert row per node pair: the first evidence's source, time and event, with
+    the verdict of the first accepted evidence (later ones change nothing) or else of
+    the last refused one, which is what upserting the links in order would store."""
+    rows: dict[tuple[int, int], list[Any]] = {}
+    for k in links:
+        pair = (known[k.a][0], known[k.b][0])
+        row = rows.get(pair)
+        if row is None:
+            at = ts(k.at)
+            rows[pair] = [*pair, k.source, at, k.event_id, k.accepted, k.rule, at]
+        elif not row[5]:
+            row[5], row[6], row[7] = k.accepted, k.rule, ts(k.at)
+    return list(rows.values())
 
 
 def _warn_if_shared(path: Path) -> None:
