@@ -38,6 +38,7 @@ from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.types import ExecutionResult
 
 from idgraph.api.access import authenticate
+from idgraph.api.audit import AuditWriter
 from idgraph.api.context import Context
 from idgraph.api.errors import (
     INTERNAL_MESSAGE,
@@ -142,6 +143,7 @@ class GraphQLView(GraphQL[Context, None]):
             key=request.state.key,
             purpose_name=request.headers.get("x-purpose", "").strip(),
             tokens=self.tokens,
+            audit_writer=request.app.state.audit_writer,
         )
 
     async def process_result(self, request: Any, result: ExecutionResult) -> GraphQLHTTPResponse:
@@ -268,11 +270,16 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         app.state.graph = IdentityGraph(opened, settings)
         app.state.keyring = KeyRing(opened, settings)
         app.state.throttle = AuthThrottle(settings.api.auth_failures, settings.api.auth_window)
+        app.state.audit_writer = writer = AuditWriter(opened)
+        writer.start()
         try:
             yield
         finally:
-            if store is None:
-                await opened.close()
+            try:
+                await writer.close()
+            finally:
+                if store is None:
+                    await opened.close()
 
     async def metrics_endpoint(request: Request) -> Response:
         """Needs a key with the ``operate`` permission (no purpose: it holds no personal
