@@ -150,3 +150,19 @@ async def test_keys_never_appear_in_logs_or_error_messages(
     for text in [*responses, logged]:
         assert secret not in text
         assert secret[4:20] not in text
+
+
+async def test_every_field_a_key_may_not_read_is_refused_on_its_own(
+    api: Api, graph: IdentityGraph, settings: Settings
+) -> None:
+    """Permissions are decided once per request; refusals still reach each field."""
+    await graph.ingest([event("email:a@x.com"), event("email:b@x.com")])
+    resolver = api.as_(await new_key(graph.store, settings, "lookup", "resolver"))
+    result = await resolver.query(
+        '{ a: resolve(identifier: {kind: "email", value: "a@x.com"}) { id size createdAt } '
+        'b: resolve(identifier: {kind: "email", value: "b@x.com"}) { id size } }'
+    )
+    assert all(result["data"][n]["id"] and result["data"][n]["size"] is None for n in "ab")
+    refused = sorted(tuple(e["path"]) for e in result["errors"])
+    assert refused == [("a", "createdAt"), ("a", "size"), ("b", "size")]
+    assert set(codes(result)) == {"FORBIDDEN"}

@@ -15,7 +15,8 @@ from typing import Any
 from cross_web import HTTPException
 from starlette.requests import Request
 from strawberry.extensions import FieldExtension
-from strawberry.permission import BasePermission, PermissionExtension
+from strawberry.extensions.field_extension import SyncExtensionResolver
+from strawberry.types import Info
 
 from idgraph.api.throttle import AuthThrottle
 from idgraph.domain.access import ApiKey, Permission
@@ -63,18 +64,21 @@ def check(key: ApiKey, purpose: Purpose | None, permission: Permission) -> None:
         raise Forbidden(f"the role {key.role.value!r} has no {permission.value!r} permission")
 
 
-class Requires(BasePermission):
-    """A field's permission check (see :func:`needs`)."""
+class Needs(FieldExtension):
+    """A field's permission check (see :func:`needs`): one call, no coroutine of its own
+    (the request's context remembers what it granted, see ``Context.check``)."""
 
     def __init__(self, permission: Permission) -> None:
         self.permission = permission
 
-    def has_permission(self, source: Any, info: Any, **kwargs: Any) -> bool:
-        context = info.context
-        check(context.key, context.purpose, self.permission)
-        return True
+    def resolve(self, next_: SyncExtensionResolver, source: Any, info: Info, **kwargs: Any) -> Any:
+        info.context.check(self.permission)
+        return next_(source, info, **kwargs)
+
+    # The resolver's awaitable is handed back as it is, for Strawberry to await.
+    resolve_async = resolve
 
 
 def needs(permission: Permission) -> list[FieldExtension]:
     """The ``extensions`` of a field that needs ``permission`` and a usable purpose."""
-    return [PermissionExtension(permissions=[Requires(permission)], use_directives=False)]
+    return [Needs(permission)]

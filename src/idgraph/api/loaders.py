@@ -68,6 +68,26 @@ def _interactions(store: Store) -> DataLoader[InteractionsKey, list[InteractionV
     return DataLoader(load_fn=load)
 
 
+def _customers_by_key(
+    store: Store,
+    ids: DataLoader[str, str | None],
+    customers: DataLoader[str, CustomerRecord | None],
+) -> DataLoader[str, CustomerRecord | None]:
+    """The customer of each identity key: both store reads in one dispatch (the second
+    needs the first), their answers primed into ``ids`` and ``customers``."""
+
+    async def load(keys: list[str]) -> list[CustomerRecord | None]:
+        found = await store.customer_ids_of(keys)
+        records = await store.customers(sorted(set(found.values()))) if found else {}
+        for key in keys:
+            ids.prime(key, found.get(key))
+        for customer_id, record in records.items():
+            customers.prime(customer_id, record)
+        return [records.get(found[key]) if key in found else None for key in keys]
+
+    return DataLoader(load_fn=load)
+
+
 class Loaders:
     """The loaders of one request."""
 
@@ -79,7 +99,10 @@ class Loaders:
         self.consents: DataLoader[str, list[ConsentRecord]] = _batched(store.consents_of, [])
         self.interactions = _interactions(store)
         self.interaction_counts: DataLoader[str, int] = _batched(store.count_interactions, 0)
+        self.customer_by_key = _customers_by_key(store, self.customer_id_of_key, self.customer)
 
     async def customer_of_key(self, key: str) -> CustomerRecord | None:
+        """The customer of a key whose customer id this request has looked up already
+        (else :attr:`customer_by_key` reads both in one dispatch)."""
         customer_id = await self.customer_id_of_key.load(key)
         return None if customer_id is None else await self.customer.load(customer_id)

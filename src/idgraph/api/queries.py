@@ -51,7 +51,7 @@ class Query:
         ],
     ) -> Customer | None:
         node = identifier.normalize(info.context.graph.normalizer)
-        record = await info.context.loaders.customer_of_key(node.key)
+        record = await info.context.loaders.customer_by_key.load(node.key)
         if record is None:
             info.context.audit.record("resolve", [None], MISS)
             return None

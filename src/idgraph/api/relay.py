@@ -31,18 +31,6 @@ class Node:
     )
 
 
-@strawberry.type(description="Where a page of a connection sits in the whole list.")
-class PageInfo:
-    has_next_page: bool = strawberry.field(description="More items follow `endCursor`.")
-    has_previous_page: bool = strawberry.field(
-        description="True when the page was asked for with `after` (items precede it)."
-    )
-    start_cursor: str | None = strawberry.field(description="Cursor of the first edge.")
-    end_cursor: str | None = strawberry.field(
-        description="Cursor of the last edge: pass it as `after` for the next page."
-    )
-
-
 @strawberry.type(description="One item of a connection and its cursor.")
 class Edge(Generic[T]):
     node: T = strawberry.field(description="The item.")
@@ -54,6 +42,26 @@ class Edge(Generic[T]):
     )
     def cursor(self) -> str:
         return self.cursors.encode(self.position)
+
+
+@strawberry.type(description="Where a page of a connection sits in the whole list.")
+class PageInfo:
+    """Its cursors are sealed only when asked for (a token costs some microseconds)."""
+
+    has_next_page: bool = strawberry.field(description="More items follow `endCursor`.")
+    has_previous_page: bool = strawberry.field(
+        description="True when the page was asked for with `after` (items precede it)."
+    )
+    first: strawberry.Private[Edge[Any] | None]
+    last: strawberry.Private[Edge[Any] | None]
+
+    @strawberry.field(description="Cursor of the first edge.")
+    def start_cursor(self) -> str | None:
+        return None if self.first is None else self.first.cursor()
+
+    @strawberry.field(description="Cursor of the last edge: pass it as `after` for the next page.")
+    def end_cursor(self) -> str | None:
+        return None if self.last is None else self.last.cursor()
 
 
 @strawberry.type(description="A page of a list, Relay style.")
@@ -71,8 +79,8 @@ def page(
     return edges, PageInfo(
         has_next_page=len(items) > size,
         has_previous_page=after is not None,
-        start_cursor=edges[0].cursor() if edges else None,
-        end_cursor=edges[-1].cursor() if edges else None,
+        first=edges[0] if edges else None,
+        last=edges[-1] if edges else None,
     )
 
 

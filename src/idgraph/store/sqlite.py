@@ -12,10 +12,12 @@ id to the cluster that stays, so merging into a huge customer costs the small si
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sqlite3
 import stat
+import threading
 import time
 from collections.abc import AsyncIterator, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -208,6 +210,8 @@ class SqliteStore:
         self.path = str(path)
         self.url = f"sqlite:///{self.path}"
         self._erasure = ErasureHasher(erasure_key)
+        self._audit_db: sqlite3.Connection | None = None  # see append_audit
+        self._audit_lock = threading.Lock()
         try:
             if self.path != ":memory:":
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -324,6 +328,9 @@ class SqliteStore:
 
     async def close(self) -> None:
         self._db.close()
+        with self._audit_lock:
+            if self._audit_db is not None:
+                self._audit_db.close()
 
     async def ping(self) -> None:
         try:
@@ -1100,15 +1107,44 @@ class SqliteStore:
                 raise NotFound(f"no API key named {name!r}")
 
     async def append_audit(self, entries: Sequence[AuditEntry]) -> None:
-        with self._write() as db:
-            db.executemany(
-                "INSERT INTO audit (at, actor, purpose, operation, customer_id, detail) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                [
-                    (ts(e.at), e.actor, e.purpose, e.operation, e.customer_id, e.detail)
-                    for e in entries
-                ],
-            )
+        """Written on a connection of its own, in a worker thread (a file store): the
+        commit, and the WAL checkpoint SQLite runs after some commits (it syncs the
+        database file), do not stall the event loop that serves reads meanwhile."""
+        rows = [
+            (ts(e.at), e.actor, e.purpose, e.operation, e.customer_id, e.detail) for e in entries
+        ]
+        if self.path == ":memory:":  # another connection would open another database
+            self._insert_audit(self._db, rows)
+        else:
+            await asyncio.to_thread(self._append_audit, rows)
+
+    def _append_audit(self, rows: list[tuple[Any, ...]]) -> None:
+        with self._audit_lock:
+            if self._audit_db is None:
+                self._audit_db = sqlite3.connect(
+                    self.path, isolation_level=None, check_same_thread=False, timeout=30.0
+                )
+                self._audit_db.executescript(
+                    "PRAGMA synchronous=NORMAL; PRAGMA secure_delete=ON;"
+                    f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS};"
+                )
+            self._insert_audit(self._audit_db, rows)
+
+    def _insert_audit(self, db: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.executemany(
+                    "INSERT INTO audit (at, actor, purpose, operation, customer_id, detail) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    rows,
+                )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite store at {self.path}: {exc}") from exc
 
     async def audit_log(
         self, *, customer_id: str | None, limit: int, before: int | None = None
