@@ -349,3 +349,28 @@ def test_files_the_cli_writes_are_private(
         0o600,
     )
     assert (tmp_path / "old.csv").read_text().startswith("key,kind,value,customer_id")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["forget", "cus_\udcff"],  # a non-UTF-8 byte on the command line
+        ["forget", "cus_\x01"],
+        ["resolve", "email:\udcff@x.com"],
+        ["resolve", "user_id:a\x01b"],
+        ["unlink", "cookie:\udcfe", "cookie:x"],
+        ["keys", "revoke", "n\udcff"],
+        ["keys", "create", "web\n", "--role", "reader", "--purpose", "support"],
+    ],
+)
+def test_hostile_arguments_are_refused_with_a_message_not_a_traceback(
+    store_url: str, args: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["demo", "--events", "50"]) == 0
+    capsys.readouterr()
+    assert main(args) in (1, 2)
+    err = capsys.readouterr().err
+    assert err.startswith("idgraph: ")
+    assert "Traceback" not in err
+    assert main(["keys", "list"]) == 0
+    assert "web" not in capsys.readouterr().out  # no key was made

@@ -8,10 +8,10 @@ from collections.abc import Sequence
 from idgraph.config import Settings
 from idgraph.domain.access import ApiKey, Role, hash_secret, new_secret
 from idgraph.domain.model import utcnow
-from idgraph.errors import InvalidInput
+from idgraph.errors import InvalidInput, NotFound
 from idgraph.store.port import Store
 
-KEY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
+KEY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")  # whole names: fullmatch
 
 
 class KeyRing:
@@ -21,7 +21,7 @@ class KeyRing:
 
     async def create(self, name: str, role: str, purposes: Sequence[str]) -> tuple[ApiKey, str]:
         """A new key and its secret. Only the secret's hash is stored."""
-        if not KEY_NAME.match(name):
+        if not KEY_NAME.fullmatch(name):
             raise InvalidInput(f"key name {name!r} must match {KEY_NAME.pattern}")
         try:
             key_role = Role(role)
@@ -49,4 +49,6 @@ class KeyRing:
         return await self.store.api_keys()
 
     async def revoke(self, name: str) -> None:
+        if not KEY_NAME.fullmatch(name):  # no such key could exist (nor reach the store)
+            raise NotFound(f"no API key named {name!r}")
         await self.store.revoke_key(name, utcnow())

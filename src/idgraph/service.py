@@ -35,6 +35,7 @@ from idgraph.domain.normalize import Normalizer
 from idgraph.domain.profile import find_violations, merge_traits, repair_subject
 from idgraph.domain.resolution import plan_batch
 from idgraph.domain.split import plan_ban_only, plan_unlink
+from idgraph.domain.text import text_problem
 from idgraph.errors import EventError, InvalidInput, NotFound
 from idgraph.store.port import Store
 
@@ -191,6 +192,8 @@ class IdentityGraph:
 
     async def forget(self, subject: str) -> ErasureReport:
         """Erase the whole customer an identifier (``kind:value``) or customer id names."""
+        if ":" not in subject and (problem := text_problem(subject)) is not None:
+            raise InvalidInput(f"customer id {problem}")
         customer_id = subject if ":" not in subject else await self.customer_of(subject)
         customer = (
             None
