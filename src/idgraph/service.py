@@ -192,9 +192,12 @@ class IdentityGraph:
 
     async def forget(self, subject: str) -> ErasureReport:
         """Erase the whole customer an identifier (``kind:value``) or customer id names."""
-        if ":" not in subject and (problem := text_problem(subject)) is not None:
+        if ":" in subject:
+            customer_id = await self.customer_of(subject)
+        elif (problem := text_problem(subject)) is not None:
             raise InvalidInput(f"customer id {problem}")
-        customer_id = subject if ":" not in subject else await self.customer_of(subject)
+        else:
+            customer_id = subject
         customer = (
             None
             if customer_id is None

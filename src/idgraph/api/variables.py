@@ -18,7 +18,7 @@ from graphql import GraphQLError, OperationDefinitionNode, get_named_type
 from graphql.utilities import type_from_ast
 from strawberry.types import ExecutionContext
 
-from idgraph.domain.text import text_problem
+from idgraph.domain.text import shown, unicode_problem
 
 # Inputs checked where they are used, with a reason naming the field: events by the
 # event parser (per event), identifiers by the normalizer (a user error of the field).
@@ -49,20 +49,13 @@ def _first_problem(value: object, path: str) -> tuple[str, str] | None:
     while stack:
         item, where = stack.pop()
         if isinstance(item, str):
-            if not item.isascii() and not _encodable(item):
-                return where, text_problem(item) or "is not valid Unicode"
+            problem = unicode_problem(item)
+            if problem is not None:
+                return where, problem
         elif isinstance(item, Mapping):
             for key, child in item.items():
                 stack.append((key, f"{where} (a key)"))
-                stack.append((child, f"{where}.{key}" if _encodable(str(key)) else where))
+                stack.append((child, f"{where}.{shown(key)}"))
         elif isinstance(item, list):
             stack.extend((child, f"{where}[{i}]") for i, child in enumerate(item))
     return None
-
-
-def _encodable(text: str) -> bool:
-    try:
-        text.encode()
-    except UnicodeEncodeError:
-        return False
-    return True

@@ -28,7 +28,7 @@ from idgraph.domain.model import (
     Snapshot,
     TraitReport,
 )
-from idgraph.domain.rules import Rules
+from idgraph.domain.rules import OTHER_PRIORITY, Rules
 
 IdFactory = Callable[[], str]
 
@@ -68,10 +68,8 @@ class _Planner:
             x, y = tuple(pair)
             self.elements[x].banned.add(y)
             self.elements[y].banned.add(x)
-        self.ranks: dict[str, int] = {}
         self.plan = ResolutionPlan(now)
         self.new_nodes: dict[str, tuple[IdentityNode, datetime]] = {}
-        self.touched: set[str] = set()
         self.accepted: list[tuple[Event, list[str]]] = []
 
     def find(self, x: str) -> str:
@@ -116,14 +114,13 @@ class _Planner:
         survivor.banned |= absorbed.banned
         return survivor.id
 
-    def rank(self, node: IdentityNode) -> int:
-        rank = self.ranks.get(node.kind)
-        if rank is None:
-            rank = self.ranks[node.kind] = self.rules.priority(node.kind)
-        return rank
-
     def event(self, event: Event) -> None:
-        nodes = sorted(event.nodes, key=self.rank) if len(event.nodes) > 1 else event.nodes
+        ranks = self.rules.ranks
+        nodes = (
+            sorted(event.nodes, key=lambda n: ranks.get(n.kind, OTHER_PRIORITY))
+            if len(event.nodes) > 1
+            else event.nodes
+        )
         anchor = nodes[0]
         group = self.element(anchor, event.timestamp)
         links = self.plan.links

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from idgraph.domain.model import ACCOUNT, DEVICE
 
@@ -38,9 +39,13 @@ class Rules:
 
     def priority(self, kind: str) -> int:
         """user_id, email, phone, other identifiers and accounts, cookies, devices last."""
-        if kind in self.priorities:
-            return self.priorities[kind]
-        return _DEFAULT_PRIORITY.get(kind, 3)
+        return self.ranks.get(kind, OTHER_PRIORITY)
+
+    @cached_property
+    def ranks(self) -> Mapping[str, int]:
+        """The defaults and the configured priorities in one mapping (kinds not in it
+        rank :data:`OTHER_PRIORITY`): the planner ranks every node of every event."""
+        return {**_DEFAULT_PRIORITY, **self.priorities}
 
     def is_blocked(self, kind: str, value: str) -> bool:
         """True for placeholder values and configured ones; ``value`` is normalized."""
@@ -79,11 +84,12 @@ class Rules:
 # Devices come last: a cookie belongs to one browser profile, a device is hardware that
 # a household shares. The first node is the event's subject (it carries the event's
 # data), so an anonymous visit {cookie, shared tablet} belongs to the cookie's person.
+OTHER_PRIORITY = 3  # identifier kinds not named below
 _DEFAULT_PRIORITY: Mapping[str, int] = {
     "user_id": 0,
     "email": 1,
     "phone": 2,
-    ACCOUNT: 3,
+    ACCOUNT: OTHER_PRIORITY,
     "cookie": 4,
     DEVICE: 5,
 }

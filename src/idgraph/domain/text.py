@@ -18,13 +18,25 @@ import re
 
 _STRICT = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 _FREE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 def text_problem(value: str, *, free: bool = False) -> str | None:
     """Why ``value`` is not acceptable text (``free``: it is free text), or None."""
     if value.isprintable():  # the common case, in C: no control character, no surrogate
         return None
-    bad = (_FREE if free else _STRICT).search(value)
+    return _describe((_FREE if free else _STRICT).search(value))
+
+
+def unicode_problem(value: str) -> str | None:
+    """Why UTF-8 cannot carry ``value`` (a lone surrogate), or None: the part of
+    :func:`text_problem` that no store and no response can live with."""
+    if value.isascii():
+        return None
+    return _describe(_SURROGATE.search(value))
+
+
+def _describe(bad: re.Match[str] | None) -> str | None:
     if bad is None:
         return None
     char = bad.group()
