@@ -6,7 +6,8 @@ Environment variables: ``IDGRAPH_STORE``, ``IDGRAPH_CONFIG`` (path of the TOML f
 ``IDGRAPH_NEO4J_DATABASE``, ``IDGRAPH_HOST`` and ``IDGRAPH_PORT`` (where ``idgraph serve``
 listens), ``IDGRAPH_GRAPHIQL=1`` (serve the GraphiQL page), ``IDGRAPH_SECRET_FILE`` (where the
 server secret lives; ``IDGRAPH_SECRET`` gives the secret itself, see :mod:`idgraph.secret`),
-``IDGRAPH_MAX_CLOCK_SKEW_SECONDS`` (how far in the future an event's timestamp may lie).
+``IDGRAPH_MAX_CLOCK_SKEW_SECONDS`` (how far in the future an event's timestamp may lie),
+``IDGRAPH_CORS_ORIGINS`` (comma-separated origins whose browser pages may call the API).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ class Neo4jSettings:
 class ApiSettings:
     """The GraphQL API: where it listens and the limits it enforces on every request (see
     :mod:`idgraph.api.limits`; every limit but ``host``, ``port`` and ``graphiql`` can be
-    set in the ``[api]`` table of ``idgraph.toml``)."""
+    set in the ``[api]`` table of ``idgraph.toml``, and so can ``cors_origins``, a list)."""
 
     host: str = "127.0.0.1"
     port: int = 8000
@@ -67,7 +68,11 @@ class ApiSettings:
     # The GraphiQL page holds no data (its queries need a key like any other), but it is
     # off unless asked for: a production API has no use for it.
     graphiql: bool = False
+    # Origins whose browser pages may call the API (see idgraph.api.cors): none by default.
+    cors_origins: tuple[str, ...] = ()
 
+
+ORIGIN = re.compile(r"\*|https?://[^/\s]+")
 
 # The limits ``[api]`` may set, each a positive number.
 API_LIMITS = frozenset(
@@ -134,6 +139,10 @@ def _settings(data: dict[str, Any], env: Mapping[str, str]) -> Settings:
         raise ConfigError(f"unknown setting {sorted(unknown)[0]!r} in config file")
     normalization = data.get("normalization", {})
     neo4j = data.get("neo4j", {})
+    api = dict(data.get("api", {}))
+    origins = api.pop("cors_origins", [])
+    if "IDGRAPH_CORS_ORIGINS" in env:
+        origins = env["IDGRAPH_CORS_ORIGINS"].split(",")
     return Settings(
         store=env.get("IDGRAPH_STORE") or data.get("store", DEFAULT_STORE),
         default_region=env.get("IDGRAPH_DEFAULT_REGION")
@@ -149,7 +158,8 @@ def _settings(data: dict[str, Any], env: Mapping[str, str]) -> Settings:
             host=env.get("IDGRAPH_HOST") or ApiSettings.host,
             port=int(env.get("IDGRAPH_PORT") or ApiSettings.port),
             graphiql=env.get("IDGRAPH_GRAPHIQL", "") in ("1", "true"),
-            **_api_limits(data.get("api", {})),
+            cors_origins=_origins(origins),
+            **_api_limits(api),
         ),
         purposes=_purposes(data.get("purposes")),
         secret_file=env.get("IDGRAPH_SECRET_FILE") or data.get("secret_file"),
@@ -166,6 +176,20 @@ def _non_negative(name: str, value: object) -> int:
     if number < 0:
         raise ConfigError(f"{name} must be 0 or more, got {number}")
     return number
+
+
+def _origins(values: object) -> tuple[str, ...]:
+    """CORS origins as browsers send them (``https://app.example.com``, no path, no
+    trailing slash), or ``*`` for any; blanks are dropped."""
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise ConfigError(f"api.cors_origins must be a list of origins, got {values!r}")
+    origins = tuple(v.strip() for v in values if v.strip())
+    for origin in origins:
+        if not ORIGIN.fullmatch(origin):
+            raise ConfigError(
+                f"CORS origin {origin!r} must be scheme://host[:port] (no path), or *"
+            )
+    return origins
 
 
 def _api_limits(data: dict[str, Any]) -> dict[str, Any]:
