@@ -1,6 +1,6 @@
 """Metrics under ``idgraph serve --workers 2``, for real: whichever worker answers a
 scrape, counters add up every worker's requests and never go backwards; CLI ingests
-that share the metrics directory are counted too."""
+that share the metrics directory are counted too; the directory itself."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
+from idgraph.api.metrics import DIRECTORY_VARIABLE, shared_directory
 from tests.api.live import LiveServer, live_server
 from tests.api.scrape import samples, value
 
@@ -85,3 +87,29 @@ def test_a_cli_ingest_sharing_the_directory_is_counted(tmp_path: Path) -> None:
         after = scrape(client, server)
     assert after["accepted"] == before + 1
     assert after["processes"] == 2  # the CLI process left the live gauges when it ended
+
+
+def test_serve_empties_only_metrics_files_of_a_configured_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kept = ["idgraph.db", "idgraph.db-wal", "notes.txt"]
+    stale = ["counter_12.db", "gauge_livesum_12.db", "histogram_7.db"]
+    for name in kept + stale:
+        (tmp_path / name).write_bytes(b"x")
+    monkeypatch.setenv(DIRECTORY_VARIABLE, str(tmp_path))
+    with shared_directory(workers=2):
+        assert os.environ[DIRECTORY_VARIABLE] == str(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(kept)
+
+
+def test_several_workers_get_a_temporary_directory_when_none_is_configured(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv(DIRECTORY_VARIABLE, raising=False)
+    with shared_directory(workers=1):
+        assert DIRECTORY_VARIABLE not in os.environ
+    with shared_directory(workers=2):
+        directory = Path(os.environ[DIRECTORY_VARIABLE])
+        assert directory.is_dir()
+    assert DIRECTORY_VARIABLE not in os.environ
+    assert not directory.exists()

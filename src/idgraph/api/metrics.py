@@ -70,6 +70,8 @@ STORE_COUNTS = {
     "events": "events",
 }
 PROCESS_REFRESH_SECONDS = 1.0
+# The files prometheus_client writes in multiprocess mode: KIND_PID.db.
+VALUE_FILES = ("counter", "gauge", "histogram", "summary")
 
 
 class Metrics:
@@ -130,6 +132,8 @@ class Metrics:
             )
             for name in STORE_COUNTS
         }
+        self._request_counters: dict[tuple[str, str, int], Counter] = {}
+        self._latency_histograms: dict[str, Histogram] = {}
         for path, methods in ROUTES.items():
             self.latency.labels(path)
             for method in methods:
@@ -142,8 +146,15 @@ class Metrics:
                 collector(registry=self.registry)
 
     def request(self, path: str, method: str, status: int, seconds: float) -> None:
-        self.requests.labels(path, method, str(status)).inc()
-        self.latency.labels(path).observe(seconds)
+        counter = self._request_counters.get((path, method, status))
+        if counter is None:  # labels() validates and locks: done once per label set
+            counter = self.requests.labels(path, method, str(status))
+            self._request_counters[path, method, status] = counter
+        counter.inc()
+        histogram = self._latency_histograms.get(path)
+        if histogram is None:
+            histogram = self._latency_histograms[path] = self.latency.labels(path)
+        histogram.observe(seconds)
         if self.process is not None:
             self.process.refresh()
 
@@ -186,8 +197,9 @@ def shared_directory(workers: int) -> Iterator[None]:
     workers and none configured, a temporary one is made for them and removed after."""
     configured = os.environ.get(DIRECTORY_VARIABLE)
     if configured:
-        for stale in Path(configured).glob("*.db"):
-            stale.unlink()
+        for kind in VALUE_FILES:  # only prometheus_client's files: the store may be near
+            for stale in Path(configured).glob(f"{kind}_*.db"):
+                stale.unlink()
     if configured or workers < 2:
         yield
         return
