@@ -13,8 +13,9 @@ in it (:func:`load_json`), the query (:mod:`idgraph.api.limits`: tokens, depth, 
 cost, a timeout) and the response (``ApiSettings.max_response_bytes``). Whatever goes
 wrong answers with a JSON body and the connection stays usable.
 
-The GraphiQL page is served only when ``ApiSettings.graphiql`` is on, and then without a key: it
-holds no data, and every query it sends needs a key and a purpose like any other.
+The GraphiQL page (:mod:`idgraph.api.graphiql`) is served only when ``ApiSettings.graphiql`` is
+on, and then without a key: it holds no data, and every query it sends needs a key and a
+purpose like any other.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.types import ExecutionResult
 
+from idgraph.api import graphiql
 from idgraph.api.access import authenticate
 from idgraph.api.audit import AuditWriter
 from idgraph.api.context import Context
@@ -139,6 +141,9 @@ class GraphQLView(GraphQL[Context, None]):
             response = http_error(500, INTERNAL_MESSAGE)
         negotiate(response, request.headers.get("accept", ""), request.state.request_error)
         await response(scope, receive, send)
+
+    async def render_graphql_ide(self, request: Any) -> Response:
+        return graphiql.page()
 
     async def get_context(self, request: Any, response: Any) -> Context:
         return Context(
@@ -325,6 +330,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics_endpoint),
+            *(graphiql.routes() if settings.api.graphiql else []),
         ],
         middleware=[
             Middleware(RequestMetrics, metrics=metrics),
