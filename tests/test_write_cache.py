@@ -13,6 +13,7 @@ from idgraph.config import Settings
 from idgraph.domain.model import Outcome
 from idgraph.service import IdentityGraph
 from idgraph.store.sqlite import SqliteStore
+from idgraph.store.write_cache import WriteCache
 from tests.conftest import ERASURE_KEY
 from tests.events import event
 
@@ -114,5 +115,20 @@ async def test_unlink_through_the_same_store_is_seen(tmp_path: Path):
     await graph.unlink("email:u1@example.com", "user_id:u1", ban=True)
     await graph.ingest([event("email:u1@example.com", "user_id:u2")])
     assert await customer(graph, "user_id:u2") != await customer(graph, "user_id:u1")
+    assert await graph.check() == []
+    await store.close()
+
+
+async def test_a_cache_past_its_bound_starts_again(tmp_path: Path):
+    store = SqliteStore(tmp_path / "one.db", erasure_key=ERASURE_KEY)
+    store._cache = WriteCache(max_nodes=3)
+    graph = IdentityGraph(store, Settings())
+    await graph.ingest([event("email:a@example.com", "cookie:a1", "cookie:a2")])
+    assert len(store._cache.nodes) == 3
+    await graph.ingest([event("cookie:a2", "cookie:a3")])
+    assert store._cache.nodes == {}
+    result = await graph.ingest([event("cookie:a3", "phone:+16502530002")])
+    assert result.merges == 0
+    assert await customer(graph, "phone:+16502530002") == await customer(graph, "cookie:a1")
     assert await graph.check() == []
     await store.close()

@@ -45,7 +45,7 @@ from idgraph.domain.model import (
 )
 from idgraph.errors import InvalidInput, NotFound, StoreError, StoreUnavailable
 from idgraph.files import create_private
-from idgraph.store.encoding import counts_from_text, counts_to_text
+from idgraph.store.encoding import counts_from_text, counts_to_text, sorted_json
 from idgraph.store.erasure import (
     KEY_CHECK,
     LEGACY_SALT,
@@ -508,7 +508,7 @@ class SqliteStore:
         rows = []
         for new in plan.new_nodes:
             n = new.node
-            attrs = json.dumps(dict(n.attrs), sort_keys=True) if n.attrs else None
+            attrs = sorted_json(dict(n.attrs)) if n.attrs else None
             rows.append(
                 (node_id, n.key, n.kind, n.value, attrs, cluster_of[new.customer_id][0], ts(new.at))
             )

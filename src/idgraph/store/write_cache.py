@@ -18,6 +18,9 @@ inside every write transaction: SQLite's ``PRAGMA data_version`` changes when an
 connection commits (another process, or the store's own audit connection), and then
 everything is forgotten. The store's own writes that split or erase customers forget
 everything too.
+
+Memory is bounded: past ``max_nodes`` remembered nodes (about 250 bytes each, with
+their customers) everything is forgotten and remembering starts again.
 """
 
 from __future__ import annotations
@@ -26,9 +29,12 @@ from collections.abc import Iterable, Mapping
 
 from idgraph.domain.model import CustomerState, ResolutionPlan
 
+MAX_NODES = 1_000_000
+
 
 class WriteCache:
-    def __init__(self) -> None:
+    def __init__(self, max_nodes: int = MAX_NODES) -> None:
+        self.max_nodes = max_nodes
         self.version: int | None = None
         self.nodes: dict[str, tuple[int, str]] = {}
         self.customers: dict[str, tuple[int, CustomerState]] = {}
@@ -89,3 +95,5 @@ class WriteCache:
         nodes = self.nodes
         for new in plan.new_nodes:
             nodes[new.node.key] = (node_ids[new.node.key], new.customer_id)
+        if len(nodes) > self.max_nodes:
+            self.clear()
