@@ -4,6 +4,9 @@ Calls are synchronous inside ``async`` methods: each is a few indexed queries, c
 than a hop to a thread. A write (``write_batch``, ``rewrite_customer``) runs read, plan
 and apply inside one ``BEGIN IMMEDIATE`` transaction, so concurrent processes serialize
 on SQLite's write lock and a killed process leaves no half-applied batch.
+``write_batch`` remembers the nodes and customers it read or wrote for the next batch,
+and checks in each transaction that no other connection wrote since
+(:mod:`idgraph.store.write_cache`).
 
 Customers live in ``customers`` under an internal integer ``cluster``; nodes point at
 the cluster. A merge moves the *smaller* cluster's nodes and hands the surviving public
