@@ -56,7 +56,14 @@ from idgraph.store.erasure import (
     ErasureHasher,
     ErasureRecord,
 )
-from idgraph.store.port import Planner, Splitter, SubjectChooser
+from idgraph.store.port import (
+    InteractionPage,
+    Planner,
+    Profile,
+    ProfileRead,
+    Splitter,
+    SubjectChooser,
+)
 from idgraph.store.write_cache import WriteCache
 
 SCHEMA_VERSION = "2"
@@ -720,45 +727,102 @@ class SqliteStore:
             for cid, created, updated, size, counts, split_from in rows
         }
 
+    async def profiles(self, keys: Sequence[str], read: ProfileRead) -> dict[str, Profile]:
+        with self._read():
+            found = self._select_in(
+                "SELECT nodes.key, customers.cluster, customers.id FROM nodes "
+                "JOIN customers ON customers.cluster = nodes.cluster "
+                "WHERE nodes.key IN ({marks})",
+                list(keys),
+            )
+            clusters = {cluster: cid for _, cluster, cid in found}
+            records = self._customer_records(list(clusters.values()))
+            nodes = self._nodes_in(clusters) if read.nodes else {}
+            consents = self._consents_in(clusters) if read.consents else {}
+            traits = self._traits_in(clusters) if read.traits else {}
+            page = read.interactions
+            interactions = self._interactions_in(clusters, page) if page else {}
+        profiles = {
+            cid: Profile(
+                records[cid],
+                nodes.get(cid, []) if read.nodes else None,
+                consents.get(cid, []) if read.consents else None,
+                traits.get(cid, []) if read.traits else None,
+                interactions.get(cid, []) if page else None,
+            )
+            for cid in clusters.values()
+        }
+        return {key: profiles[cid] for key, _, cid in found}
+
+    def _clusters(self, customer_ids: Sequence[str]) -> dict[int, str]:
+        """The internal cluster of each live customer id (aliases are not followed)."""
+        return dict(
+            self._select_in(
+                "SELECT cluster, id FROM customers WHERE id IN ({marks})", list(customer_ids)
+            )
+        )
+
     async def nodes_of(self, customer_ids: Sequence[str]) -> dict[str, list[NodeRecord]]:
         with self._read():
-            rows = self._select_in(
-                "SELECT c.id, n.key, n.kind, n.value, n.attrs, n.created_at FROM customers c "
-                "JOIN nodes n ON n.cluster = c.cluster WHERE c.id IN ({marks}) ORDER BY n.key",
-                list(customer_ids),
-            )
-        result: dict[str, list[NodeRecord]] = {cid: [] for cid in customer_ids}
-        for cid, key, kind, value, attrs, created in rows:
-            result[cid].append(
+            found = self._nodes_in(self._clusters(customer_ids))
+        return {cid: [] for cid in customer_ids} | found
+
+    def _nodes_in(self, clusters: dict[int, str]) -> dict[str, list[NodeRecord]]:
+        result: dict[str, list[NodeRecord]] = {}
+        for cluster, key, kind, value, attrs, created in self._select_in(
+            "SELECT cluster, key, kind, value, attrs, created_at FROM nodes "
+            "WHERE cluster IN ({marks}) ORDER BY key",
+            list(clusters),
+        ):
+            cid = clusters[cluster]
+            result.setdefault(cid, []).append(
                 NodeRecord(key, kind, value, cid, json.loads(attrs) if attrs else {}, dt(created))
             )
         return result
 
     async def traits_of(self, customer_ids: Sequence[str]) -> dict[str, list[TraitRecord]]:
         with self._read():
-            rows = self._select_in(
-                "SELECT c.id, n.key, t.name, t.value, t.source, t.at, t.event_id FROM customers c "
-                "JOIN nodes n ON n.cluster = c.cluster JOIN traits t ON t.node = n.id "
-                "WHERE c.id IN ({marks}) ORDER BY t.at, n.key",
-                list(customer_ids),
+            found = self._traits_in(self._clusters(customer_ids))
+        return {cid: [] for cid in customer_ids} | found
+
+    def _traits_in(self, clusters: dict[int, str]) -> dict[str, list[TraitRecord]]:
+        result: dict[str, list[TraitRecord]] = {}
+        for cluster, key, name, value, source, at, event_id in self._select_in(
+            "SELECT n.cluster, n.key, t.name, t.value, t.source, t.at, t.event_id FROM nodes n "
+            "JOIN traits t ON t.node = n.id WHERE n.cluster IN ({marks}) ORDER BY t.at, n.key",
+            list(clusters),
+        ):
+            result.setdefault(clusters[cluster], []).append(
+                TraitRecord(key, name, json.loads(value), source, dt(at), event_id)
             )
-        result: dict[str, list[TraitRecord]] = {cid: [] for cid in customer_ids}
-        for cid, key, name, value, source, at, event_id in rows:
-            result[cid].append(TraitRecord(key, name, json.loads(value), source, dt(at), event_id))
         return result
 
     async def consents_of(self, customer_ids: Sequence[str]) -> dict[str, list[ConsentRecord]]:
         with self._read():
-            rows = self._select_in(
-                "SELECT c.id, n.key, s.purpose, s.status, s.at, s.expires_at, s.source, "
-                "s.event_id, s.recorded_at, s.rowid FROM customers c "
-                "JOIN nodes n ON n.cluster = c.cluster JOIN consents s ON s.node = n.id "
-                "WHERE c.id IN ({marks}) ORDER BY s.recorded_at, s.rowid",
-                list(customer_ids),
-            )
-        result: dict[str, list[ConsentRecord]] = {cid: [] for cid in customer_ids}
-        for cid, key, purpose, status, at, expires, source, event_id, recorded, seq in rows:
-            result[cid].append(
+            found = self._consents_in(self._clusters(customer_ids))
+        return {cid: [] for cid in customer_ids} | found
+
+    def _consents_in(self, clusters: dict[int, str]) -> dict[str, list[ConsentRecord]]:
+        result: dict[str, list[ConsentRecord]] = {}
+        for (
+            cluster,
+            key,
+            purpose,
+            status,
+            at,
+            expires,
+            source,
+            event_id,
+            recorded,
+            seq,
+        ) in self._select_in(
+            "SELECT n.cluster, n.key, s.purpose, s.status, s.at, s.expires_at, s.source, "
+            "s.event_id, s.recorded_at, s.rowid FROM nodes n "
+            "JOIN consents s ON s.node = n.id "
+            "WHERE n.cluster IN ({marks}) ORDER BY s.recorded_at, s.rowid",
+            list(clusters),
+        ):
+            result.setdefault(clusters[cluster], []).append(
                 ConsentRecord(
                     key,
                     purpose,
@@ -782,31 +846,41 @@ class SqliteStore:
         types: Collection[str] | None = None,
         since: datetime | None = None,
     ) -> dict[str, list[InteractionView]]:
-        where, params = [f"c.id IN ({_marks(len(customer_ids))})"], list(customer_ids)
-        if before is not None:
+        page = InteractionPage(limit, before, tuple(types) if types else None, since)
+        with self._read():
+            found = self._interactions_in(self._clusters(customer_ids), page)
+        return {cid: [] for cid in customer_ids} | found
+
+    def _interactions_in(
+        self, clusters: dict[int, str], page: InteractionPage
+    ) -> dict[str, list[InteractionView]]:
+        if not clusters:
+            return {}
+        where = [f"n.cluster IN ({_marks(len(clusters))})"]
+        params: list[Any] = list(clusters)
+        if page.before is not None:
             where.append("(i.at, i.ext_id) < (?, ?)")
-            params += [ts(before[0]), before[1]]
-        if types:
-            where.append(f"i.type IN ({_marks(len(types))})")
-            params += list(types)
-        if since is not None:
+            params += [ts(page.before[0]), page.before[1]]
+        if page.types:
+            where.append(f"i.type IN ({_marks(len(page.types))})")
+            params += page.types
+        if page.since is not None:
             where.append("i.at >= ?")
-            params.append(ts(since))
-        with self._read() as db:
-            rows = db.execute(
-                "SELECT * FROM (SELECT c.id, i.id, i.ext_id, i.type, i.channel, i.at, i.source, "
-                "i.properties, i.event_id, row_number() OVER (PARTITION BY c.id "
-                "ORDER BY i.at DESC, i.ext_id DESC) AS rank "
-                "FROM customers c JOIN nodes n ON n.cluster = c.cluster "
-                "JOIN performed p ON p.node = n.id JOIN interactions i ON i.id = p.interaction "
-                f"WHERE {' AND '.join(where)} GROUP BY c.id, i.id) "
-                "WHERE rank <= ? ORDER BY rank",
-                (*params, limit),
-            ).fetchall()
-            keys = self._interaction_keys(list({r[1] for r in rows}))
-        result: dict[str, list[InteractionView]] = {cid: [] for cid in customer_ids}
-        for cid, iid, ext, kind, channel, at, source, props, event_id, _ in rows:
-            result[cid].append(
+            params.append(ts(page.since))
+        rows = self._db.execute(
+            "SELECT * FROM (SELECT n.cluster, i.id, i.ext_id, i.type, i.channel, i.at, i.source, "
+            "i.properties, i.event_id, row_number() OVER (PARTITION BY n.cluster "
+            "ORDER BY i.at DESC, i.ext_id DESC) AS rank "
+            "FROM nodes n JOIN performed p ON p.node = n.id "
+            "JOIN interactions i ON i.id = p.interaction "
+            f"WHERE {' AND '.join(where)} GROUP BY n.cluster, i.id) "
+            "WHERE rank <= ? ORDER BY rank",
+            (*params, page.limit),
+        ).fetchall()
+        keys = self._interaction_keys(list({r[1] for r in rows}))
+        result: dict[str, list[InteractionView]] = {}
+        for cluster, iid, ext, kind, channel, at, source, props, event_id, _ in rows:
+            result.setdefault(clusters[cluster], []).append(
                 InteractionView(
                     ext,
                     kind,
