@@ -5,8 +5,10 @@ only binds parameters and maps rows. It is the only module that imports the driv
 
 Writes. ``write_batch`` and ``rewrite_customer`` each run read, plan and apply inside one
 managed transaction (``session.execute_write``), so the driver retries transient errors
-(the plan function may then run again, as the port allows). Rows go in ``UNWIND $rows``
-batches, one statement per kind of change.
+(the plan function may then run again, as the port allows). A batch costs one statement
+for its snapshot and one ``UNWIND $rows`` statement per kind of change. Where a batch
+carries thousands of times, they travel as ISO text in and epoch integers out, not as the
+driver's slow DateTime objects (:func:`_iso`, :func:`_from_epoch`).
 
 Concurrent writers. Every write transaction *first* sets a property on the single
 ``(:IdgraphLock {name: 'writer'})`` node, which takes that node's exclusive lock until
@@ -94,6 +96,12 @@ async def _run(tx: AsyncManagedTransaction, query: LiteralString, **params: Any)
 def _dt(value: Any) -> datetime:
     """A driver ``neo4j.time.DateTime`` as a UTC ``datetime``."""
     return value.to_native().astimezone(UTC)
+
+
+def _from_epoch(seconds_nanos: list[int]) -> datetime:
+    """``[t.epochSeconds, t.nanosecond]`` of a Cypher DateTime ``t`` as a UTC ``datetime``."""
+    seconds, nanos = seconds_nanos
+    return datetime.fromtimestamp(seconds, UTC).replace(microsecond=nanos // 1000)
 
 
 def _iso(value: datetime) -> str:
@@ -330,7 +338,10 @@ class Neo4jStore:
             node_customer=dict(found["members"]),
             customers={
                 c["id"]: CustomerState(
-                    c["id"], _dt(c["createdAt"]), c["size"], counts_from_text(c["kindCounts"])
+                    c["id"],
+                    _from_epoch(c["createdAt"]),
+                    c["size"],
+                    counts_from_text(c["kindCounts"]),
                 )
                 for c in found["customers"]
             },
