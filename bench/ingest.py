@@ -1,7 +1,7 @@
 """Bulk-ingest benchmark: generate realistic events, ingest them, print a table.
 
     python bench/ingest.py --events 1000000            # embedded store in a temp dir
-    python bench/ingest.py --store neo4j://localhost:7687 --events 100000
+    python bench/ingest.py --store neo4j://localhost:7687 --replace --events 100000
     python bench/ingest.py --big-merge 100000          # merge cost into a huge customer
 
 Events come from idgraph.demo.DemoGenerator (repeat visitors, several identifiers per
@@ -25,6 +25,7 @@ from idgraph.demo import DemoGenerator
 from idgraph.jsonl import ingest_file
 from idgraph.service import IdentityGraph
 from idgraph.store.factory import open_store
+from idgraph.store.neo4j import Neo4jStore
 
 
 def table(rows: list[tuple[str, str]]) -> str:
@@ -35,13 +36,15 @@ def table(rows: list[tuple[str, str]]) -> str:
 
 
 async def bulk(
-    settings: Settings, events: int, people: int, workdir: Path
+    settings: Settings, events: int, people: int, workdir: Path, *, replace: bool = False
 ) -> list[tuple[str, str]]:
     path = workdir / "events.jsonl"
     with path.open("w") as out:
         for event in DemoGenerator(people=people, seed=1).events(events):
             out.write(json.dumps(event) + "\n")
     store = await open_store(settings)
+    if replace and isinstance(store, Neo4jStore):
+        await store.clear()  # else a second run finds its events applied already
     graph = IdentityGraph(store, settings)
     started, cpu = time.perf_counter(), time.process_time()
     summary = await ingest_file(graph, path, settings.batch_size)
@@ -114,6 +117,9 @@ def main() -> None:
     parser.add_argument("--store", help="default: a fresh SQLite file in a temp dir")
     parser.add_argument("--batch-size", type=int, default=Settings.batch_size)
     parser.add_argument(
+        "--replace", action="store_true", help="wipe the Neo4j database of --store first"
+    )
+    parser.add_argument(
         "--big-merge",
         type=int,
         metavar="SIZE",
@@ -130,7 +136,7 @@ def main() -> None:
             rows = asyncio.run(big_merge(settings, args.big_merge))
         else:
             people = args.people or max(args.events // 10, 10)
-            rows = asyncio.run(bulk(settings, args.events, people, Path(tmp)))
+            rows = asyncio.run(bulk(settings, args.events, people, Path(tmp), replace=args.replace))
     print(table(rows))
 
 

@@ -80,6 +80,11 @@ def test_schema_is_idempotent_community_syntax() -> None:
         assert " IF NOT EXISTS " in statement
         assert "IS NODE KEY" not in statement, "node key constraints are Enterprise-only"
         assert "IS NOT NULL" not in statement, "existence constraints are Enterprise-only"
+    created = {statement.split()[2] for statement in cypher.SCHEMA}
+    for statement in cypher.RETIRED_SCHEMA:
+        assert statement.startswith("DROP CONSTRAINT ")
+        assert statement.endswith(" IF EXISTS")
+        assert statement.split()[2] not in created
 
 
 def test_analyst_queries_each_have_a_comment_and_a_body() -> None:
