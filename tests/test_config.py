@@ -162,3 +162,14 @@ def test_the_configuration_reference_is_generated_from_the_model() -> None:
     assert committed == reference(), "run: python -m idgraph.configdoc > docs/configuration.md"
     for name in ("default_region", "max_line_bytes", "IDGRAPH_PORT", "[purposes.NAME]"):
         assert name in committed
+
+
+def test_the_neo4j_password_stays_out_of_reprs_and_messages(workdir: Path) -> None:
+    (workdir / "idgraph.toml").write_text("[neo4j]\npassword = 'hunter2'\nuser = 7\n")
+    with pytest.raises(ConfigError) as refused:
+        load_settings({})
+    assert "hunter2" not in str(refused.value)
+    (workdir / "idgraph.toml").write_text("")
+    settings = load_settings({"IDGRAPH_NEO4J_PASSWORD": "hunter2"})
+    assert settings.neo4j.password == "hunter2"
+    assert "hunter2" not in repr(settings)

@@ -347,7 +347,7 @@ def _global_options(parser: argparse.ArgumentParser, default: object) -> None:
     """--store and --config. Subcommands add them with the default SUPPRESS, so a value
     given before the command is not reset by the subcommand's parser."""
     parser.add_argument(
-        "--store", metavar="URL", default=default, help="the store (see store URLs below)"
+        "--store", metavar="URL", default=default, help="the store (URL forms: idgraph --help)"
     )
     parser.add_argument(
         "--config",

@@ -113,7 +113,7 @@ class Neo4jSettings:
 
     user: Annotated[Text, Env("IDGRAPH_NEO4J_USER")] = "neo4j"
     """User name."""
-    password: Annotated[Text, Env("IDGRAPH_NEO4J_PASSWORD"), Field(repr=False)] = ""
+    password: Annotated[Text, Env("IDGRAPH_NEO4J_PASSWORD")] = Field(default="", repr=False)
     """Password; prefer the environment variable to the file."""
     database: Annotated[Text, Env("IDGRAPH_NEO4J_DATABASE")] = "neo4j"
     """Database name (always passed to the driver)."""
