@@ -106,10 +106,22 @@ async def _ingest_with_progress(
         if not quiet:
             bar.write(f"{path}:{error.line}: {error.message}", file=sys.stderr)
 
+    from idgraph.api.metrics import shared_metrics
+
+    metrics = shared_metrics()  # counted by the server when it shares the directory
     try:
-        return await ingest_file(graph, path, graph.settings.batch_size, bar.update, report)
+        return await ingest_file(
+            graph,
+            path,
+            graph.settings.batch_size,
+            bar.update,
+            report,
+            metrics.record_batch if metrics else lambda result: None,
+        )
     finally:
         bar.close()
+        if metrics:
+            metrics.close()
 
 
 async def cmd_demo(graph: IdentityGraph, args: argparse.Namespace) -> int:
@@ -145,6 +157,13 @@ async def _demo_keys(graph: IdentityGraph) -> None:
 
 
 async def cmd_serve(graph: IdentityGraph, args: argparse.Namespace) -> int:
+    from idgraph.api.metrics import shared_directory
+
+    with shared_directory(args.workers):
+        return await _serve(graph, args)
+
+
+async def _serve(graph: IdentityGraph, args: argparse.Namespace) -> int:
     import uvicorn  # its access log is off: URLs of GET queries carry personal data
 
     from idgraph.api.app import create_app

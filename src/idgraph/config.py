@@ -25,6 +25,7 @@ from typing import Annotated, Any, Literal, cast, get_args, get_origin
 import phonenumbers
 from pydantic import (
     AfterValidator,
+    BeforeValidator,
     ConfigDict,
     Field,
     GetCoreSchemaHandler,
@@ -101,6 +102,25 @@ def _pattern(pattern: object) -> re.Pattern[str]:
         raise ValueError(f"not a regular expression: {exc}") from None
 
 
+ORIGIN = re.compile(r"\*|https?://[^/\s]+")
+
+
+def _origin(origin: str) -> str:
+    if not ORIGIN.fullmatch(origin):
+        raise ValueError(f"CORS origin {origin!r} must be scheme://host[:port] (no path), or *")
+    return origin
+
+
+def _origins(value: object) -> object:
+    """Origins trimmed and blanks dropped; the environment gives them comma-separated."""
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple):
+        return value
+    return [
+        v.strip() if isinstance(v, str) else v for v in items if not isinstance(v, str) or v.strip()
+    ]
+
+
 def _port(port: int) -> int:
     if not 0 < port < 65536:
         raise ValueError("must be a TCP port, 1 to 65535")
@@ -164,6 +184,14 @@ class ApiSettings:
     ``auth_window`` seconds, after which its requests get HTTP 429 until the window ends."""
     auth_window: Seconds = 60.0
     """Seconds over which ``auth_failures`` are counted."""
+    cors_origins: Annotated[
+        tuple[Annotated[Text, AfterValidator(_origin)], ...],
+        BeforeValidator(_origins),
+        Env("IDGRAPH_CORS_ORIGINS"),
+    ] = ()
+    """Origins whose browser pages may call the API (``https://app.example.com``, as
+    browsers send them: no path, no trailing slash; ``*`` for any), see
+    ``idgraph.api.cors``; the variable takes them comma-separated. None by default."""
 
 
 @dataclass(frozen=True, config=SECTION)

@@ -79,7 +79,7 @@ def _name(annotation: Any) -> str:
         return _name(args[0])
     if origin is dict:
         return f"table of {_name(args[1])}"
-    if origin is list:
+    if origin in (list, tuple):
         return f"list of {_name(args[0])}"
     if origin is Literal:
         return " or ".join(f'`"{a}"`' for a in args)
@@ -92,7 +92,7 @@ def _default(info: Any) -> str:
     value = info.get_default(call_default_factory=True)
     if value is None:
         return "unset"
-    if isinstance(value, dict | list) and not value:
+    if isinstance(value, dict | list | tuple) and not value:
         return "empty"
     return "`" + json.dumps(value) + "`"
 

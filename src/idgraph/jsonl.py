@@ -142,6 +142,7 @@ async def ingest_file(
     batch_size: int,
     on_progress: Callable[[int], object] = lambda n: None,
     on_error: Callable[[LineError], None] = lambda e: None,
+    on_batch: Callable[[BatchResult], object] = lambda result: None,
 ) -> IngestSummary:
     summary = IngestSummary()
     started = time.perf_counter()
@@ -153,7 +154,9 @@ async def ingest_file(
     async def flush() -> None:
         nonlocal read, reported
         if batch:
-            summary.add(await graph.ingest(batch), lines)
+            result = await graph.ingest(batch)
+            summary.add(result, lines)
+            on_batch(result)
             batch.clear()
             lines.clear()
             collect()

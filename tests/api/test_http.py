@@ -16,6 +16,7 @@ from idgraph.config import ApiSettings, Settings
 from idgraph.errors import StoreUnavailable
 from idgraph.store.port import Store
 from tests.api.conftest import Api, new_key, open_api
+from tests.api.scrape import samples, types, value
 
 INGEST = """mutation { ingest(events: [
   {id: "m1", timestamp: "2026-03-01T00:00:00Z", source: "web",
@@ -53,29 +54,41 @@ async def test_readyz_is_503_when_the_store_does_not_answer(
 
 
 async def test_metrics_in_prometheus_text_format(api: Api) -> None:
+    before = samples((await api.client.get("/metrics", headers=api.headers)).text)
+    # Labelled counters have their samples before anything happened.
+    assert value(before, "idgraph_ingest_events_total", outcome="rejected") == 0
+    assert value(before, "idgraph_graphql_errors_total", code="GRAPHQL_PARSE_FAILED") is None
+    assert value(before, "idgraph_ingest_merges_total") == 0
     assert (await api.data(INGEST))["ingest"]["accepted"] == 2
     await api.client.get("/healthz")
     await api.client.get("/nowhere")
     response = await api.client.get("/metrics", headers=api.headers)
-    assert response.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
-    lines = response.text.splitlines()
-    for expected in [
-        "# TYPE idgraph_http_requests_total counter",
-        'idgraph_http_requests_total{path="/graphql",method="POST",status="200"} 1',
-        'idgraph_http_requests_total{path="/healthz",method="GET",status="200"} 1',
-        'idgraph_http_requests_total{path="other",method="GET",status="404"} 1',
-        "# TYPE idgraph_http_request_duration_seconds histogram",
-        'idgraph_http_request_duration_seconds_bucket{path="/graphql",le="+Inf"} 1',
-        'idgraph_http_request_duration_seconds_count{path="/graphql"} 1',
-        'idgraph_ingest_events_total{outcome="accepted"} 2',
-        'idgraph_ingest_events_total{outcome="rejected"} 1',
-        "idgraph_ingest_new_customers_total 1",
-        "idgraph_ingest_merges_total 0",
-    ]:
-        assert expected in lines, expected
-    buckets = [line for line in lines if line.startswith("idgraph_http_request_duration_seconds_b")]
-    counts = [int(line.rsplit(" ", 1)[1]) for line in buckets if 'path="/graphql"' in line]
-    assert counts == sorted(counts), "histogram buckets are cumulative"
+    assert response.headers["content-type"].startswith("text/plain; version=")
+    parsed = samples(response.text)
+    requests = "idgraph_http_requests_total"
+    assert value(parsed, requests, path="/graphql", method="POST", status="200") == 1
+    assert value(parsed, requests, path="/healthz", method="GET", status="200") == 1
+    assert value(parsed, requests, path="other", method="GET", status="404") == 1
+    latency = "idgraph_http_request_duration_seconds"
+    assert value(parsed, f"{latency}_bucket", path="/graphql", le="+Inf") == 1
+    assert value(parsed, f"{latency}_count", path="/graphql") == 1
+    assert value(parsed, "idgraph_ingest_events_total", outcome="accepted") == 2
+    assert value(parsed, "idgraph_ingest_events_total", outcome="rejected") == 1
+    assert value(parsed, "idgraph_ingest_new_customers_total") == 1
+    assert value(parsed, "idgraph_ingest_merges_total") == 0
+    assert value(parsed, "idgraph_store_customers") == 1
+    assert value(parsed, "idgraph_store_identity_nodes") == 2
+    assert value(parsed, "idgraph_store_up") == 1
+    assert value(parsed, "process_cpu_seconds_total") is not None
+    assert value(parsed, "process_resident_memory_bytes")
+    assert types(response.text)[latency] == "histogram"
+    buckets = {
+        float(dict(labels)["le"]): v
+        for (name, labels), v in parsed.items()
+        if name == f"{latency}_bucket" and ("path", "/graphql") in labels
+    }
+    cumulative = [buckets[le] for le in sorted(buckets)]
+    assert cumulative == sorted(cumulative), "histogram buckets are cumulative"
 
 
 async def test_graphiql_is_off_unless_enabled_and_queries_over_get_need_a_key(

@@ -5,10 +5,7 @@ stop it answering."""
 from __future__ import annotations
 
 import json
-import re
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -18,61 +15,20 @@ from urllib.parse import unquote_plus
 import httpx
 import pytest
 
+from tests.api.live import live_server
 from tests.api.readme import quick_start
+from tests.api.scrape import samples, value
 
-STARTUP_SECONDS = 60
 PROBES = 20
 PROBE_TIMEOUT = 30  # a safety net so a server that stops answering fails the test
-EXPORT = re.compile(r"^export (IDGRAPH_\w+)=(\S+)", re.M)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
     """A running ``idgraph serve --demo``: its base URL and the keys it printed (as the
     environment its ``export`` lines make). Always stopped afterwards."""
-    port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "idgraph.cli",
-        "--store",
-        f"sqlite:///{tmp_path / 'idgraph.db'}",
-        "serve",
-        "--demo",
-        "--no-progress",
-        "--port",
-        str(port),
-    ]
-    log = tmp_path / "serve.log"
-    with log.open("w") as out:
-        process = subprocess.Popen(command, cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while True:
-            assert process.poll() is None, f"server exited:\n{log.read_text()}"
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, f"server not up:\n{log.read_text()}"
-            time.sleep(0.1)
-        yield base, dict(EXPORT.findall(log.read_text()))
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    with live_server(tmp_path) as live:
+        yield live.base, live.keys
 
 
 def test_serve_demo_answers_the_readme_query(server: tuple[str, dict[str, str]]) -> None:
@@ -91,7 +47,8 @@ def test_serve_demo_answers_the_readme_query(server: tuple[str, dict[str, str]])
         assert client.get("/metrics", headers=reader).status_code == 403
         admin = {"Authorization": f"Bearer {env['IDGRAPH_ADMIN_KEY']}"}
         metrics = client.get("/metrics", headers=admin).text
-    assert 'idgraph_http_requests_total{path="/graphql",method="POST",status="200"} 1' in metrics
+    requests = {"path": "/graphql", "method": "POST", "status": "200"}
+    assert value(samples(metrics), "idgraph_http_requests_total", **requests) == 1
 
 
 def test_the_server_log_holds_no_personal_data(

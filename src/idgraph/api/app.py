@@ -13,8 +13,9 @@ in it (:func:`load_json`), the query (:mod:`idgraph.api.limits`: tokens, depth, 
 cost, a timeout) and the response (``ApiSettings.max_response_bytes``). Whatever goes
 wrong answers with a JSON body and the connection stays usable.
 
-The GraphiQL page is served only when ``ApiSettings.graphiql`` is on, and then without a key: it
-holds no data, and every query it sends needs a key and a purpose like any other.
+The GraphiQL page (:mod:`idgraph.api.graphiql`) is served only when ``ApiSettings.graphiql`` is
+on, and then without a key: it holds no data, and every query it sends needs a key and a
+purpose like any other.
 """
 
 from __future__ import annotations
@@ -31,16 +32,18 @@ from cross_web import HTTPException
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.types import ExecutionResult
 
+from idgraph.api import graphiql
 from idgraph.api.access import authenticate
 from idgraph.api.audit import AuditWriter
 from idgraph.api.context import Context
+from idgraph.api.cors import cors
 from idgraph.api.errors import (
     INTERNAL_MESSAGE,
     format_error,
@@ -48,8 +51,9 @@ from idgraph.api.errors import (
     http_exception,
     log_unexpected,
 )
+from idgraph.api.http import is_request_error, negotiate
 from idgraph.api.limits import LimitExceeded
-from idgraph.api.metrics import Metrics
+from idgraph.api.metrics import CONTENT_TYPE, ROUTES, Metrics
 from idgraph.api.schema import build_schema
 from idgraph.api.throttle import AuthThrottle
 from idgraph.api.tokens import Tokens
@@ -62,7 +66,6 @@ from idgraph.service import IdentityGraph
 from idgraph.store.factory import open_store
 from idgraph.store.port import Store
 
-ROUTES = ("/graphql", "/healthz", "/readyz", "/metrics")
 # Python frames below the JSON parser's own (the server's stack at that point).
 RECURSION_HEADROOM = 200
 RESPONSE_TOO_LARGE = "RESPONSE_TOO_LARGE"
@@ -123,19 +126,24 @@ class GraphQLView(GraphQL[Context, None]):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
+        if self.graphql_ide and wants_graphiql(request):
+            await (await self.render_graphql_ide(request))(scope, receive, send)
+            return
+        request.state.request_error = False
         try:
-            if self.graphql_ide and wants_graphiql(request):
-                response = await self.render_graphql_ide(request)
-            else:
-                state = request.app.state
-                request.state.key = await authenticate(request, state.keyring, state.throttle)
-                response = await self.run(request)
+            state = request.app.state
+            request.state.key = await authenticate(request, state.keyring, state.throttle)
+            response = await self.run(request)
         except HTTPException as exc:
             response = http_exception(exc)
         except Exception as exc:  # a bug: answer, keep the connection, log no data
             log_unexpected(exc)
             response = http_error(500, INTERNAL_MESSAGE)
+        negotiate(response, request.headers.get("accept", ""), request.state.request_error)
         await response(scope, receive, send)
+
+    async def render_graphql_ide(self, request: Any) -> Response:
+        return graphiql.page()
 
     async def get_context(self, request: Any, response: Any) -> Context:
         return Context(
@@ -148,9 +156,18 @@ class GraphQLView(GraphQL[Context, None]):
         )
 
     async def process_result(self, request: Any, result: ExecutionResult) -> GraphQLHTTPResponse:
-        response: GraphQLHTTPResponse = {"data": result.data}
-        if result.errors:
-            response["errors"] = [format_error(e, self.metrics) for e in result.errors]
+        """The result, with no ``data`` entry when a request error refused it (see
+        :mod:`idgraph.api.http`), and its ``extensions`` when it has any."""
+        errors: list[Any] = [format_error(e, self.metrics) for e in result.errors or ()]
+        response: GraphQLHTTPResponse = {}
+        if is_request_error(result.data, errors):
+            request.state.request_error = True
+        else:
+            response["data"] = result.data
+        if errors:
+            response["errors"] = errors
+        if result.extensions:
+            response["extensions"] = result.extensions
         return response
 
     def decode_json(self, data: str | bytes) -> object:
@@ -242,8 +259,7 @@ class RequestMetrics:
             await self.app(scope, receive, send_status)
         finally:
             path = scope["path"] if scope["path"] in ROUTES else "other"
-            self.metrics.requests.inc(path, scope["method"], str(status))
-            self.metrics.latency.observe(time.perf_counter() - start, path)
+            self.metrics.request(path, scope["method"], status, time.perf_counter() - start)
 
 
 async def healthz(request: Request) -> Response:
@@ -279,6 +295,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
             try:
                 await writer.close()
             finally:
+                metrics.close()
                 if store is None:
                     await opened.close()
 
@@ -292,9 +309,12 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
             return http_exception(exc)
         if not key.may(Permission.OPERATE):
             return http_error(403, f"the role {key.role.value!r} has no 'operate' permission")
-        return PlainTextResponse(
-            metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8"
-        )
+        try:
+            counts = await state.graph.store.counts()
+        except StoreError:
+            counts = None
+        metrics.record_store(counts)
+        return Response(metrics.render(), media_type=CONTENT_TYPE)
 
     return Starlette(
         routes=[
@@ -310,9 +330,11 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics_endpoint),
+            *(graphiql.routes() if settings.api.graphiql else []),
         ],
         middleware=[
             Middleware(RequestMetrics, metrics=metrics),
+            *cors(settings.api.cors_origins),
             Middleware(BodyLimit, max_bytes=settings.api.max_body_bytes),
         ],
         lifespan=lifespan,

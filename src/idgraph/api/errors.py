@@ -140,7 +140,7 @@ def classify(error: GraphQLError) -> tuple[str, str]:
 
 def format_error(error: GraphQLError, metrics: Metrics) -> dict[str, Any]:
     code, message = classify(error)
-    metrics.errors.inc(code)
+    metrics.error(code)
     formatted: dict[str, Any] = {"message": message}
     if error.locations is not None:
         formatted["locations"] = [{"line": p.line, "column": p.column} for p in error.locations]
