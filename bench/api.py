@@ -14,7 +14,11 @@
    measure capacity. Every loop is bounded in count and time.
 
 Queries: ``{ __typename }`` (the framework's floor) and ``resolve`` of a random known
-email with its identifiers and 20 interactions.
+email with its identifiers, traits and 20 interactions.
+
+``--store`` with ``--loaded`` serves a store loaded before (by a run with the same
+``--events`` and ``--people``) without loading it again, e.g. to compare two versions
+of the code on the same data.
 """
 
 from __future__ import annotations
@@ -46,7 +50,7 @@ PURPOSE = "support"
 TRIVIAL = "{ __typename }"
 RESOLVE = (
     "query($id: IdentifierInput!) { resolve(identifier: $id) { id size "
-    "identifiers { kind value } "
+    "identifiers { kind value } traits { name value } "
     "interactions(first: 20) { edges { node { type at channel } } } } }"
 )
 
@@ -270,6 +274,9 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=200_000, help="events to pre-load")
     parser.add_argument("--people", type=int, default=0, help="default: events / 10")
     parser.add_argument("--store", help="default: a fresh SQLite file in a temp dir")
+    parser.add_argument(
+        "--loaded", action="store_true", help="--store holds these events already: no load"
+    )
     parser.add_argument("--rate", type=float, default=200.0, help="offered load, req/s")
     parser.add_argument("--duration", type=float, default=20.0, help="seconds per open run")
     parser.add_argument("--concurrency", type=int, default=16, help="closed-loop clients")
@@ -282,19 +289,22 @@ def main() -> None:
         and 0 < args.concurrency <= 256
     ):
         parser.error("keep the runs bounded: rate ≤ 5000/s, duration ≤ 300 s, concurrency ≤ 256")
+    if args.loaded and not args.store:
+        parser.error("--loaded needs --store")
 
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         store = args.store or f"sqlite:///{workdir / 'bench.db'}"
         events = workdir / "events.jsonl"
         emails = generate(events, args.events, args.people or max(args.events // 10, 10), 5000)
-        started = time.perf_counter()
-        subprocess.run(
-            [sys.executable, "-m", "idgraph.cli", "--store", store, "ingest", str(events),
-             "--quiet", "--no-progress"],
-            check=False,
-        )  # fmt: skip
-        print(f"loaded {args.events:,} events in {time.perf_counter() - started:,.1f} s")
+        if not args.loaded:
+            started = time.perf_counter()
+            subprocess.run(
+                [sys.executable, "-m", "idgraph.cli", "--store", store, "ingest", str(events),
+                 "--quiet", "--no-progress"],
+                check=False,
+            )  # fmt: skip
+            print(f"loaded {args.events:,} events in {time.perf_counter() - started:,.1f} s")
         key = subprocess.run(
             [sys.executable, "-m", "idgraph.cli", "--store", store, "keys", "create",
              f"bench-{os.getpid()}", "--role", "reader", "--purpose", PURPOSE],

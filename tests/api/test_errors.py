@@ -145,7 +145,7 @@ class FailingStore:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._store, name)
 
-    async def customer_ids_of(self, keys: Any) -> dict[str, str]:
+    async def profiles(self, keys: Any, read: Any) -> dict[str, Any]:
         raise RuntimeError("boom for alice@example.com")
 
 

@@ -76,15 +76,42 @@ async def test_resolving_many_customers_costs_one_call_per_kind_of_data(
     assert all(c["interactions"]["totalCount"] == 1 for c in data.values())
     assert counting.calls == {
         "key_by_hash": 1,
-        "customer_ids_of": 1,
-        "customers": 1,
-        "nodes_of": 1,
-        "traits_of": 1,
-        "consents_of": 1,
-        "interactions_of": 1,
+        "profiles": 1,  # customers, nodes, traits, consents and interactions in one read
         "count_interactions": 1,
         "append_audit": 1,  # every resolve of the request, in one write
     }
+
+
+async def test_a_resolve_reads_its_customer_in_one_call_whatever_the_fragments(
+    store: Store, settings: Settings, graph: IdentityGraph
+) -> None:
+    """The parts a selection asks for are read up front, fragments included; a page the
+    forecast cannot serve (a cursor) is read by its field, and answers as before."""
+    await seed(graph)
+    counting = CountingStore(store)
+    query = """query($id: IdentifierInput!, $n: Int) {
+      resolve(identifier: $id) { ...ids ... on Customer { traits { name } }
+        consents { status } interactions(first: $n) { edges { cursor node { type } } } } }
+    fragment ids on Customer { identifiers { value } devices { id } }"""
+    variables = {"id": {"kind": "email", "value": "p1@x.com"}, "n": 1}
+    async for api in open_api(settings, counting):  # type: ignore[arg-type]
+        counting.calls.clear()  # the key made for the client
+        first = (await api.data(query, variables))["resolve"]
+        reads = dict(counting.calls)
+        counting.calls.clear()
+        after = query.replace("first: $n", "first: $n, after: $after").replace(
+            "$n: Int", "$n: Int, $after: String"
+        )
+        cursor = first["interactions"]["edges"][0]["cursor"]
+        second = (await api.data(after, {**variables, "after": cursor}))["resolve"]
+    assert reads == {"key_by_hash": 1, "profiles": 1, "append_audit": 1}
+    assert {"value": "p1@x.com"} in first["identifiers"]
+    assert first["devices"]
+    assert first["traits"] == [{"name": "name"}]
+    assert first["consents"] == [{"status": "GRANTED"}]
+    assert [e["node"]["type"] for e in first["interactions"]["edges"]] == ["page_view"]
+    assert second["interactions"]["edges"] == []
+    assert counting.calls["interactions_of"] == 1
 
 
 async def test_a_page_of_conflicts_with_their_customers_is_batched(

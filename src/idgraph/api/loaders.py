@@ -21,7 +21,7 @@ from idgraph.domain.model import (
     NodeRecord,
     TraitRecord,
 )
-from idgraph.store.port import Store
+from idgraph.store.port import Profile, ProfileRead, Store
 
 V = TypeVar("V")
 
@@ -68,22 +68,26 @@ def _interactions(store: Store) -> DataLoader[InteractionsKey, list[InteractionV
     return DataLoader(load_fn=load)
 
 
-def _customers_by_key(
-    store: Store,
-    ids: DataLoader[str, str | None],
-    customers: DataLoader[str, CustomerRecord | None],
-) -> DataLoader[str, CustomerRecord | None]:
-    """The customer of each identity key: both store reads in one dispatch (the second
-    needs the first), their answers primed into ``ids`` and ``customers``."""
+def _profiles(
+    loaders: Loaders, store: Store
+) -> DataLoader[tuple[str, ProfileRead], Profile | None]:
+    """The customer of each identity key with the parts of it a query will read, in one
+    store call (one read transaction) per kind of read; each part is primed into the
+    loader that serves it, so the fields that read it later find it there."""
 
-    async def load(keys: list[str]) -> list[CustomerRecord | None]:
-        found = await store.customer_ids_of(keys)
-        records = await store.customers(sorted(set(found.values()))) if found else {}
-        for key in keys:
-            ids.prime(key, found.get(key))
-        for customer_id, record in records.items():
-            customers.prime(customer_id, record)
-        return [records.get(found[key]) if key in found else None for key in keys]
+    async def load(requests: list[tuple[str, ProfileRead]]) -> list[Profile | None]:
+        groups: dict[ProfileRead, list[str]] = {}
+        for key, read in requests:
+            groups.setdefault(read, []).append(key)
+        found: dict[tuple[str, ProfileRead], Profile] = {}
+        for read, keys in groups.items():
+            for key, profile in (await store.profiles(keys, read)).items():
+                found[key, read] = profile
+                loaders.prime(key, profile, read)
+        for request in requests:
+            if request not in found:
+                loaders.customer_id_of_key.prime(request[0], None)
+        return [found.get(request) for request in requests]
 
     return DataLoader(load_fn=load)
 
@@ -99,10 +103,27 @@ class Loaders:
         self.consents: DataLoader[str, list[ConsentRecord]] = _batched(store.consents_of, [])
         self.interactions = _interactions(store)
         self.interaction_counts: DataLoader[str, int] = _batched(store.count_interactions, 0)
-        self.customer_by_key = _customers_by_key(store, self.customer_id_of_key, self.customer)
+        self.profile = _profiles(self, store)
+
+    def prime(self, key: str, profile: Profile, read: ProfileRead) -> None:
+        """What ``profile`` holds, in the loaders that serve each part of it."""
+        cid = profile.customer.id
+        self.customer_id_of_key.prime(key, cid)
+        self.customer.prime(cid, profile.customer)
+        if profile.nodes is not None:
+            self.nodes.prime(cid, profile.nodes)
+        if profile.consents is not None:
+            self.consents.prime(cid, profile.consents)
+        if profile.traits is not None:
+            self.traits.prime(cid, profile.traits)
+        if profile.interactions is not None and read.interactions is not None:
+            page = read.interactions
+            self.interactions.prime(
+                InteractionsKey(cid, page.limit, page.before, page.types, page.since),
+                profile.interactions,
+            )
 
     async def customer_of_key(self, key: str) -> CustomerRecord | None:
-        """The customer of a key whose customer id this request has looked up already
-        (else :attr:`customer_by_key` reads both in one dispatch)."""
+        """The customer of an identity key, by its customer id (both loaders cache)."""
         customer_id = await self.customer_id_of_key.load(key)
         return None if customer_id is None else await self.customer.load(customer_id)

@@ -16,6 +16,7 @@ from idgraph.api.context import Info
 from idgraph.api.explain import explain_link
 from idgraph.api.inputs import IdentifierInput
 from idgraph.api.loaders import InteractionsKey
+from idgraph.api.lookahead import profile_read
 from idgraph.api.privacy import NOBODY
 from idgraph.api.relay import After, Connection, Node, PageSize, page, page_size
 from idgraph.api.tokens import InteractionRef, NodeRef
@@ -51,12 +52,12 @@ class Query:
         ],
     ) -> Customer | None:
         node = identifier.normalize(info.context.graph.normalizer)
-        record = await info.context.loaders.customer_by_key.load(node.key)
-        if record is None:
+        profile = await info.context.loaders.profile.load((node.key, profile_read(info)))
+        if profile is None:
             info.context.audit.record("resolve", [None], MISS)
             return None
-        info.context.audit.record("resolve", [record.id])
-        return Customer.from_record(record, supplied=frozenset([node.key]))
+        info.context.audit.record("resolve", [profile.customer.id])
+        return Customer.from_record(profile.customer, supplied=frozenset([node.key]))
 
     @strawberry.field(
         description="A customer by id. An absorbed (alias) id returns the customer it "

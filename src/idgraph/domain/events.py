@@ -13,7 +13,6 @@ MAX_DEPTH levels; timestamps lie between 1970 and now plus the allowed clock ske
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import re
@@ -113,9 +112,8 @@ class EventParser:
             raise EventError(exc.field, exc.reason, event_id) from None
 
     def _parse(self, raw: dict[str, Any], event_id: str, latest: datetime) -> Event:
-        unknown = raw.keys() - KNOWN_FIELDS
-        if unknown:
-            raise EventError(shown(sorted(unknown)[0]), "unknown field")
+        if not KNOWN_FIELDS.issuperset(raw):
+            raise EventError(shown(sorted(raw.keys() - KNOWN_FIELDS)[0]), "unknown field")
         timestamp = parse_timestamp(raw.get("timestamp"), "timestamp")
         if timestamp > latest:
             raise EventError("timestamp", f"{quoted(raw['timestamp'])} {self._ahead}")
@@ -142,7 +140,17 @@ class EventParser:
             raise EventError("identifiers", f"must be a list, got {_type(identifiers)}")
         if len(identifiers) > MAX_IDENTIFIERS:
             raise EventError("identifiers", f"more than {MAX_IDENTIFIERS} identifiers")
+        node = self._node
         for i, item in enumerate(identifiers):
+            # The common case first, building no field name: a cached {kind, value}.
+            if type(item) is dict and len(item) == 2:
+                kind, value = item.get("kind"), item.get("value")
+                if type(kind) is str and type(value) is str and kind not in RESERVED_KINDS:
+                    try:
+                        nodes.append(node(kind, value, None))
+                        continue
+                    except IdentifierError:
+                        pass  # reported below, with its field
             where = f"identifiers[{i}]"
             if not isinstance(item, dict):
                 raise EventError(where, f"must be an object {{kind, value}}, got {_type(item)}")
@@ -183,7 +191,7 @@ class EventParser:
         for name in ("os", "model"):
             if device.get(name) is not None:
                 attrs[name] = _text(_string(device, name, f"device.{name}")[:128], f"device.{name}")
-        return dataclasses.replace(node, attrs=attrs) if node and attrs else node
+        return IdentityNode(node.key, node.kind, node.value, attrs) if node and attrs else node
 
     def _account(self, account: object) -> IdentityNode | None:
         account = _object(account, "account", "{system, id}")
@@ -221,8 +229,9 @@ def _object(raw: object, field: str, shape: str) -> dict[str, Any]:
     """``raw`` as an object whose keys are among those ``shape`` names (``{a, b?}``)."""
     if not isinstance(raw, dict):
         raise EventError(field, f"must be an object {shape}, got {_type(raw)}")
-    extra = raw.keys() - _field_names(shape)
-    if extra:
+    names = _field_names(shape)
+    if not names.issuperset(raw):
+        extra = raw.keys() - names
         raise EventError(f"{field}.{shown(sorted(extra)[0])}", "unknown field")
     return raw
 

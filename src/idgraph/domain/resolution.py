@@ -177,22 +177,27 @@ class _Planner:
     def finish(self) -> dict[str, EventOutcome]:
         """Fill in the final state; returns the outcome of every planned event by id."""
         plan = self.plan
-        roots: set[str] = set()
+        find, element_of = self.find, self.element_of
         for key, (node, at) in self.new_nodes.items():
-            root = self.find(self.element_of[key])
-            roots.add(root)
-            plan.new_nodes.append(NewNode(node, root, at))
+            plan.new_nodes.append(NewNode(node, find(element_of[key]), at))
         outcomes = {}
         for event, keys in self.accepted:
-            ids = tuple(dict.fromkeys(self.find(self.element_of[k]) for k in keys))
-            roots.update(ids)
+            if len(keys) == 1:
+                ids: tuple[str, ...] = (find(element_of[keys[0]]),)
+            else:
+                ids = tuple(dict.fromkeys([find(element_of[k]) for k in keys]))
             outcomes[event.id] = EventOutcome(event.id, Outcome.ACCEPTED, None, ids)
-        for root in sorted(roots):
-            e = self.elements[root]
+        # Customers the batch created or grew, that no other absorbed.
+        parent = self.parent
+        touched = [
+            e
+            for root, e in self.elements.items()
+            if (e.changed or not e.exists) and parent[root] == root
+        ]
+        for e in sorted(touched, key=lambda e: e.id):
             if not e.exists:
-                plan.new_customers.append(NewCustomer(root, self.now))
-            if e.changed or not e.exists:
-                plan.customer_updates.append(CustomerUpdate(root, e.size, e.counts, self.now))
+                plan.new_customers.append(NewCustomer(e.id, self.now))
+            plan.customer_updates.append(CustomerUpdate(e.id, e.size, e.counts, self.now))
         return outcomes
 
 

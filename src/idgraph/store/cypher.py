@@ -296,6 +296,57 @@ RETURN id AS customer, n.key AS key, p.name AS purpose, d.status AS status, d.at
        d.recordedAt AS recordedAt, d.seq AS seq
 """
 
+# A profile read in one statement: for each identity key, its customer and the parts asked
+# for (a false flag or a zero page size skips a part). Each part is aggregated in its own
+# subquery, so it is one row per key whatever each part holds.
+PROFILES = """
+UNWIND $keys AS key
+MATCH (:Identity {key: key})-[:BELONGS_TO]->(c:Customer)
+CALL {
+  WITH c
+  OPTIONAL MATCH (alias:Customer)-[:MERGED_INTO]->(c)
+  RETURN collect(alias.id) AS aliases
+}
+CALL {
+  WITH c
+  MATCH (c)<-[:BELONGS_TO]-(n:Identity)
+  WHERE $nodes
+  RETURN collect(properties(n)) AS nodes
+}
+CALL {
+  WITH c
+  MATCH (c)<-[:BELONGS_TO]-(n:Identity)-[d:CONSENT]->(p:Purpose)
+  WHERE $consents
+  RETURN collect({key: n.key, purpose: p.name, status: d.status, at: d.at,
+                  expiresAt: d.expiresAt, source: d.source, eventId: d.eventId,
+                  recordedAt: d.recordedAt, seq: d.seq}) AS consents
+}
+CALL {
+  WITH c
+  MATCH (c)<-[:BELONGS_TO]-(n:Identity)-[:HAS_TRAIT]->(t:Trait)
+  WHERE $traits
+  RETURN collect({key: n.key, name: t.name, value: t.value, source: t.source, at: t.at,
+                  eventId: t.eventId}) AS traits
+}
+CALL {
+  WITH c
+  MATCH (c)<-[:BELONGS_TO]-(:Identity)-[:PERFORMED]->(i:Interaction)
+  WHERE $pageSize > 0
+  WITH DISTINCT i
+  WHERE ($beforeAt IS NULL OR i.at < $beforeAt OR (i.at = $beforeAt AND i.id < $beforeId))
+    AND ($types IS NULL OR i.type IN $types)
+    AND ($since IS NULL OR i.at >= $since)
+  WITH i ORDER BY i.at DESC, i.id DESC LIMIT $pageSize
+  MATCH (n:Identity)-[:PERFORMED]->(i)
+  WITH i, collect(n.key) AS keys
+  RETURN collect({id: i.id, type: i.type, channel: i.channel, at: i.at, source: i.source,
+                  properties: i.properties, eventId: i.eventId, keys: keys}) AS interactions
+}
+RETURN key, c.id AS id, c.createdAt AS createdAt, c.updatedAt AS updatedAt, c.size AS size,
+       c.kindCounts AS kindCounts, c.splitFrom AS splitFrom, aliases, nodes, consents, traits,
+       interactions
+"""
+
 # Null parameters switch a filter off. The page is cut before performers are collected.
 INTERACTIONS_OF = """
 UNWIND $ids AS customer

@@ -65,7 +65,14 @@ from idgraph.store.erasure import (
     ErasureHasher,
     ErasureRecord,
 )
-from idgraph.store.port import Planner, Splitter, SubjectChooser
+from idgraph.store.port import (
+    InteractionPage,
+    Planner,
+    Profile,
+    ProfileRead,
+    Splitter,
+    SubjectChooser,
+)
 
 T = TypeVar("T")
 Row = dict[str, Any]
@@ -125,6 +132,67 @@ def _customer(row: Row) -> CustomerRecord:
         tuple(sorted(row["aliases"])),
         row["splitFrom"],
     )
+
+
+def _by_customer(rows: list[Row]) -> Iterator[tuple[str, list[Row]]]:
+    """Rows of a per-customer read, grouped by their ``customer`` column."""
+    groups: dict[str, list[Row]] = {}
+    for r in rows:
+        groups.setdefault(r["customer"], []).append(r)
+    return iter(groups.items())
+
+
+def _nodes(props: list[Row], customer_id: str) -> list[NodeRecord]:
+    """A customer's identity nodes, ordered by key."""
+    return sorted((_node(p, customer_id) for p in props), key=lambda n: n.key)
+
+
+def _traits(rows: list[Row]) -> list[TraitRecord]:
+    """A customer's traits, ordered by time, then key."""
+    traits = [
+        TraitRecord(
+            r["key"], r["name"], json.loads(r["value"]), r["source"], _dt(r["at"]), r["eventId"]
+        )
+        for r in rows
+    ]
+    return sorted(traits, key=lambda t: (t.at, t.key))
+
+
+def _consents(rows: list[Row]) -> list[ConsentRecord]:
+    """A customer's consent decisions, in the order they were recorded."""
+    consents = [
+        ConsentRecord(
+            r["key"],
+            r["purpose"],
+            ConsentStatus(r["status"]),
+            _dt(r["at"]),
+            _dt(r["expiresAt"]) if r["expiresAt"] is not None else None,
+            r["source"],
+            r["eventId"],
+            _dt(r["recordedAt"]),
+            r["seq"],
+        )
+        for r in rows
+    ]
+    return sorted(consents, key=lambda c: (c.recorded_at, c.seq))
+
+
+def _interactions(rows: list[Row]) -> list[InteractionView]:
+    """A page of a customer's interactions, newest first."""
+    views = [
+        InteractionView(
+            r["id"],
+            r["type"],
+            r["channel"],
+            _dt(r["at"]),
+            r["source"],
+            json.loads(r["properties"]),
+            r["eventId"],
+            tuple(sorted(r["keys"])),
+        )
+        for r in rows
+    ]
+    return sorted(views, key=lambda i: (i.at, i.id), reverse=True)
 
 
 def _node_row(key: str, kind: str, value: str, attrs: Any, customer: str, at: datetime) -> Row:
@@ -493,50 +561,48 @@ class Neo4jStore:
         rows = await self._query(cypher.CUSTOMERS, ids=list(ids))
         return {r["requested"]: _customer(r) for r in rows}
 
+    async def profiles(self, keys: Sequence[str], read: ProfileRead) -> dict[str, Profile]:
+        page = read.interactions or InteractionPage(0)
+        rows = await self._query(
+            cypher.PROFILES,
+            keys=list(dict.fromkeys(keys)),
+            nodes=read.nodes,
+            consents=read.consents,
+            traits=read.traits,
+            pageSize=page.limit,
+            beforeAt=page.before[0] if page.before else None,
+            beforeId=page.before[1] if page.before else None,
+            types=list(page.types) if page.types else None,
+            since=page.since,
+        )
+        return {
+            r["key"]: Profile(
+                _customer(r),
+                _nodes(r["nodes"], r["id"]) if read.nodes else None,
+                _consents(r["consents"]) if read.consents else None,
+                _traits(r["traits"]) if read.traits else None,
+                _interactions(r["interactions"]) if read.interactions else None,
+            )
+            for r in rows
+        }
+
     async def nodes_of(self, customer_ids: Sequence[str]) -> dict[str, list[NodeRecord]]:
-        result: dict[str, list[NodeRecord]] = {cid: [] for cid in customer_ids}
-        for r in await self._query(cypher.NODES_OF, ids=list(customer_ids)):
-            result[r["customer"]].append(_node(r["node"], r["customer"]))
-        for nodes in result.values():
-            nodes.sort(key=lambda n: n.key)
-        return result
+        rows = await self._query(cypher.NODES_OF, ids=list(customer_ids))
+        return {cid: [] for cid in customer_ids} | {
+            cid: _nodes([r["node"] for r in part], cid) for cid, part in _by_customer(rows)
+        }
 
     async def traits_of(self, customer_ids: Sequence[str]) -> dict[str, list[TraitRecord]]:
-        result: dict[str, list[TraitRecord]] = {cid: [] for cid in customer_ids}
-        for r in await self._query(cypher.TRAITS_OF, ids=list(customer_ids)):
-            result[r["customer"]].append(
-                TraitRecord(
-                    r["key"],
-                    r["name"],
-                    json.loads(r["value"]),
-                    r["source"],
-                    _dt(r["at"]),
-                    r["eventId"],
-                )
-            )
-        for traits in result.values():
-            traits.sort(key=lambda t: (t.at, t.key))
-        return result
+        rows = await self._query(cypher.TRAITS_OF, ids=list(customer_ids))
+        return {cid: [] for cid in customer_ids} | {
+            cid: _traits(part) for cid, part in _by_customer(rows)
+        }
 
     async def consents_of(self, customer_ids: Sequence[str]) -> dict[str, list[ConsentRecord]]:
         rows = await self._query(cypher.CONSENTS_OF, ids=list(customer_ids))
-        rows.sort(key=lambda r: (_dt(r["recordedAt"]), r["seq"]))
-        result: dict[str, list[ConsentRecord]] = {cid: [] for cid in customer_ids}
-        for r in rows:
-            result[r["customer"]].append(
-                ConsentRecord(
-                    r["key"],
-                    r["purpose"],
-                    ConsentStatus(r["status"]),
-                    _dt(r["at"]),
-                    _dt(r["expiresAt"]) if r["expiresAt"] is not None else None,
-                    r["source"],
-                    r["eventId"],
-                    _dt(r["recordedAt"]),
-                    r["seq"],
-                )
-            )
-        return result
+        return {cid: [] for cid in customer_ids} | {
+            cid: _consents(part) for cid, part in _by_customer(rows)
+        }
 
     async def interactions_of(
         self,
@@ -556,23 +622,9 @@ class Neo4jStore:
             types=list(types) if types else None,
             since=since,
         )
-        result: dict[str, list[InteractionView]] = {cid: [] for cid in customer_ids}
-        for r in rows:
-            result[r["customer"]].append(
-                InteractionView(
-                    r["id"],
-                    r["type"],
-                    r["channel"],
-                    _dt(r["at"]),
-                    r["source"],
-                    json.loads(r["properties"]),
-                    r["eventId"],
-                    tuple(sorted(r["keys"])),
-                )
-            )
-        for views in result.values():
-            views.sort(key=lambda i: (i.at, i.id), reverse=True)
-        return result
+        return {cid: [] for cid in customer_ids} | {
+            cid: _interactions(part) for cid, part in _by_customer(rows)
+        }
 
     async def count_interactions(self, customer_ids: Sequence[str]) -> dict[str, int]:
         rows = await self._query(cypher.COUNT_INTERACTIONS, ids=list(customer_ids))

@@ -23,6 +23,7 @@ Contract, in words:
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Collection, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -46,6 +47,38 @@ from idgraph.store.erasure import ErasureRecord
 Planner = Callable[[Snapshot], ResolutionPlan]
 Splitter = Callable[[Component], SplitPlan]
 SubjectChooser = Callable[[SharedAttachment], str]
+
+
+@dataclass(frozen=True, slots=True)
+class InteractionPage:
+    """One page of a customer's interactions, as :meth:`Store.interactions_of` takes it."""
+
+    limit: int
+    before: tuple[datetime, str] | None = None
+    types: tuple[str, ...] | None = None
+    since: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileRead:
+    """Which parts of a customer :meth:`Store.profiles` reads besides its record."""
+
+    nodes: bool = False
+    consents: bool = False
+    traits: bool = False
+    interactions: InteractionPage | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """A customer and the parts of it a :class:`ProfileRead` asked for (None: not asked),
+    each exactly as the store's read of that part alone returns it."""
+
+    customer: CustomerRecord
+    nodes: list[NodeRecord] | None = None
+    consents: list[ConsentRecord] | None = None
+    traits: list[TraitRecord] | None = None
+    interactions: list[InteractionView] | None = None
 
 
 class Store(Protocol):
@@ -81,6 +114,13 @@ class Store(Protocol):
 
     async def customer_ids_of(self, keys: Sequence[str]) -> dict[str, str]:
         """Map each known identity key to its customer id; unknown keys are left out."""
+
+    async def profiles(self, keys: Sequence[str], read: ProfileRead) -> dict[str, Profile]:
+        """In one read transaction (one consistent view): for each known identity key,
+        its customer and the parts ``read`` asks for, each as :meth:`nodes_of`,
+        :meth:`consents_of`, :meth:`traits_of` and :meth:`interactions_of` return it.
+        Unknown keys are left out. What one profile needs costs one call, not one per
+        part; keys sharing a customer share its :class:`Profile`."""
 
     async def customers(self, ids: Sequence[str]) -> dict[str, CustomerRecord]:
         """Customers by id or alias: the result maps each *requested* id that is known

@@ -4,6 +4,9 @@ Calls are synchronous inside ``async`` methods: each is a few indexed queries, c
 than a hop to a thread. A write (``write_batch``, ``rewrite_customer``) runs read, plan
 and apply inside one ``BEGIN IMMEDIATE`` transaction, so concurrent processes serialize
 on SQLite's write lock and a killed process leaves no half-applied batch.
+``write_batch`` remembers the nodes and customers it read or wrote for the next batch,
+and checks in each transaction that no other connection wrote since
+(:mod:`idgraph.store.write_cache`).
 
 Customers live in ``customers`` under an internal integer ``cluster``; nodes point at
 the cluster. A merge moves the *smaller* cluster's nodes and hands the surviving public
@@ -45,7 +48,7 @@ from idgraph.domain.model import (
 )
 from idgraph.errors import InvalidInput, NotFound, StoreError, StoreUnavailable
 from idgraph.files import create_private
-from idgraph.store.encoding import counts_from_text, counts_to_text
+from idgraph.store.encoding import counts_from_text, counts_to_text, sorted_json
 from idgraph.store.erasure import (
     KEY_CHECK,
     LEGACY_SALT,
@@ -53,12 +56,25 @@ from idgraph.store.erasure import (
     ErasureHasher,
     ErasureRecord,
 )
-from idgraph.store.port import Planner, Splitter, SubjectChooser
+from idgraph.store.port import (
+    InteractionPage,
+    Planner,
+    Profile,
+    ProfileRead,
+    Splitter,
+    SubjectChooser,
+)
+from idgraph.store.write_cache import WriteCache
 
 SCHEMA_VERSION = "2"
 OPEN_TIMEOUT = 30.0
 MAX_PARAMS = 30_000
 BUSY_TIMEOUT_MS = 30_000
+# Pages the WAL may hold before a commit copies them into the database file (SQLite's
+# default is 1,000, which a bulk batch exceeds on its own: a checkpoint after nearly every
+# commit). A page written by several batches is copied once per checkpoint, so fewer
+# checkpoints write less; the WAL file grows to about this many 4 KiB pages.
+CHECKPOINT_PAGES = 16_384
 # How long a forget waits for readers of other connections before it gives up truncating
 # the WAL (see ``_purge_wal``).
 PURGE_TIMEOUT_MS = 2_000
@@ -212,6 +228,7 @@ class SqliteStore:
         self._erasure = ErasureHasher(erasure_key)
         self._audit_db: sqlite3.Connection | None = None  # see append_audit
         self._audit_lock = threading.Lock()
+        self._cache = WriteCache()
         try:
             if self.path != ":memory:":
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -243,6 +260,7 @@ class SqliteStore:
                 self._db.executescript(
                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
                     "PRAGMA temp_store=MEMORY; PRAGMA cache_size=-65536;"
+                    f"PRAGMA wal_autocheckpoint={CHECKPOINT_PAGES};"
                     f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}; PRAGMA secure_delete=ON;"
                 )
                 with self._write() as db:
@@ -383,13 +401,28 @@ class SqliteStore:
     async def write_batch(
         self, keys: Collection[str], event_ids: Collection[str], planner: Planner
     ) -> ResolutionPlan:
+        cache = self._cache
         try:
-            with self._write():
-                known, clusters = self._known(keys)
+            with self._write() as db:
+                cache.check(db.execute("PRAGMA data_version").fetchone()[0])
+                self._remember(cache.missing(keys))
+                node_ids: dict[str, int] = {}
+                node_customer: dict[str, str] = {}
+                customers: dict[str, CustomerState] = {}
+                cluster_of: dict[str, list[int]] = {}
+                for key in keys:
+                    hit = cache.nodes.get(key)
+                    if hit is None:
+                        continue
+                    node_ids[key] = hit[0]
+                    node_customer[key] = cid = cache.customer_of(hit[1])
+                    if cid not in customers:
+                        cluster, customers[cid] = cache.customers[cid]
+                        cluster_of[cid] = [cluster, customers[cid].size]
                 snapshot = Snapshot(
-                    node_customer={key: clusters[c][0] for key, (_, c) in known.items()},
-                    customers={state.id: state for _, state in clusters.values()},
-                    bans=self._bans_between(clusters),
+                    node_customer=node_customer,
+                    customers=customers,
+                    bans=self._bans_between(cluster_of),
                     seen_events={
                         r[0]
                         for r in self._select_in(
@@ -400,42 +433,45 @@ class SqliteStore:
                 )
                 plan = planner(snapshot)
                 if not plan.is_empty:
-                    self._apply(plan, known, {cid: [c, s.size] for c, (cid, s) in clusters.items()})
-                return plan
+                    self._apply(plan, node_ids, cluster_of)
         except sqlite3.Error as exc:
+            cache.clear()
             raise StoreError(f"SQLite store at {self.path}: {exc}") from exc
+        except BaseException:
+            cache.clear()
+            raise
+        cache.learn(plan, node_ids, cluster_of)
+        return plan
 
-    def _known(
-        self, keys: Collection[str]
-    ) -> tuple[dict[str, tuple[int, int]], dict[int, tuple[str, CustomerState]]]:
-        """The stored nodes among ``keys`` (key → node id, cluster) and their customers,
-        in one statement per chunk; each customer's row is decoded once."""
-        known: dict[str, tuple[int, int]] = {}
-        clusters: dict[int, tuple[str, CustomerState]] = {}
+    def _remember(self, keys: list[str]) -> None:
+        """Read the stored nodes among ``keys`` and their customers into the cache, in
+        one statement per chunk; each customer's row is decoded once."""
+        cache = self._cache
+        states: dict[int, CustomerState] = {}
         for key, node, cluster, cid, created, size, counts in self._select_in(
             "SELECT n.key, n.id, n.cluster, c.id, c.created_at, c.size, c.kind_counts "
             "FROM nodes n JOIN customers c ON c.cluster = n.cluster WHERE n.key IN ({marks})",
-            list(keys),
+            keys,
         ):
-            known[key] = (node, cluster)
-            if cluster not in clusters:
-                state = CustomerState(cid, dt(created), size, counts_from_text(counts))
-                clusters[cluster] = (cid, state)
-        return known, clusters
+            state = states.get(cluster)
+            if state is None:
+                state = states[cluster] = CustomerState(
+                    cid, dt(created), size, counts_from_text(counts)
+                )
+            cache.remember(key, node, cluster, state)
 
-    def _bans_between(self, clusters: dict[int, tuple[str, CustomerState]]) -> set[frozenset[str]]:
-        """Pairs of these customers that a ban keeps apart."""
-        if not clusters or self._db.execute("SELECT 1 FROM bans LIMIT 1").fetchone() is None:
+    def _bans_between(self, cluster_of: dict[str, list[int]]) -> set[frozenset[str]]:
+        """Pairs of these customers (id → [cluster, size]) that a ban keeps apart."""
+        if not cluster_of or self._db.execute("SELECT 1 FROM bans LIMIT 1").fetchone() is None:
             return set()
         rows = self._select_in(
             "SELECT ca.id, cb.id FROM bans "
             "JOIN nodes na ON na.key = bans.a JOIN customers ca ON ca.cluster = na.cluster "
             "JOIN nodes nb ON nb.key = bans.b JOIN customers cb ON cb.cluster = nb.cluster "
             "WHERE na.cluster IN ({marks})",
-            list(clusters),
+            [cluster for cluster, _ in cluster_of.values()],
         )
-        wanted = {cid for cid, _ in clusters.values()}
-        return {frozenset(r) for r in rows if r[1] in wanted and r[0] != r[1]}
+        return {frozenset(r) for r in rows if r[1] in cluster_of and r[0] != r[1]}
 
     def _erased(self, keys: Iterable[str]) -> set[str]:
         if self._db.execute("SELECT 1 FROM erased LIMIT 1").fetchone() is None:
@@ -447,38 +483,53 @@ class SqliteStore:
     def _apply(
         self,
         plan: ResolutionPlan,
-        known: dict[str, tuple[int, int]],
+        known: dict[str, int],
         cluster_of: dict[str, list[int]],
     ) -> None:
+        """Write ``plan``; ``known`` (key → node id) learns the new nodes' ids and
+        ``cluster_of`` (customer id → [cluster, size]) the new and merged customers."""
         db = self._db
         next_cluster = (db.execute("SELECT max(cluster) FROM customers").fetchone()[0] or 0) + 1
+        # A new customer is written once, in its final state; the others are updated.
+        updates = {u.id: u for u in plan.customer_updates}
+        customer_rows = []
         for c in plan.new_customers:
-            at = ts(c.created_at)
-            db.execute(
-                "INSERT INTO customers (cluster, id, created_at, updated_at, size, kind_counts) "
-                "VALUES (?, ?, ?, ?, 0, '{}')",
-                (next_cluster, c.id, at, at),
+            u = updates.pop(c.id)
+            customer_rows.append(
+                (
+                    next_cluster,
+                    c.id,
+                    ts(c.created_at),
+                    ts(u.updated_at),
+                    u.size,
+                    counts_to_text(u.kind_counts),
+                )
             )
             cluster_of[c.id] = [next_cluster, 0]
             next_cluster += 1
+        db.executemany(
+            "INSERT INTO customers (cluster, id, created_at, updated_at, size, kind_counts) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            customer_rows,
+        )
         for merge in plan.merges:
             self._merge(merge.absorbed, merge.survivor, cluster_of, plan.at)
         node_id = (db.execute("SELECT max(id) FROM nodes").fetchone()[0] or 0) + 1
         rows = []
         for new in plan.new_nodes:
             n = new.node
-            attrs = json.dumps(dict(n.attrs), sort_keys=True) if n.attrs else None
+            attrs = sorted_json(dict(n.attrs)) if n.attrs else None
             rows.append(
                 (node_id, n.key, n.kind, n.value, attrs, cluster_of[new.customer_id][0], ts(new.at))
             )
-            known[n.key] = (node_id, 0)
+            known[n.key] = node_id
             node_id += 1
         db.executemany("INSERT INTO nodes VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
         db.executemany(
             "UPDATE customers SET size = ?, kind_counts = ?, updated_at = ? WHERE id = ?",
             [
                 (u.size, counts_to_text(u.kind_counts), ts(u.updated_at), u.id)
-                for u in plan.customer_updates
+                for u in updates.values()
             ],
         )
         # Evidence for a pair already accepted writes nothing; a refusal again refreshes
@@ -496,7 +547,7 @@ class SqliteStore:
             "value = excluded.value, source = excluded.source, at = excluded.at, "
             "event_id = excluded.event_id WHERE excluded.at >= traits.at",
             [
-                (known[t.key][0], t.name, json.dumps(t.value), t.source, ts(t.at), t.event_id)
+                (known[t.key], t.name, json.dumps(t.value), t.source, ts(t.at), t.event_id)
                 for t in plan.traits
             ],
         )
@@ -517,7 +568,7 @@ class SqliteStore:
                         i.event_id,
                     )
                 )
-                performed.append((known[i.key][0], interaction_id))
+                performed.append((known[i.key], interaction_id))
                 interaction_id += 1
             db.executemany(
                 "INSERT INTO interactions VALUES (?, ?, ?, ?, ?, ?, ?, ?)", interaction_rows
@@ -529,7 +580,7 @@ class SqliteStore:
             "recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 (
-                    known[c.key][0],
+                    known[c.key],
                     c.purpose,
                     c.status.value,
                     ts(c.at),
@@ -568,6 +619,7 @@ class SqliteStore:
         db.execute("INSERT INTO aliases VALUES (?, ?, ?)", (absorbed, survivor, ts(at)))
 
     async def rewrite_customer(self, customer_id: str, splitter: Splitter) -> SplitPlan:
+        self._cache.clear()
         try:
             with self._write() as db:
                 component = self._component(customer_id)
@@ -675,45 +727,102 @@ class SqliteStore:
             for cid, created, updated, size, counts, split_from in rows
         }
 
+    async def profiles(self, keys: Sequence[str], read: ProfileRead) -> dict[str, Profile]:
+        with self._read():
+            found = self._select_in(
+                "SELECT nodes.key, customers.cluster, customers.id FROM nodes "
+                "JOIN customers ON customers.cluster = nodes.cluster "
+                "WHERE nodes.key IN ({marks})",
+                list(keys),
+            )
+            clusters = {cluster: cid for _, cluster, cid in found}
+            records = self._customer_records(list(clusters.values()))
+            nodes = self._nodes_in(clusters) if read.nodes else {}
+            consents = self._consents_in(clusters) if read.consents else {}
+            traits = self._traits_in(clusters) if read.traits else {}
+            page = read.interactions
+            interactions = self._interactions_in(clusters, page) if page else {}
+        profiles = {
+            cid: Profile(
+                records[cid],
+                nodes.get(cid, []) if read.nodes else None,
+                consents.get(cid, []) if read.consents else None,
+                traits.get(cid, []) if read.traits else None,
+                interactions.get(cid, []) if page else None,
+            )
+            for cid in clusters.values()
+        }
+        return {key: profiles[cid] for key, _, cid in found}
+
+    def _clusters(self, customer_ids: Sequence[str]) -> dict[int, str]:
+        """The internal cluster of each live customer id (aliases are not followed)."""
+        return dict(
+            self._select_in(
+                "SELECT cluster, id FROM customers WHERE id IN ({marks})", list(customer_ids)
+            )
+        )
+
     async def nodes_of(self, customer_ids: Sequence[str]) -> dict[str, list[NodeRecord]]:
         with self._read():
-            rows = self._select_in(
-                "SELECT c.id, n.key, n.kind, n.value, n.attrs, n.created_at FROM customers c "
-                "JOIN nodes n ON n.cluster = c.cluster WHERE c.id IN ({marks}) ORDER BY n.key",
-                list(customer_ids),
-            )
-        result: dict[str, list[NodeRecord]] = {cid: [] for cid in customer_ids}
-        for cid, key, kind, value, attrs, created in rows:
-            result[cid].append(
+            found = self._nodes_in(self._clusters(customer_ids))
+        return {cid: [] for cid in customer_ids} | found
+
+    def _nodes_in(self, clusters: dict[int, str]) -> dict[str, list[NodeRecord]]:
+        result: dict[str, list[NodeRecord]] = {}
+        for cluster, key, kind, value, attrs, created in self._select_in(
+            "SELECT cluster, key, kind, value, attrs, created_at FROM nodes "
+            "WHERE cluster IN ({marks}) ORDER BY key",
+            list(clusters),
+        ):
+            cid = clusters[cluster]
+            result.setdefault(cid, []).append(
                 NodeRecord(key, kind, value, cid, json.loads(attrs) if attrs else {}, dt(created))
             )
         return result
 
     async def traits_of(self, customer_ids: Sequence[str]) -> dict[str, list[TraitRecord]]:
         with self._read():
-            rows = self._select_in(
-                "SELECT c.id, n.key, t.name, t.value, t.source, t.at, t.event_id FROM customers c "
-                "JOIN nodes n ON n.cluster = c.cluster JOIN traits t ON t.node = n.id "
-                "WHERE c.id IN ({marks}) ORDER BY t.at, n.key",
-                list(customer_ids),
+            found = self._traits_in(self._clusters(customer_ids))
+        return {cid: [] for cid in customer_ids} | found
+
+    def _traits_in(self, clusters: dict[int, str]) -> dict[str, list[TraitRecord]]:
+        result: dict[str, list[TraitRecord]] = {}
+        for cluster, key, name, value, source, at, event_id in self._select_in(
+            "SELECT n.cluster, n.key, t.name, t.value, t.source, t.at, t.event_id FROM nodes n "
+            "JOIN traits t ON t.node = n.id WHERE n.cluster IN ({marks}) ORDER BY t.at, n.key",
+            list(clusters),
+        ):
+            result.setdefault(clusters[cluster], []).append(
+                TraitRecord(key, name, json.loads(value), source, dt(at), event_id)
             )
-        result: dict[str, list[TraitRecord]] = {cid: [] for cid in customer_ids}
-        for cid, key, name, value, source, at, event_id in rows:
-            result[cid].append(TraitRecord(key, name, json.loads(value), source, dt(at), event_id))
         return result
 
     async def consents_of(self, customer_ids: Sequence[str]) -> dict[str, list[ConsentRecord]]:
         with self._read():
-            rows = self._select_in(
-                "SELECT c.id, n.key, s.purpose, s.status, s.at, s.expires_at, s.source, "
-                "s.event_id, s.recorded_at, s.rowid FROM customers c "
-                "JOIN nodes n ON n.cluster = c.cluster JOIN consents s ON s.node = n.id "
-                "WHERE c.id IN ({marks}) ORDER BY s.recorded_at, s.rowid",
-                list(customer_ids),
-            )
-        result: dict[str, list[ConsentRecord]] = {cid: [] for cid in customer_ids}
-        for cid, key, purpose, status, at, expires, source, event_id, recorded, seq in rows:
-            result[cid].append(
+            found = self._consents_in(self._clusters(customer_ids))
+        return {cid: [] for cid in customer_ids} | found
+
+    def _consents_in(self, clusters: dict[int, str]) -> dict[str, list[ConsentRecord]]:
+        result: dict[str, list[ConsentRecord]] = {}
+        for (
+            cluster,
+            key,
+            purpose,
+            status,
+            at,
+            expires,
+            source,
+            event_id,
+            recorded,
+            seq,
+        ) in self._select_in(
+            "SELECT n.cluster, n.key, s.purpose, s.status, s.at, s.expires_at, s.source, "
+            "s.event_id, s.recorded_at, s.rowid FROM nodes n "
+            "JOIN consents s ON s.node = n.id "
+            "WHERE n.cluster IN ({marks}) ORDER BY s.recorded_at, s.rowid",
+            list(clusters),
+        ):
+            result.setdefault(clusters[cluster], []).append(
                 ConsentRecord(
                     key,
                     purpose,
@@ -737,31 +846,41 @@ class SqliteStore:
         types: Collection[str] | None = None,
         since: datetime | None = None,
     ) -> dict[str, list[InteractionView]]:
-        where, params = [f"c.id IN ({_marks(len(customer_ids))})"], list(customer_ids)
-        if before is not None:
+        page = InteractionPage(limit, before, tuple(types) if types else None, since)
+        with self._read():
+            found = self._interactions_in(self._clusters(customer_ids), page)
+        return {cid: [] for cid in customer_ids} | found
+
+    def _interactions_in(
+        self, clusters: dict[int, str], page: InteractionPage
+    ) -> dict[str, list[InteractionView]]:
+        if not clusters:
+            return {}
+        where = [f"n.cluster IN ({_marks(len(clusters))})"]
+        params: list[Any] = list(clusters)
+        if page.before is not None:
             where.append("(i.at, i.ext_id) < (?, ?)")
-            params += [ts(before[0]), before[1]]
-        if types:
-            where.append(f"i.type IN ({_marks(len(types))})")
-            params += list(types)
-        if since is not None:
+            params += [ts(page.before[0]), page.before[1]]
+        if page.types:
+            where.append(f"i.type IN ({_marks(len(page.types))})")
+            params += page.types
+        if page.since is not None:
             where.append("i.at >= ?")
-            params.append(ts(since))
-        with self._read() as db:
-            rows = db.execute(
-                "SELECT * FROM (SELECT c.id, i.id, i.ext_id, i.type, i.channel, i.at, i.source, "
-                "i.properties, i.event_id, row_number() OVER (PARTITION BY c.id "
-                "ORDER BY i.at DESC, i.ext_id DESC) AS rank "
-                "FROM customers c JOIN nodes n ON n.cluster = c.cluster "
-                "JOIN performed p ON p.node = n.id JOIN interactions i ON i.id = p.interaction "
-                f"WHERE {' AND '.join(where)} GROUP BY c.id, i.id) "
-                "WHERE rank <= ? ORDER BY rank",
-                (*params, limit),
-            ).fetchall()
-            keys = self._interaction_keys(list({r[1] for r in rows}))
-        result: dict[str, list[InteractionView]] = {cid: [] for cid in customer_ids}
-        for cid, iid, ext, kind, channel, at, source, props, event_id, _ in rows:
-            result[cid].append(
+            params.append(ts(page.since))
+        rows = self._db.execute(
+            "SELECT * FROM (SELECT n.cluster, i.id, i.ext_id, i.type, i.channel, i.at, i.source, "
+            "i.properties, i.event_id, row_number() OVER (PARTITION BY n.cluster "
+            "ORDER BY i.at DESC, i.ext_id DESC) AS rank "
+            "FROM nodes n JOIN performed p ON p.node = n.id "
+            "JOIN interactions i ON i.id = p.interaction "
+            f"WHERE {' AND '.join(where)} GROUP BY n.cluster, i.id) "
+            "WHERE rank <= ? ORDER BY rank",
+            (*params, page.limit),
+        ).fetchall()
+        keys = self._interaction_keys(list({r[1] for r in rows}))
+        result: dict[str, list[InteractionView]] = {}
+        for cluster, iid, ext, kind, channel, at, source, props, event_id, _ in rows:
+            result.setdefault(clusters[cluster], []).append(
                 InteractionView(
                     ext,
                     kind,
@@ -992,6 +1111,7 @@ class SqliteStore:
         return report
 
     def _forget(self, customer_id: str, at: datetime) -> ErasureReport:
+        self._cache.clear()
         try:
             with self._write() as db:
                 row = db.execute(
@@ -1165,13 +1285,13 @@ class SqliteStore:
         ]
 
 
-def _link_rows(links: Iterable[Link], known: dict[str, tuple[int, int]]) -> list[list[Any]]:
+def _link_rows(links: Iterable[Link], known: dict[str, int]) -> list[list[Any]]:
     """One upsert row per node pair: the first evidence's source, time and event, with
     the verdict of the first accepted evidence (later ones change nothing) or else of
     the last refused one, which is what upserting the links in order would store."""
     rows: dict[tuple[int, int], list[Any]] = {}
     for k in links:
-        pair = (known[k.a][0], known[k.b][0])
+        pair = (known[k.a], known[k.b])
         row = rows.get(pair)
         if row is None:
             at = ts(k.at)

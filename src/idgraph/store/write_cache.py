@@ -1,0 +1,99 @@
+"""What the embedded store's write path remembers between batches.
+
+A batch's snapshot (DESIGN.md, resolution step 2) needs the node id and the customer
+state of every identity key the batch mentions. Read from the file, that is a B-tree
+probe, a join and a decoded customer row per key, every batch, costlier as the file
+grows; yet most keys of a bulk ingest were read or written by an earlier batch. So the
+store keeps what it read and what it wrote:
+
+- ``nodes``: key → (node id, the customer id the node had when it was remembered);
+- ``customers``: live customer id → (cluster, state);
+- ``absorbed``: absorbed customer id → the customer that absorbed it, so a node
+  remembered before a merge finds its customer without being touched (a merge moves
+  whole customers; nodes are never visited one by one).
+
+It holds positive facts only: a key it does not know is looked up in the file. It is
+honest while the store's connection is the file's only writer, which the store checks
+inside every write transaction: SQLite's ``PRAGMA data_version`` changes when another
+connection commits (another process, or the store's own audit connection), and then
+everything is forgotten. The store's own writes that split or erase customers forget
+everything too.
+
+Memory is bounded: past ``max_nodes`` remembered nodes (about 250 bytes each, with
+their customers) everything is forgotten and remembering starts again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from idgraph.domain.model import CustomerState, ResolutionPlan
+
+MAX_NODES = 1_000_000
+
+
+class WriteCache:
+    def __init__(self, max_nodes: int = MAX_NODES) -> None:
+        self.max_nodes = max_nodes
+        self.version: int | None = None
+        self.nodes: dict[str, tuple[int, str]] = {}
+        self.customers: dict[str, tuple[int, CustomerState]] = {}
+        self.absorbed: dict[str, str] = {}
+
+    def clear(self) -> None:
+        """Forget everything (the next batch reads what it needs from the file)."""
+        self.version = None
+        self.nodes = {}
+        self.customers = {}
+        self.absorbed = {}
+
+    def check(self, version: int) -> None:
+        """Call inside the write transaction with the file's ``PRAGMA data_version``."""
+        if version != self.version:
+            self.clear()
+            self.version = version
+
+    def missing(self, keys: Iterable[str]) -> list[str]:
+        nodes = self.nodes
+        return [k for k in keys if k not in nodes]
+
+    def remember(self, key: str, node: int, cluster: int, state: CustomerState) -> None:
+        """A node and its customer, as read from the file in this transaction."""
+        self.nodes[key] = (node, state.id)
+        if state.id not in self.customers:
+            self.customers[state.id] = (cluster, state)
+
+    def customer_of(self, customer_id: str) -> str:
+        """The live customer a remembered customer id names now."""
+        absorbed = self.absorbed
+        if customer_id not in absorbed:
+            return customer_id
+        live = customer_id
+        while live in absorbed:
+            live = absorbed[live]
+        while customer_id != live:  # shorten the chain for the next lookup
+            absorbed[customer_id], customer_id = live, absorbed[customer_id]
+        return live
+
+    def learn(
+        self,
+        plan: ResolutionPlan,
+        node_ids: Mapping[str, int],
+        cluster_of: Mapping[str, list[int]],
+    ) -> None:
+        """What a committed batch wrote: its new nodes (``node_ids`` by key), merges and
+        the final state of every customer it changed (``cluster_of``: id → cluster)."""
+        customers = self.customers
+        for merge in plan.merges:
+            self.absorbed[merge.absorbed] = merge.survivor
+            customers.pop(merge.absorbed, None)
+        created = {c.id: c.created_at for c in plan.new_customers}
+        for u in plan.customer_updates:
+            old = customers.get(u.id)
+            at = old[1].created_at if old is not None else created[u.id]
+            customers[u.id] = (cluster_of[u.id][0], CustomerState(u.id, at, u.size, u.kind_counts))
+        nodes = self.nodes
+        for new in plan.new_nodes:
+            nodes[new.node.key] = (node_ids[new.node.key], new.customer_id)
+        if len(nodes) > self.max_nodes:
+            self.clear()
