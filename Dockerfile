@@ -7,11 +7,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY src ./src
 # /home/idgraph/secret holds the server secret (a volume in docker-compose.yml): it must
 # outlive the container, or erased identifiers would no longer be refused.
-RUN pip install . && useradd --create-home --uid 10001 idgraph \
+# constraints.txt pins every package the image gets to versions the suite ran with.
+RUN pip install -c constraints.txt . && useradd --create-home --uid 10001 idgraph \
     && install -d -o idgraph -g idgraph -m 700 /home/idgraph/secret
 
 USER idgraph

@@ -37,7 +37,7 @@ def write_lines(path: Path, lines: list[str]) -> Path:
 def test_demo_then_resolve_prints_a_stitched_customer(
     store_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["demo", "--events", "500"]) == 0
+    assert main(["demo", "--events", "500"]) == 1  # broken lines refused
     capsys.readouterr()
     assert main(["resolve", "email:Alice@Example.com"]) == 0
     profile = json.loads(capsys.readouterr().out)
@@ -132,7 +132,7 @@ def test_unknown_identifier_and_bad_store_exit_codes(
 def test_exports_graphml_and_csv(
     store_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["demo", "--events", "300"]) == 0
+    assert main(["demo", "--events", "300"]) == 1  # broken lines refused
     assert main(["export", "--format", "graphml", "g.graphml"]) == 0
     assert main(["export", "--format", "csv", "n.csv"]) == 0
     graph = nx.read_graphml(tmp_path / "g.graphml")
@@ -332,7 +332,7 @@ def test_files_the_cli_writes_are_private(
     try:
         (tmp_path / "old.csv").write_text("stale\n")
         (tmp_path / "old.csv").chmod(0o644)
-        assert main(["demo", "--events", "100", "--no-progress"]) == 0
+        assert main(["demo", "--events", "100", "--no-progress"]) == 1  # broken lines refused
         assert main(["export", "--format", "graphml", "graph.graphml"]) == 0
         assert main(["export", "--format", "csv", "old.csv"]) == 0
     finally:
@@ -366,7 +366,7 @@ def test_files_the_cli_writes_are_private(
 def test_hostile_arguments_are_refused_with_a_message_not_a_traceback(
     store_url: str, args: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["demo", "--events", "50"]) == 0
+    assert main(["demo", "--events", "50"]) == 1  # broken lines refused
     capsys.readouterr()
     assert main(args) in (1, 2)
     err = capsys.readouterr().err

@@ -1,11 +1,8 @@
-"""The ``idgraph`` command line. Every command takes ``--store`` (else ``IDGRAPH_STORE``,
-else ``idgraph.toml``, else ``sqlite:///idgraph.db``).
+"""The ``idgraph`` command line.
 
-Reads of personal data (``resolve``, ``export``) and steward actions (``unlink``,
-``forget``) are written to the store's audit log with actor ``cli``, misses included.
-
-Exit codes: 0 success; 1 the command ran but found a problem (rejected events, broken
-invariants, unknown identifier); 2 bad usage, bad configuration or an unreachable store.
+Every command takes ``--store`` and ``--config``, before or after its name. Reads of
+personal data (``resolve``, ``export``) and steward actions (``unlink``, ``forget``) are
+written to the store's audit log with actor ``cli``, misses included.
 """
 
 from __future__ import annotations
@@ -134,7 +131,7 @@ async def cmd_demo(graph: IdentityGraph, args: argparse.Namespace) -> int:
     summary = await _ingest_with_progress(graph, path, args.progress, quiet=False)
     print(f"{path}: {summary.text()}", file=sys.stderr)
     print(f"try: idgraph resolve {FEATURED_IDENTIFIER}", file=sys.stderr)
-    return 0
+    return 1 if summary.rejected else 0
 
 
 DEMO_KEYS = (("IDGRAPH_ADMIN_KEY", "admin"), ("IDGRAPH_KEY", "reader"))
@@ -142,8 +139,15 @@ DEMO_KEYS = (("IDGRAPH_ADMIN_KEY", "admin"), ("IDGRAPH_KEY", "reader"))
 
 async def _demo_keys(graph: IdentityGraph) -> None:
     """An admin key and a reader key for every configured purpose, printed (stderr) as
-    shell lines; the names get a random suffix so a second run on the same store works."""
+    shell lines. Only hashes of secrets are stored, so an earlier run's keys cannot be
+    shown again: they are revoked, and the new names get a random suffix."""
     ring = KeyRing(graph.store, graph.settings)
+    for key in await ring.list():
+        if key.revoked_at is None and key.name.startswith(
+            tuple(f"demo-{r}-" for _, r in DEMO_KEYS)
+        ):
+            await ring.revoke(key.name)
+            print(f"idgraph: revoked the earlier demo key {key.name}", file=sys.stderr)
     purposes = [p.name for p in graph.settings.purposes]
     suffix = secrets.token_hex(3)
     print("idgraph: demo API keys, shown once (run these lines in your shell):", file=sys.stderr)
@@ -347,11 +351,45 @@ async def cmd_forget(graph: IdentityGraph, args: argparse.Namespace) -> int:
     return 0
 
 
+DESCRIPTION = "idgraph: stitch customer identifiers into customers and serve them over GraphQL."
+EPILOG = """\
+--store and --config may come before or after the command.
+store URLs: sqlite:///relative/path.db, sqlite:////absolute/path.db, a file path,
+            neo4j://host:7687 (else IDGRAPH_STORE, else store in idgraph.toml,
+            else sqlite:///idgraph.db)
+exit codes: 0 success; 1 the command ran but found a problem (rejected events, broken
+            invariants, unknown identifier); 2 bad usage, bad configuration or a
+            store that cannot be opened"""
+
+
+def _global_options(parser: argparse.ArgumentParser, default: object) -> None:
+    """--store and --config. Subcommands add them with the default SUPPRESS, so a value
+    given before the command is not reset by the subcommand's parser."""
+    parser.add_argument(
+        "--store", metavar="URL", default=default, help="the store (URL forms: idgraph --help)"
+    )
+    parser.add_argument(
+        "--config",
+        metavar="PATH",
+        default=default,
+        help="idgraph.toml to read (else IDGRAPH_CONFIG, else ./idgraph.toml if present)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="idgraph", description=__doc__.splitlines()[0])
-    parser.add_argument("--store", help="sqlite:///path.db or neo4j://host:7687")
-    parser.add_argument("--config", help="path of idgraph.toml")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(
+        prog="idgraph",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _global_options(parser, None)
+    common = argparse.ArgumentParser(add_help=False)
+    _global_options(common, argparse.SUPPRESS)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, parents=[common], help=help, description=help)
 
     def progress_flags(p: argparse.ArgumentParser) -> None:
         p.add_argument(
@@ -361,13 +399,13 @@ def build_parser() -> argparse.ArgumentParser:
             help="progress bar on stderr (default: when stderr is a terminal)",
         )
 
-    p = sub.add_parser("ingest", help="ingest a JSON Lines file of events")
+    p = command("ingest", help="ingest a JSON Lines file of events")
     p.add_argument("file")
     p.add_argument("--quiet", action="store_true", help="summary only, no per-line errors")
     progress_flags(p)
     p.set_defaults(run=cmd_ingest)
 
-    p = sub.add_parser("demo", help="write a realistic demo dataset and ingest it")
+    p = command("demo", help="write a realistic demo dataset and ingest it")
     p.add_argument("--file", default="demo-events.jsonl")
     p.add_argument("--events", type=int, default=2000)
     p.add_argument("--people", type=int, default=200)
@@ -375,7 +413,7 @@ def build_parser() -> argparse.ArgumentParser:
     progress_flags(p)
     p.set_defaults(run=cmd_demo)
 
-    p = sub.add_parser("serve", help="serve the GraphQL API (uvicorn)")
+    p = command("serve", help="serve the GraphQL API (uvicorn)")
     p.add_argument("--host", help="address to listen on (default 127.0.0.1, IDGRAPH_HOST)")
     p.add_argument("--port", type=int, help="port (default 8000, IDGRAPH_PORT)")
     p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
@@ -387,29 +425,29 @@ def build_parser() -> argparse.ArgumentParser:
     progress_flags(p)
     p.set_defaults(run=cmd_serve)
 
-    p = sub.add_parser("resolve", help="print the customer of an identifier (kind:value)")
+    p = command("resolve", help="print the customer of an identifier (kind:value)")
     p.add_argument("identifier", help="e.g. email:alice@example.com, device:ab12, account:shop:42")
     p.set_defaults(run=cmd_resolve)
 
-    p = sub.add_parser("unlink", help="split two identity nodes into different customers")
+    p = command("unlink", help="split two identity nodes into different customers")
     p.add_argument("a")
     p.add_argument("b")
     p.add_argument("--ban", action="store_true", help="never merge these two again")
     p.add_argument("--reason", help="why, for the audit log (e.g. a ticket number)")
     p.set_defaults(run=cmd_unlink)
 
-    p = sub.add_parser("check", help="verify the graph invariants")
+    p = command("check", help="verify the graph invariants")
     p.add_argument("--limit", type=int, default=50, help="violations to print at most")
     p.set_defaults(run=cmd_check)
 
-    p = sub.add_parser(
+    p = command(
         "repair",
         help="keep each event's interaction and consent on its subject alone "
         "(earlier versions attached them to every node of the event)",
     )
     p.set_defaults(run=cmd_repair)
 
-    p = sub.add_parser("export", help="export the graph (graphml, csv) or copy it into Neo4j")
+    p = command("export", help="export the graph (graphml, csv) or copy it into Neo4j")
     p.add_argument("output", nargs="?", help="output file, or - for stdout (not with --to)")
     p.add_argument("--format", choices=["graphml", "csv"], default="graphml")
     p.add_argument(
@@ -421,24 +459,26 @@ def build_parser() -> argparse.ArgumentParser:
     progress_flags(p)
     p.set_defaults(run=cmd_export)
 
-    p = sub.add_parser(
+    p = command(
         "init-schema", help="create Neo4j constraints and indexes (idempotent; also at start)"
     )
     p.set_defaults(run=cmd_init_schema)
 
-    p = sub.add_parser("keys", help="manage API keys: create, list, revoke")
+    p = command("keys", help="manage API keys: create, list, revoke")
     keys = p.add_subparsers(dest="action", required=True)
-    create = keys.add_parser("create", help="create a key; prints its secret once")
+    create = keys.add_parser(
+        "create", parents=[common], help="create a key; prints its secret once"
+    )
     create.add_argument("name")
     create.add_argument("--role", required=True, help="admin, steward, writer, reader or resolver")
     create.add_argument(
         "--purpose", action="append", help="a purpose the key may use (repeat for several)"
     )
-    keys.add_parser("list", help="name, role, purposes, created, state")
-    keys.add_parser("revoke", help="revoke a key at once").add_argument("name")
+    keys.add_parser("list", parents=[common], help="name, role, purposes, created, state")
+    keys.add_parser("revoke", parents=[common], help="revoke a key at once").add_argument("name")
     p.set_defaults(run=cmd_keys)
 
-    p = sub.add_parser("forget", help="erase a customer (by identifier kind:value or id)")
+    p = command("forget", help="erase a customer (by identifier kind:value or id)")
     p.add_argument("subject", help="e.g. email:alice@example.com or cus_…")
     p.set_defaults(run=cmd_forget)
     return parser
@@ -463,7 +503,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"idgraph: {exc}", file=sys.stderr)
         return 1
     except IdgraphError as exc:
-        print(f"idgraph: {exc}", file=sys.stderr)
+        for line in str(exc).splitlines():
+            print(f"idgraph: {line}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # e.g. `idgraph export - | head`
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -1,24 +1,41 @@
-"""Settings, in one place: defaults, then ``idgraph.toml``, then environment variables,
-then command-line flags (applied by the caller with :func:`dataclasses.replace`).
+"""Settings, in one place: one validated model read from ``idgraph.toml`` and ``IDGRAPH_*``
+environment variables (the environment wins), then command-line flags (applied by the
+caller with :func:`dataclasses.replace`).
 
-Environment variables: ``IDGRAPH_STORE``, ``IDGRAPH_CONFIG`` (path of the TOML file),
-``IDGRAPH_DEFAULT_REGION``, ``IDGRAPH_NEO4J_USER``, ``IDGRAPH_NEO4J_PASSWORD``,
-``IDGRAPH_NEO4J_DATABASE``, ``IDGRAPH_HOST`` and ``IDGRAPH_PORT`` (where ``idgraph serve``
-listens), ``IDGRAPH_GRAPHIQL=1`` (serve the GraphiQL page), ``IDGRAPH_SECRET_FILE`` (where the
-server secret lives; ``IDGRAPH_SECRET`` gives the secret itself, see :mod:`idgraph.secret`),
-``IDGRAPH_MAX_CLOCK_SKEW_SECONDS`` (how far in the future an event's timestamp may lie),
-``IDGRAPH_CORS_ORIGINS`` (comma-separated origins whose browser pages may call the API).
+Every section is a pydantic dataclass: attribute docstrings are the user documentation
+(``python -m idgraph.configdoc`` writes ``docs/configuration.md`` from them), unknown keys
+are refused, and values keep their TOML type (``port = "80"`` is refused; an environment
+variable's text is parsed as its field's type). :func:`load_settings` reports every
+problem at once, each with where it came from: the file and the key path, or the
+environment variable.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import tomllib
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass as plain_dataclass
+from dataclasses import field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, cast, get_args, get_origin
+
+import phonenumbers
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    PlainValidator,
+    Strict,
+    TypeAdapter,
+    ValidationError,
+)
+from pydantic.dataclasses import dataclass
+from pydantic_core import CoreSchema, core_schema
 
 from idgraph.domain.consent import DEFAULT_PURPOSES, Purpose
 from idgraph.domain.rules import DEFAULT_LIMIT, DEFAULT_LIMITS, DEFAULT_MAX_SIZE, Rules
@@ -27,75 +44,255 @@ from idgraph.secret import ServerSecret, load_secret
 
 DEFAULT_STORE = "sqlite:///idgraph.db"
 DEFAULT_CONFIG_FILE = "idgraph.toml"
+CONFIG_ENV = "IDGRAPH_CONFIG"
+
+SECTION = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+Count = Annotated[int, Strict(), Field(gt=0)]
+Seconds = Annotated[float, Strict(), Field(gt=0)]
+Text = Annotated[str, Strict()]
+Flag = Annotated[bool, Strict()]
 
 
-@dataclass(frozen=True)
-class Neo4jSettings:
-    user: str = "neo4j"
-    password: str = ""
-    database: str = "neo4j"
+@plain_dataclass(frozen=True)
+class Env:
+    """Field marker: the environment variable that sets this field (over the file)."""
+
+    name: str
 
 
-@dataclass(frozen=True)
-class ApiSettings:
-    """The GraphQL API: where it listens and the limits it enforces on every request (see
-    :mod:`idgraph.api.limits`; every limit but ``host``, ``port`` and ``graphiql`` can be
-    set in the ``[api]`` table of ``idgraph.toml``, and so can ``cors_origins``, a list)."""
+@plain_dataclass(frozen=True)
+class Table:
+    """Field marker: the field is written in ``idgraph.toml`` as a table checked by
+    ``schema`` and turned into the field's (domain) type by ``build``. A value of the
+    field's type, as code passes it, is taken as it is."""
 
-    host: str = "127.0.0.1"
-    port: int = 8000
-    max_depth: int = 10
-    max_aliases: int = 30
-    # An upper bound on the fields a response can hold: lists multiply (a page by its
-    # size, identity nodes by rules.max_size, other lists by list_size).
-    max_cost: int = 100_000
-    list_size: int = 20
-    max_tokens: int = 2_000
-    max_repeats: int = 10  # one response name, or distinct fragments, per selection set
-    max_page: int = 100
-    default_page: int = 20
-    max_body_bytes: int = 1_048_576
-    # Deep enough that event traits nested far deeper than events allow (a thousand
-    # levels) are refused per event, with the valid events of the batch applied.
-    max_json_depth: int = 2_048
-    max_response_bytes: int = 8_388_608
-    timeout: float = 10.0  # seconds a query may run (mutations run to their end)
-    max_batch: int = 1000
-    # Failed authentications (HTTP 401) from one client address within auth_window
-    # seconds, after which its requests get HTTP 429 until the window ends.
-    auth_failures: int = 20
-    auth_window: float = 60.0
-    # The GraphiQL page holds no data (its queries need a key like any other), but it is
-    # off unless asked for: a production API has no use for it.
-    graphiql: bool = False
-    # Origins whose browser pages may call the API (see idgraph.api.cors): none by default.
-    cors_origins: tuple[str, ...] = ()
+    schema: Any
+    build: Callable[[Any], Any]
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        kind = get_origin(source) or source
+        table = core_schema.no_info_after_validator_function(
+            self.build, handler.generate_schema(self.schema)
+        )
+
+        def validate(value: Any, validate_table: core_schema.ValidatorFunctionWrapHandler) -> Any:
+            return value if isinstance(value, kind) else validate_table(value)
+
+        return core_schema.no_info_wrap_validator_function(validate, table)
+
+
+def _region(code: str) -> str:
+    region = code.upper()
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValueError(
+            f"{code!r} is not a region phonenumbers knows (an ISO 3166 code such as US, GB, DE)"
+        )
+    return region
+
+
+def _pattern(pattern: object) -> re.Pattern[str]:
+    if not isinstance(pattern, str):
+        raise ValueError("must be a string")
+    try:
+        return re.compile(pattern, re.IGNORECASE)
+    except re.error as exc:
+        raise ValueError(f"not a regular expression: {exc}") from None
 
 
 ORIGIN = re.compile(r"\*|https?://[^/\s]+")
 
-# The limits ``[api]`` may set, each a positive number.
-API_LIMITS = frozenset(
-    name
-    for name, kind in ApiSettings.__annotations__.items()
-    if kind in ("int", "float") and name != "port"
-)
+
+def _origin(origin: str) -> str:
+    if not ORIGIN.fullmatch(origin):
+        raise ValueError(f"CORS origin {origin!r} must be scheme://host[:port] (no path), or *")
+    return origin
 
 
-@dataclass(frozen=True)
+def _origins(value: object) -> object:
+    """Origins trimmed and blanks dropped; the environment gives them comma-separated."""
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple):
+        return value
+    return [
+        v.strip() if isinstance(v, str) else v for v in items if not isinstance(v, str) or v.strip()
+    ]
+
+
+def _port(port: int) -> int:
+    if not 0 < port < 65536:
+        raise ValueError("must be a TCP port, 1 to 65535")
+    return port
+
+
+@dataclass(frozen=True, config=SECTION)
+class Neo4jSettings:
+    """``[neo4j]``: how to log in to Neo4j when ``store`` is a Neo4j URL."""
+
+    user: Annotated[Text, Env("IDGRAPH_NEO4J_USER")] = "neo4j"
+    """User name."""
+    password: Annotated[Text, Env("IDGRAPH_NEO4J_PASSWORD")] = Field(default="", repr=False)
+    """Password; prefer the environment variable to the file."""
+    database: Annotated[Text, Env("IDGRAPH_NEO4J_DATABASE")] = "neo4j"
+    """Database name (always passed to the driver)."""
+
+
+@dataclass(frozen=True, config=SECTION)
+class ApiSettings:
+    """``[api]``: the GraphQL API, where it listens and the limits it enforces on every
+    request (see :mod:`idgraph.api.limits`)."""
+
+    host: Annotated[Text, Env("IDGRAPH_HOST")] = "127.0.0.1"
+    """Address ``idgraph serve`` listens on (``--host``)."""
+    port: Annotated[int, Strict(), AfterValidator(_port), Env("IDGRAPH_PORT")] = 8000
+    """Port ``idgraph serve`` listens on (``--port``)."""
+    graphiql: Annotated[Flag, Env("IDGRAPH_GRAPHIQL")] = False
+    """Serve the GraphiQL page at ``/graphql``. It holds no data (its queries need a key
+    like any other), but a production API has no use for it."""
+    max_depth: Count = 10
+    """Deepest selection a query may nest."""
+    max_aliases: Count = 30
+    """Aliases a query may use."""
+    max_cost: Count = 100_000
+    """Upper bound on the fields a response can hold: lists multiply (a page by its size,
+    identity nodes by ``rules.max_size``, other lists by ``list_size``)."""
+    list_size: Count = 20
+    """Size counted for lists that are not paged, in the query cost."""
+    max_tokens: Count = 2_000
+    """Tokens a query document may have."""
+    max_repeats: Count = 10
+    """One response name, or distinct fragments spread, per selection set."""
+    max_page: Count = 100
+    """Largest page a connection returns (``first``)."""
+    default_page: Count = 20
+    """Page size when ``first`` is not given."""
+    max_body_bytes: Count = 1_048_576
+    """Largest request body, in bytes (HTTP 413 above)."""
+    max_json_depth: Count = 2_048
+    """Deepest JSON nesting in a request body: deep enough that event traits nested far
+    deeper than events allow are refused per event, the rest of the batch applied."""
+    max_response_bytes: Count = 8_388_608
+    """Largest response body, in bytes."""
+    timeout: Seconds = 10.0
+    """Seconds a query may run (mutations run to their end)."""
+    max_batch: Count = 1000
+    """Events one ``ingest`` mutation may carry."""
+    auth_failures: Count = 20
+    """Failed authentications (HTTP 401) from one client address within
+    ``auth_window`` seconds, after which its requests get HTTP 429 until the window ends."""
+    auth_window: Seconds = 60.0
+    """Seconds over which ``auth_failures`` are counted."""
+    cors_origins: Annotated[
+        tuple[Annotated[Text, AfterValidator(_origin)], ...],
+        BeforeValidator(_origins),
+        Env("IDGRAPH_CORS_ORIGINS"),
+    ] = ()
+    """Origins whose browser pages may call the API (``https://app.example.com``, as
+    browsers send them: no path, no trailing slash; ``*`` for any), see
+    ``idgraph.api.cors``; the variable takes them comma-separated. None by default."""
+
+
+@dataclass(frozen=True, config=SECTION)
+class NormalizationSettings:
+    """``[normalization]``: how identifier values are normalized."""
+
+    default_region: Annotated[Text, AfterValidator(_region), Env("IDGRAPH_DEFAULT_REGION")] = "US"
+    """Region of phone numbers written without a country code (``+44``…): a two-letter
+    code phonenumbers knows."""
+
+
+@dataclass(frozen=True, config=SECTION)
+class RulesTable:
+    """``[rules]``: what a merge must satisfy (README, "Resolution rules")."""
+
+    limits: dict[str, Count] = field(default_factory=dict)
+    """Most identity nodes of a kind one customer may hold, by kind; added to the
+    defaults ``user_id = 1``, ``email = 5``, ``phone = 5``."""
+    default_limit: Count = DEFAULT_LIMIT
+    """The limit of kinds ``limits`` does not name."""
+    max_size: Count = DEFAULT_MAX_SIZE
+    """Most identity nodes in one customer."""
+    blocked: dict[str, list[Text]] = field(default_factory=dict)
+    """Values never linked, by kind (compared trimmed, case-insensitively); placeholders
+    such as ``null`` or ``n/a`` always are."""
+    blocked_patterns: dict[str, list[Annotated[re.Pattern[str], PlainValidator(_pattern)]]] = field(
+        default_factory=dict
+    )
+    """Regular expressions (case-insensitive, matching the whole value) of values never
+    linked, by kind."""
+    priorities: dict[str, Annotated[int, Strict()]] = field(default_factory=dict)
+    """Order in which an event's nodes join, by kind: lower first. Defaults: user_id 0,
+    email 1, phone 2, other kinds and accounts 3, cookie 4, device 5."""
+
+    def rules(self) -> Rules:
+        return Rules(
+            limits={**DEFAULT_LIMITS, **self.limits},
+            default_limit=self.default_limit,
+            max_size=self.max_size,
+            blocked_values={
+                kind: frozenset(v.strip().lower() for v in values)
+                for kind, values in self.blocked.items()
+            },
+            blocked_patterns={k: tuple(v) for k, v in self.blocked_patterns.items()},
+            priorities=dict(self.priorities),
+        )
+
+
+@dataclass(frozen=True, config=SECTION)
+class PurposeTable:
+    """``[purposes.NAME]``: a purpose callers declare; when any is given, they replace the
+    built-in purposes (support, analytics, marketing, personalization)."""
+
+    description: Text = ""
+    """What the purpose is for."""
+    default: Literal["allow", "deny"] = "deny"
+    """What consent says when a customer made no decision: ``deny`` for opt-in purposes."""
+
+
+def _purposes(table: dict[str, PurposeTable]) -> tuple[Purpose, ...]:
+    return tuple(Purpose(name, p.description, p.default == "allow") for name, p in table.items())
+
+
+RulesField = Annotated[Rules, Table(RulesTable, RulesTable.rules)]
+PurposesField = Annotated[
+    tuple[Purpose, ...],
+    Table(Annotated[dict[str, PurposeTable], Field(min_length=1)], _purposes),
+]
+
+
+@dataclass(frozen=True, config=SECTION)
 class Settings:
-    store: str = DEFAULT_STORE
-    default_region: str = "US"
-    rules: Rules = field(default_factory=Rules)
-    batch_size: int = 5_000
+    """The top level of ``idgraph.toml``."""
+
+    store: Annotated[Text, Env("IDGRAPH_STORE")] = DEFAULT_STORE
+    """Where the graph lives (``--store``): ``sqlite:///relative/path.db``,
+    ``sqlite:////absolute/path.db``, a plain file path, or ``neo4j://host:7687`` (also
+    ``bolt://``, ``neo4j+s://``…)."""
+    batch_size: Count = 5_000
+    """Events applied in one transaction by ``idgraph ingest``."""
+    max_line_bytes: Annotated[Count, Env("IDGRAPH_MAX_LINE_BYTES")] = 1_048_576
+    """Longest line ``idgraph ingest`` reads, in bytes; a longer one is refused without
+    being read whole."""
+    max_clock_skew_seconds: Annotated[
+        int, Strict(), Field(ge=0), Env("IDGRAPH_MAX_CLOCK_SKEW_SECONDS")
+    ] = 300
+    """Events dated further ahead of idgraph's clock are refused. NTP-synced hosts agree
+    within a second; five minutes (Kerberos' tolerance) absorbs an unsynced clock, yet an
+    event cannot claim hours or years ahead and outrank what comes meanwhile."""
+    secret_file: Annotated[Text | None, Env("IDGRAPH_SECRET_FILE")] = None
+    """File of the server secret (``IDGRAPH_SECRET`` gives the secret itself); unset:
+    ``idgraph.secret`` beside an SQLite store, else in the working directory."""
+    normalization: NormalizationSettings = field(default_factory=NormalizationSettings)
+    rules: RulesField = field(default_factory=Rules)
+    purposes: PurposesField = DEFAULT_PURPOSES
     neo4j: Neo4jSettings = field(default_factory=Neo4jSettings)
     api: ApiSettings = field(default_factory=ApiSettings)
-    purposes: tuple[Purpose, ...] = DEFAULT_PURPOSES
-    secret_file: str | None = None  # None: the default of :mod:`idgraph.secret`
-    # Events dated further ahead of idgraph's clock are refused. NTP-synced hosts agree
-    # within a second; five minutes (Kerberos' tolerance) absorbs an unsynced clock,
-    # yet an event cannot claim hours or years ahead and outrank what comes meanwhile.
-    max_clock_skew_seconds: int = 300
+
+    @property
+    def default_region(self) -> str:
+        return self.normalization.default_region
 
     def secret(self) -> ServerSecret:
         return load_secret(self.store, self.secret_file)
@@ -104,146 +301,118 @@ class Settings:
         return next((p for p in self.purposes if p.name == name), None)
 
 
+# ---- loading --------------------------------------------------------------------------
+
+
 def load_settings(
     environ: Mapping[str, str] | None = None, config_file: str | Path | None = None
 ) -> Settings:
+    """Defaults, then ``config_file`` (else ``IDGRAPH_CONFIG``, else ``./idgraph.toml`` if
+    present), then the environment. Raises :class:`ConfigError` listing every problem."""
     env = os.environ if environ is None else environ
-    path = Path(config_file or env.get("IDGRAPH_CONFIG", DEFAULT_CONFIG_FILE))
+    path = Path(config_file or env.get(CONFIG_ENV) or DEFAULT_CONFIG_FILE)
     data: dict[str, Any] = {}
     if path.is_file():
         try:
-            data = tomllib.loads(path.read_text())
-        except (tomllib.TOMLDecodeError, OSError) as exc:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{path}: {exc}") from exc
-    elif config_file or "IDGRAPH_CONFIG" in env:
+    elif config_file or env.get(CONFIG_ENV):
         raise ConfigError(f"config file {path} does not exist")
+    problems: list[str] = []
+    from_env: set[tuple[str, ...]] = set()
+    for name, loc, adapter in _ENV_FIELDS:
+        text = env.get(name)
+        if not text:  # unset or empty: the file's value, else the default
+            continue
+        try:
+            value = adapter.validate_strings(text)
+        except ValidationError as exc:
+            problems += [f"{name}: {_reason(e, loc)}" for e in _errors(exc)]
+            continue
+        section = data
+        for key in loc[:-1]:
+            section = section.setdefault(key, {}) if isinstance(section, dict) else {}
+        if isinstance(section, dict):
+            section[loc[-1]] = value
+            from_env.add(loc)
     try:
-        return _settings(data, env)
-    except (TypeError, ValueError, re.error) as exc:
-        raise ConfigError(f"{path}: {exc}") from exc
+        settings = _SETTINGS.validate_python(data)
+    except ValidationError as exc:
+        for error in _errors(exc):
+            loc = tuple(str(part) for part in error["loc"])
+            where = _env_name(loc) if loc in from_env else f"{path}: {'.'.join(loc)}"
+            problems.append(f"{where}: {_reason(error, loc)}")
+    if problems:
+        raise ConfigError("\n".join(problems))
+    return settings
 
 
-def _settings(data: dict[str, Any], env: Mapping[str, str]) -> Settings:
-    unknown = data.keys() - {
-        "store",
-        "batch_size",
-        "normalization",
-        "rules",
-        "neo4j",
-        "purposes",
-        "secret_file",
-        "max_clock_skew_seconds",
-        "api",
-    }
-    if unknown:
-        raise ConfigError(f"unknown setting {sorted(unknown)[0]!r} in config file")
-    normalization = data.get("normalization", {})
-    neo4j = data.get("neo4j", {})
-    api = dict(data.get("api", {}))
-    origins = api.pop("cors_origins", [])
-    if "IDGRAPH_CORS_ORIGINS" in env:
-        origins = env["IDGRAPH_CORS_ORIGINS"].split(",")
-    return Settings(
-        store=env.get("IDGRAPH_STORE") or data.get("store", DEFAULT_STORE),
-        default_region=env.get("IDGRAPH_DEFAULT_REGION")
-        or normalization.get("default_region", "US"),
-        rules=_rules(data.get("rules", {})),
-        batch_size=int(data.get("batch_size", Settings.batch_size)),
-        neo4j=Neo4jSettings(
-            user=env.get("IDGRAPH_NEO4J_USER") or neo4j.get("user", "neo4j"),
-            password=env.get("IDGRAPH_NEO4J_PASSWORD") or neo4j.get("password", ""),
-            database=env.get("IDGRAPH_NEO4J_DATABASE") or neo4j.get("database", "neo4j"),
-        ),
-        api=ApiSettings(
-            host=env.get("IDGRAPH_HOST") or ApiSettings.host,
-            port=int(env.get("IDGRAPH_PORT") or ApiSettings.port),
-            graphiql=env.get("IDGRAPH_GRAPHIQL", "") in ("1", "true"),
-            cors_origins=_origins(origins),
-            **_api_limits(api),
-        ),
-        purposes=_purposes(data.get("purposes")),
-        secret_file=env.get("IDGRAPH_SECRET_FILE") or data.get("secret_file"),
-        max_clock_skew_seconds=_non_negative(
-            "max_clock_skew_seconds",
-            env.get("IDGRAPH_MAX_CLOCK_SKEW_SECONDS")
-            or data.get("max_clock_skew_seconds", Settings.max_clock_skew_seconds),
-        ),
-    )
+def _errors(exc: ValidationError) -> list[Any]:
+    # No input values: a password or an identifier must not reach a message.
+    return exc.errors(include_input=False, include_url=False, include_context=False)
 
 
-def _non_negative(name: str, value: object) -> int:
-    number = int(str(value))
-    if number < 0:
-        raise ConfigError(f"{name} must be 0 or more, got {number}")
-    return number
+def _reason(error: Any, loc: tuple[str, ...]) -> str:
+    kind = error["type"]
+    if kind in ("extra_forbidden", "unexpected_keyword_argument"):
+        close = difflib.get_close_matches(loc[-1], keys_at(loc[:-1]), n=1)
+        return "unknown setting" + (f" (did you mean {close[0]!r}?)" if close else "")
+    if kind in ("dataclass_type", "dataclass_exact_type", "dict_type"):
+        return f"must be a table ([{'.'.join(loc)}])"
+    message = str(error["msg"])
+    return message.removeprefix("Value error, ")
 
 
-def _origins(values: object) -> tuple[str, ...]:
-    """CORS origins as browsers send them (``https://app.example.com``, no path, no
-    trailing slash), or ``*`` for any; blanks are dropped."""
-    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
-        raise ConfigError(f"api.cors_origins must be a list of origins, got {values!r}")
-    origins = tuple(v.strip() for v in values if v.strip())
-    for origin in origins:
-        if not ORIGIN.fullmatch(origin):
-            raise ConfigError(
-                f"CORS origin {origin!r} must be scheme://host[:port] (no path), or *"
-            )
-    return origins
+def sections() -> Iterator[tuple[tuple[str, ...], type]]:
+    """Every table of the file, as (key path, its pydantic dataclass); ``*`` stands for a
+    name the user chooses (``purposes.*``)."""
+
+    def walk(loc: tuple[str, ...], cls: type) -> Iterator[tuple[tuple[str, ...], type]]:
+        yield loc, cls
+        for name, info in cls.__pydantic_fields__.items():  # type: ignore[attr-defined]
+            inner = _section_type(info.annotation, info.metadata)
+            if inner is not None:
+                yield from walk((*loc, name, *inner[0]), inner[1])
+
+    yield from walk((), Settings)
 
 
-def _api_limits(data: dict[str, Any]) -> dict[str, Any]:
-    """``[api]``: limits by their ``ApiSettings`` names, each a positive number."""
-    unknown = data.keys() - API_LIMITS
-    if unknown:
-        raise ConfigError(f"unknown api setting {sorted(unknown)[0]!r}")
-    limits: dict[str, Any] = {}
-    for name, value in data.items():
-        integer = ApiSettings.__annotations__[name] == "int"
-        if type(value) not in ((int,) if integer else (int, float)) or value <= 0:
-            kind = "a positive integer" if integer else "a positive number"
-            raise ConfigError(f"api.{name} must be {kind}, got {value!r}")
-        limits[name] = value
-    return limits
+def _section_type(annotation: Any, metadata: list[Any]) -> tuple[tuple[str, ...], type] | None:
+    """The table type a field holds, with ``("*",)`` when it is a table of such tables."""
+    table = next((m for m in metadata if isinstance(m, Table)), None)
+    candidate = table.schema if table else annotation
+    if get_origin(candidate) is Annotated:
+        candidate = get_args(candidate)[0]
+    if get_origin(candidate) is dict:
+        inner = get_args(candidate)[1]
+        return (("*",), inner) if hasattr(inner, "__pydantic_fields__") else None
+    return ((), candidate) if hasattr(candidate, "__pydantic_fields__") else None
 
 
-def _purposes(data: dict[str, Any] | None) -> tuple[Purpose, ...]:
-    """``[purposes.NAME]`` tables with ``description`` and ``default = "allow"|"deny"``;
-    when given, they replace the built-in purposes."""
-    if data is None:
-        return DEFAULT_PURPOSES
-    purposes = []
-    for name, spec in data.items():
-        default = spec.get("default", "deny")
-        if default not in ("allow", "deny"):
-            raise ConfigError(f"purposes.{name}.default must be 'allow' or 'deny'")
-        purposes.append(Purpose(name, spec.get("description", ""), default == "allow"))
-    return tuple(purposes)
+def keys_at(loc: tuple[str, ...]) -> list[str]:
+    """The keys the table at ``loc`` may hold (for "did you mean")."""
+    for path, cls in sections():
+        if len(path) == len(loc) and all(p in ("*", k) for p, k in zip(path, loc, strict=True)):
+            return list(cls.__pydantic_fields__)  # type: ignore[attr-defined]
+    return []
 
 
-def _rules(data: dict[str, Any]) -> Rules:
-    unknown = data.keys() - {
-        "limits",
-        "default_limit",
-        "max_size",
-        "blocked",
-        "blocked_patterns",
-        "priorities",
-    }
-    if unknown:
-        raise ConfigError(f"unknown rule setting {sorted(unknown)[0]!r}")
-    limits = {**DEFAULT_LIMITS, **{k: int(v) for k, v in data.get("limits", {}).items()}}
-    return Rules(
-        limits=limits,
-        default_limit=int(data.get("default_limit", DEFAULT_LIMIT)),
-        max_size=int(data.get("max_size", DEFAULT_MAX_SIZE)),
-        blocked_values={
-            kind: frozenset(v.strip().lower() for v in values)
-            for kind, values in data.get("blocked", {}).items()
-        },
-        blocked_patterns={
-            kind: tuple(re.compile(p, re.IGNORECASE) for p in patterns)
-            for kind, patterns in data.get("blocked_patterns", {}).items()
-        },
-        priorities={k: int(v) for k, v in data.get("priorities", {}).items()},
-    )
+def env_fields() -> Iterator[tuple[str, tuple[str, ...], Any]]:
+    """Every field an environment variable sets: (variable, key path, field info)."""
+    for loc, cls in sections():
+        for name, info in cls.__pydantic_fields__.items():  # type: ignore[attr-defined]
+            for marker in info.metadata:
+                if isinstance(marker, Env):
+                    yield marker.name, (*loc, name), info
+
+
+def _env_name(loc: tuple[str, ...]) -> str:
+    return next(name for name, path, _ in env_fields() if path == loc)
+
+
+_SETTINGS = TypeAdapter(Settings)
+_ENV_FIELDS: list[tuple[str, tuple[str, ...], TypeAdapter[Any]]] = [
+    (name, loc, TypeAdapter(cast(Any, Annotated[info.annotation, *info.metadata])))
+    for name, loc, info in env_fields()
+]

@@ -1,12 +1,22 @@
-"""Exports of the whole graph for analysts: GraphML (Gephi, yEd, networkx) and CSV."""
+"""Exports of the whole graph for analysts: GraphML (Gephi, yEd, networkx) and CSV.
+
+XML 1.0 cannot carry most control characters, not even as character references, and
+stores written by earlier versions may hold some: in GraphML each is written as U+FFFD
+(the replacement character), so the file always parses. CSV keeps every character.
+"""
 
 from __future__ import annotations
 
 import csv
+import re
 from typing import TextIO
 from xml.sax.saxutils import quoteattr
 
 from idgraph.store.port import Store
+
+# What XML 1.0 refuses: C0 controls but tab, line feed and carriage return; lone
+# surrogates; U+FFFE and U+FFFF.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 GRAPHML_HEADER = """<?xml version="1.0" encoding="UTF-8"?>
 <graphml xmlns="http://graphml.graphdrawing.org/xmlns">
@@ -29,7 +39,7 @@ async def write_graphml(store: Store, out: TextIO) -> int:
     async for page in store.iter_nodes():
         for n in page:
             out.write(
-                f'    <node id={quoteattr(n.key)}><data key="kind">{_x(n.kind)}</data>'
+                f'    <node id={_attr(n.key)}><data key="kind">{_x(n.kind)}</data>'
                 f'<data key="value">{_x(n.value)}</data>'
                 f'<data key="customer">{_x(n.customer_id)}</data></node>\n'
             )
@@ -37,7 +47,7 @@ async def write_graphml(store: Store, out: TextIO) -> int:
     async for links in store.iter_links():
         for k in links:
             out.write(
-                f"    <edge source={quoteattr(k.a)} target={quoteattr(k.b)}>"
+                f"    <edge source={_attr(k.a)} target={_attr(k.b)}>"
                 f'<data key="accepted">{str(k.accepted).lower()}</data>'
                 f'<data key="rule">{_x(k.rule or "")}</data>'
                 f'<data key="source">{_x(k.source)}</data>'
@@ -59,5 +69,11 @@ async def write_csv(store: Store, out: TextIO) -> int:
     return written
 
 
+def _attr(text: str) -> str:
+    """``text`` as a quoted XML attribute value."""
+    return quoteattr(_NOT_XML.sub("\ufffd", text))
+
+
 def _x(text: str) -> str:
-    return quoteattr(text)[1:-1]
+    """``text`` as XML character data."""
+    return _attr(text)[1:-1]

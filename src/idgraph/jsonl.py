@@ -18,7 +18,7 @@ from typing import BinaryIO
 from idgraph.domain.model import Outcome
 from idgraph.service import BatchResult, IdentityGraph
 
-MAX_LINE_BYTES = 1_048_576
+SKIP_CHUNK = 65_536  # read size of the rest of an over-long line
 
 
 @dataclass
@@ -81,16 +81,23 @@ def _refuse_constant(name: str) -> object:
 _decoder = json.JSONDecoder(parse_constant=_refuse_constant)
 
 
-def read_lines(stream: BinaryIO) -> Iterator[tuple[int, int, object | LineError]]:
+def read_lines(
+    stream: BinaryIO, max_line_bytes: int
+) -> Iterator[tuple[int, int, object | LineError]]:
     """Yield ``(line number, bytes read, parsed JSON or a LineError)``; blank lines are
-    skipped; a line longer than MAX_LINE_BYTES is refused without being parsed.
+    skipped; a line longer than ``max_line_bytes`` is refused without being parsed, and
+    without being held whole: past the limit it is read in chunks and dropped.
 
     Lines are strict UTF-8 (a byte-order mark is skipped): unlike ``json.loads`` on
     bytes, encoded surrogates are refused here, not decoded into unstorable text."""
-    for number, raw in enumerate(stream, start=1):
+    number = 0
+    while raw := stream.readline(max_line_bytes + 1):
+        number += 1
         size = len(raw)
-        if size > MAX_LINE_BYTES:
-            limit = f"over the {MAX_LINE_BYTES:,}-byte limit"
+        if size > max_line_bytes:
+            while not raw.endswith(b"\n") and (raw := stream.readline(SKIP_CHUNK)):
+                size += len(raw)
+            limit = f"over the {max_line_bytes:,}-byte limit (max_line_bytes)"
             yield number, size, LineError(number, f"line is {size:,} bytes, {limit}")
             continue
         if not raw.strip():
@@ -160,7 +167,7 @@ async def ingest_file(
         read = 0
 
     with path.open("rb") as stream, bulk_gc() as collect:
-        for number, size, parsed in read_lines(stream):
+        for number, size, parsed in read_lines(stream, graph.settings.max_line_bytes):
             summary.lines += 1
             read += size
             if isinstance(parsed, LineError):

@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from idgraph.errors import ConfigError
+from idgraph.store.url import sqlite_path
 
 SECRET_ENV = "IDGRAPH_SECRET"
 MIN_SECRET_CHARS = 32
@@ -49,10 +50,9 @@ class ServerSecret:
 
 
 def default_secret_path(store_url: str) -> Path:
-    if store_url.startswith("sqlite:///"):
-        database = Path(store_url.removeprefix("sqlite:///"))
-        if database.name != ":memory:":
-            return database.with_suffix(".secret")
+    path = sqlite_path(store_url)
+    if path is not None and Path(path).name != ":memory:":
+        return Path(path).with_suffix(".secret")
     return Path("idgraph.secret")
 
 

@@ -364,7 +364,7 @@ def test_the_cli_runs_on_neo4j(
     sqlite = f"sqlite:///{tmp_path / 'empty.db'}"
     assert main(["--store", sqlite, "export", "--to", uri, "--replace", "--no-progress"]) == 0
     assert main(["init-schema"]) == 0
-    assert main(["demo", "--no-progress"]) == 0
+    assert main(["demo", "--no-progress"]) == 1  # broken lines refused
     assert main(["check"]) == 0
     assert main(["resolve", "email:Alice@Example.com"]) == 0
     assert main(["export", str(tmp_path / "graph.graphml")]) == 0

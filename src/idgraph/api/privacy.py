@@ -1,4 +1,4 @@
-"""What consent lets one request see, for its purpose (DESIGN.md, "Consent and access").
+"""What consent lets one request see, for its purpose (docs/concepts.md, "Consent").
 
 The policy itself is :func:`idgraph.domain.consent.evaluate`; this module applies it to
 identity keys: an identifier follows its own decision (else the customer's), a device

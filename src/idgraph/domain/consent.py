@@ -1,4 +1,4 @@
-"""The consent policy (DESIGN.md, "Consent and access"), as pure functions.
+"""The consent policy (docs/concepts.md, "Consent"), as pure functions.
 
 For purpose P, an identifier is visible if its own latest decision for P grants it;
 with no decision of its own, if the customer's latest decision for P across its

@@ -1,7 +1,8 @@
 """Parsing raw events (JSON objects) into validated, normalized :class:`Event` values.
 
-The event format is documented in the README ("Event format"). Every problem raises an
-:class:`EventError` naming the field and the reason; the event is then rejected whole.
+The event format is documented in docs/events.md (JSON Schema: docs/event.schema.json).
+Every problem raises an :class:`EventError` naming the field and the reason; the event is
+then rejected whole.
 
 Whatever JSON comes in, :meth:`EventParser.parse` either returns an Event that every
 store can keep and every response can carry, or raises an EventError — never another

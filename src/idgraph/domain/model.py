@@ -1,4 +1,4 @@
-"""The vocabulary of idgraph as plain dataclasses (see DESIGN.md, "Vocabulary").
+"""The vocabulary of idgraph as plain dataclasses (see docs/concepts.md, "Words").
 
 Values made once per event on the ingest hot path (nodes, links, plan records) are
 plain slotted dataclasses: a frozen dataclass costs several times more to build.

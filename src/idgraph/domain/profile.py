@@ -46,7 +46,7 @@ def find_violations(
     rules: Rules,
     shared: Iterable[SharedAttachment] = (),
 ) -> list[str]:
-    """Everything that breaks DESIGN.md's invariant, as readable sentences.
+    """Everything that breaks the invariant (docs/concepts.md), as readable sentences.
 
     Every identity node's customer is exactly its connected component over accepted
     links; no customer breaks a rule; every alias leads to a live customer; an event's

@@ -1,4 +1,4 @@
-"""Resolution, step 3 of DESIGN.md: plan a batch of events in memory.
+"""Resolution, step 3 of docs/concepts.md: plan a batch of events in memory.
 
 Union-find runs over *customers*, not identity nodes: every existing customer the batch
 touches and every new node (a provisional customer of one) is one element, so a merge
@@ -45,7 +45,7 @@ class _Element:
     changed: bool = False
 
     def age(self) -> tuple[datetime, int, int, str]:
-        """Older first; ties go to the larger customer (DESIGN.md, "Merges")."""
+        """Older first; ties go to the larger customer (docs/concepts.md, "Resolution")."""
         return (self.created_at, self.seq, -self.size, self.id)
 
 

@@ -1,4 +1,4 @@
-"""Splitting a customer (DESIGN.md, "Splits"): recompute its components with networkx."""
+"""Splitting a customer (docs/concepts.md, "Resolution"): recompute its components with networkx."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def component_graph(component: Component) -> nx.Graph:
 
 def link_path(component: Component, a: str, b: str) -> list[tuple[str, str, Link]]:
     """The shortest chain of accepted links from ``a`` to ``b``: ``(from, to, link)``
-    hops, in order (DESIGN.md: "why are these two linked?")."""
+    hops, in order ("why are these two linked?")."""
     graph = component_graph(component)
     keys = nx.shortest_path(graph, a, b)
     return [(x, y, graph.edges[x, y]["link"]) for x, y in itertools.pairwise(keys)]

@@ -1,7 +1,7 @@
 """Every Cypher statement idgraph runs, as named constants, so they can be reviewed whole.
 
 Values always travel as ``$parameters``; no statement is ever built by formatting text.
-Neo4j 5 Community syntax only. The graph, as an analyst sees it (DESIGN.md):
+Neo4j 5 Community syntax only. The graph, as an analyst sees it (docs/architecture.md):
 
     (:Identity:Identifier {key, kind, value, createdAt})    email, phone, cookie, user_id, …
     (:Identity:Device {key, kind, value, createdAt, os?, model?})

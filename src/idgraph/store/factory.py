@@ -1,4 +1,5 @@
-"""Pick the store adapter for a URL. The Neo4j driver is imported only by its adapter.
+"""Pick the store adapter for a URL (:mod:`idgraph.store.url`). The Neo4j driver is
+imported only by its adapter.
 
 Every store gets the erasure key here, derived from the server secret, which lives
 outside the store (:mod:`idgraph.secret`)."""
@@ -8,8 +9,7 @@ from __future__ import annotations
 from idgraph.config import Settings
 from idgraph.errors import ConfigError
 from idgraph.store.port import Store
-
-NEO4J_SCHEMES = ("neo4j://", "neo4j+s://", "neo4j+ssc://", "bolt://", "bolt+s://", "bolt+ssc://")
+from idgraph.store.url import is_neo4j, sqlite_path
 
 
 def erasure_key(settings: Settings) -> bytes:
@@ -19,14 +19,16 @@ def erasure_key(settings: Settings) -> bytes:
 
 async def open_store(settings: Settings) -> Store:
     url = settings.store
-    if url.startswith("sqlite:///"):
+    path = sqlite_path(url)
+    if path is not None:
         from idgraph.store.sqlite import SqliteStore
 
-        return SqliteStore(url.removeprefix("sqlite:///"), erasure_key=erasure_key(settings))
-    if url.startswith(NEO4J_SCHEMES):
+        return SqliteStore(path, erasure_key=erasure_key(settings))
+    if is_neo4j(url):
         from idgraph.store.neo4j import Neo4jStore
 
         return await Neo4jStore.open(url, settings.neo4j, erasure_key=erasure_key(settings))
     raise ConfigError(
-        f"unsupported store URL {url!r}: use sqlite:///path/to/file.db or neo4j://host:7687"
+        f"unsupported store URL {url!r}: use sqlite:///relative/path.db, "
+        "sqlite:////absolute/path.db, a file path, or neo4j://host:7687"
     )

@@ -1,6 +1,6 @@
 """What the embedded store's write path remembers between batches.
 
-A batch's snapshot (DESIGN.md, resolution step 2) needs the node id and the customer
+A batch's snapshot (docs/concepts.md, resolution step 2) needs the node id and the customer
 state of every identity key the batch mentions. Read from the file, that is a B-tree
 probe, a join and a decoded customer row per key, every batch, costlier as the file
 grows; yet most keys of a bulk ingest were read or written by an earlier batch. So the
