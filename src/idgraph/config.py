@@ -184,6 +184,12 @@ class ApiSettings:
     ``auth_window`` seconds, after which its requests get HTTP 429 until the window ends."""
     auth_window: Seconds = 60.0
     """Seconds over which ``auth_failures`` are counted."""
+    key_cache_seconds: Annotated[float, Strict(), Field(ge=0)] = 1.0
+    """Seconds an API key, once found live, is trusted without asking the store again (a
+    round trip per request saved, on Neo4j a large part of a request's time). A key
+    revoked by this process is refused at once; one revoked by another process
+    (``idgraph keys revoke``, another worker) at most this long after. 0: ask the store
+    on every request."""
     cors_origins: Annotated[
         tuple[Annotated[Text, AfterValidator(_origin)], ...],
         BeforeValidator(_origins),

@@ -3,6 +3,7 @@ purpose the key lacks, partial data for the rest; keys never in logs or messages
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import pytest
@@ -12,6 +13,17 @@ from idgraph.keys import KeyRing
 from idgraph.service import IdentityGraph
 from tests.api.conftest import Api, codes, key_headers, new_key
 from tests.events import event
+
+
+@pytest.fixture
+def settings() -> Settings:
+    """Keys asked of the store on every request, so a revocation by another process (a
+    KeyRing of its own here) is seen at once; tests/test_keys.py covers the trusted time."""
+    defaults = Settings()
+    return dataclasses.replace(
+        defaults, api=dataclasses.replace(defaults.api, key_cache_seconds=0.0)
+    )
+
 
 RESOLVE = '{ resolve(identifier: {kind: "email", value: "a@x.com"}) { id } }'
 
