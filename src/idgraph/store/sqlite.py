@@ -36,6 +36,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from idgraph.domain.access import ApiKey, AuditEntry, ErasureReport, Role
 from idgraph.domain.model import (
     AttachmentRepair,
@@ -198,6 +200,16 @@ def ts(value: datetime) -> str:
     """UTC timestamps as fixed-width ISO text, so text order is time order. Cached: one
     event's time is written on its links, traits, interactions and consents."""
     return value.isoformat(timespec="microseconds")
+
+
+_json_encoder = msgspec.json.Encoder()
+
+
+def json_text(value: object) -> str:
+    """A trait value or interaction properties as compact JSON text, read back with
+    ``json.loads``: ~10x cheaper than ``json.dumps``, and ingest writes one per trait
+    and per interaction (values are finite and 64-bit already: ``domain.events``)."""
+    return _json_encoder.encode(value).decode()
 
 
 def dt(value: str) -> datetime:
@@ -550,7 +562,7 @@ class SqliteStore:
             "value = excluded.value, source = excluded.source, at = excluded.at, "
             "event_id = excluded.event_id WHERE excluded.at >= traits.at",
             [
-                (known[t.key], t.name, json.dumps(t.value), t.source, ts(t.at), t.event_id)
+                (known[t.key], t.name, json_text(t.value), t.source, ts(t.at), t.event_id)
                 for t in plan.traits
             ],
         )
@@ -567,7 +579,7 @@ class SqliteStore:
                         i.channel,
                         ts(i.at),
                         i.source,
-                        json.dumps(i.properties) if i.properties else "{}",
+                        json_text(i.properties) if i.properties else "{}",
                         i.event_id,
                     )
                 )
