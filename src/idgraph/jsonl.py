@@ -88,9 +88,11 @@ def _decode(raw: bytes) -> object:
     """One line's JSON value. msgspec reads strict UTF-8 JSON to the same values as
     ``_decoder`` (exact integers, no NaN, the last of duplicate keys) and refuses
     everything else — a byte-order mark, invalid UTF-8, a lone surrogate escape, a
-    number out of range, deep nesting; a refused line is read again by ``_decoder``,
-    which accepts what it may (a BOM, ``"\\ud800"`` for the event checks to refuse)
-    and words the error the user sees."""
+    number out of range, 1,000 levels of nesting; a refused line is read again by
+    ``_decoder``, which accepts what it may (a BOM, ``"\\ud800"`` for the event checks
+    to refuse) and words the error the user sees. (Python's limit on nesting depends on
+    the call stack, so a line nested a little under 1,000 levels may now be refused by
+    the event checks, nested deeper than 16, instead of as JSON nested too deeply.)"""
     try:
         return _fast.decode(raw)
     except (msgspec.DecodeError, RecursionError):
