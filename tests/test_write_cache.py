@@ -132,3 +132,40 @@ async def test_a_cache_past_its_bound_starts_again(tmp_path: Path):
     assert await customer(graph, "phone:+16502530002") == await customer(graph, "cookie:a1")
     assert await graph.check() == []
     await store.close()
+
+
+async def test_evidence_for_an_accepted_pair_keeps_its_first_event(tmp_path: Path):
+    """A pair the store remembers as accepted is not written again: its link still
+    names the evidence that made it."""
+    store = SqliteStore(tmp_path / "one.db", erasure_key=ERASURE_KEY)
+    graph = IdentityGraph(store, Settings())
+    await graph.ingest([event("email:e@example.com", "cookie:e", event_id="first")])
+    await graph.ingest([event("email:e@example.com", "cookie:e", event_id="again")])
+    [link] = await store.links_of(["email:e@example.com"])
+    assert (link.event_id, link.accepted) == ("first", True)
+    await store.close()
+
+
+async def test_a_pair_unlinked_by_another_writer_links_again(
+    pair: tuple[IdentityGraph, IdentityGraph],
+):
+    """The first writer remembers the pair as accepted; after the second one unlinks
+    it, new evidence must write the link again, or the merge would have no link."""
+    first, second = pair
+    await first.ingest([event("email:u@example.com", "cookie:u", event_id="one")])
+    await second.unlink("email:u@example.com", "cookie:u")
+    await first.ingest([event("email:u@example.com", "cookie:u", event_id="two")])
+    assert await customer(first, "cookie:u") == await customer(first, "email:u@example.com")
+    assert await first.check() == []
+
+
+async def test_a_pair_unlinked_through_the_same_store_links_again(tmp_path: Path):
+    store = SqliteStore(tmp_path / "one.db", erasure_key=ERASURE_KEY)
+    graph = IdentityGraph(store, Settings())
+    await graph.ingest([event("email:s@example.com", "cookie:s", event_id="one")])
+    await graph.unlink("email:s@example.com", "cookie:s")
+    await graph.ingest([event("email:s@example.com", "cookie:s", event_id="two")])
+    [link] = await store.links_of(["email:s@example.com"])
+    assert link.accepted
+    assert await graph.check() == []
+    await store.close()

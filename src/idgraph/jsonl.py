@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+import msgspec
+
 from idgraph.domain.model import Outcome
 from idgraph.service import BatchResult, IdentityGraph
 
@@ -79,6 +81,22 @@ def _refuse_constant(name: str) -> object:
 
 # Strict JSON: ``NaN`` and ``Infinity`` are refused like any other invalid token.
 _decoder = json.JSONDecoder(parse_constant=_refuse_constant)
+_fast = msgspec.json.Decoder()
+
+
+def _decode(raw: bytes) -> object:
+    """One line's JSON value. msgspec reads strict UTF-8 JSON to the same values as
+    ``_decoder`` (exact integers, no NaN, the last of duplicate keys) and refuses
+    everything else — a byte-order mark, invalid UTF-8, a lone surrogate escape, a
+    number out of range, 1,000 levels of nesting; a refused line is read again by
+    ``_decoder``, which accepts what it may (a BOM, ``"\\ud800"`` for the event checks
+    to refuse) and words the error the user sees. (Python's limit on nesting depends on
+    the call stack, so a line nested a little under 1,000 levels may now be refused by
+    the event checks, nested deeper than 16, instead of as JSON nested too deeply.)"""
+    try:
+        return _fast.decode(raw)
+    except (msgspec.DecodeError, RecursionError):
+        return _decoder.decode(raw.decode("utf-8").removeprefix("\ufeff"))
 
 
 def read_lines(
@@ -103,7 +121,7 @@ def read_lines(
         if not raw.strip():
             continue
         try:
-            parsed = _decoder.decode(raw.decode("utf-8").removeprefix("\ufeff"))
+            parsed = _decode(raw)
         except (json.JSONDecodeError, UnicodeDecodeError, _NotJSON) as exc:
             parsed = LineError(number, f"invalid JSON: {exc}")
         except ValueError:  # Python's limit on converting digits to int

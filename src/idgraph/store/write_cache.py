@@ -10,7 +10,10 @@ store keeps what it read and what it wrote:
 - ``customers``: live customer id → (cluster, state);
 - ``absorbed``: absorbed customer id → the customer that absorbed it, so a node
   remembered before a merge finds its customer without being touched (a merge moves
-  whole customers; nodes are never visited one by one).
+  whole customers; nodes are never visited one by one);
+- ``linked``: node pairs (``pair_code``) whose link the store wrote as accepted: more
+  evidence for an accepted pair changes nothing, so it is not written again (a bulk
+  ingest sees most pairs many times).
 
 It holds positive facts only: a key it does not know is looked up in the file. It is
 honest while the store's connection is the file's only writer, which the store checks
@@ -20,7 +23,8 @@ everything is forgotten. The store's own writes that split or erase customers fo
 everything too.
 
 Memory is bounded: past ``max_nodes`` remembered nodes (about 250 bytes each, with
-their customers) everything is forgotten and remembering starts again.
+their customers) or accepted pairs (about 80 bytes each) everything is forgotten and
+remembering starts again.
 """
 
 from __future__ import annotations
@@ -32,6 +36,12 @@ from idgraph.domain.model import CustomerState, ResolutionPlan
 MAX_NODES = 1_000_000
 
 
+def pair_code(a: int, b: int) -> int:
+    """Node ids ``a`` and ``b`` (a link's ends, in the order the links table keeps
+    them) as one int: a set of these is about half the size of a set of tuples."""
+    return a << 64 | b
+
+
 class WriteCache:
     def __init__(self, max_nodes: int = MAX_NODES) -> None:
         self.max_nodes = max_nodes
@@ -39,6 +49,7 @@ class WriteCache:
         self.nodes: dict[str, tuple[int, str]] = {}
         self.customers: dict[str, tuple[int, CustomerState]] = {}
         self.absorbed: dict[str, str] = {}
+        self.linked: set[int] = set()
 
     def clear(self) -> None:
         """Forget everything (the next batch reads what it needs from the file)."""
@@ -46,6 +57,7 @@ class WriteCache:
         self.nodes = {}
         self.customers = {}
         self.absorbed = {}
+        self.linked = set()
 
     def check(self, version: int) -> None:
         """Call inside the write transaction with the file's ``PRAGMA data_version``."""
@@ -80,9 +92,11 @@ class WriteCache:
         plan: ResolutionPlan,
         node_ids: Mapping[str, int],
         cluster_of: Mapping[str, list[int]],
+        linked: Iterable[int],
     ) -> None:
-        """What a committed batch wrote: its new nodes (``node_ids`` by key), merges and
-        the final state of every customer it changed (``cluster_of``: id → cluster)."""
+        """What a committed batch wrote: its new nodes (``node_ids`` by key), merges,
+        the final state of every customer it changed (``cluster_of``: id → cluster) and
+        the pairs whose link is now accepted."""
         customers = self.customers
         for merge in plan.merges:
             self.absorbed[merge.absorbed] = merge.survivor
@@ -95,5 +109,6 @@ class WriteCache:
         nodes = self.nodes
         for new in plan.new_nodes:
             nodes[new.node.key] = (node_ids[new.node.key], new.customer_id)
-        if len(nodes) > self.max_nodes:
+        self.linked.update(linked)
+        if len(nodes) > self.max_nodes or len(self.linked) > self.max_nodes:
             self.clear()
