@@ -9,6 +9,7 @@ import json
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from idgraph.config import Settings
 from idgraph.jsonl import LineError, read_lines
 
 
@@ -28,7 +29,7 @@ def strict(raw: bytes) -> str:
 
 
 def fast(raw: bytes) -> str:
-    [(_, _, parsed)] = list(read_lines(io.BytesIO(raw)))
+    [(_, _, parsed)] = list(read_lines(io.BytesIO(raw), Settings().max_line_bytes))
     return parsed.message if isinstance(parsed, LineError) else repr(parsed)
 
 
