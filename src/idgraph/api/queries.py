@@ -11,20 +11,22 @@ from typing import Annotated
 import strawberry
 
 from idgraph.api.access import needs
-from idgraph.api.audit import AuditRecord
 from idgraph.api.context import Info
 from idgraph.api.explain import explain_link
 from idgraph.api.inputs import IdentifierInput
 from idgraph.api.loaders import InteractionsKey
 from idgraph.api.lookahead import profile_read
 from idgraph.api.privacy import NOBODY
-from idgraph.api.relay import After, Connection, Node, PageSize, page, page_size
+from idgraph.api.relay import After, Node, PageSize, page, page_size
 from idgraph.api.tokens import InteractionRef, NodeRef
 from idgraph.api.types import (
+    AuditRecord,
+    AuditRecordConnection,
     Customer,
     IdentityNode,
     Interaction,
     Link,
+    LinkConnection,
     LinkExplanation,
     identity_node,
 )
@@ -138,7 +140,7 @@ class Query:
         info: Info,
         first: PageSize = None,
         after: After = None,
-    ) -> Connection[Link] | None:
+    ) -> LinkConnection | None:
         size = page_size(first, info.context.settings)
         cursors = info.context.tokens.cursors("conflicts")
         before = None
@@ -148,7 +150,7 @@ class Query:
         links = await info.context.graph.store.rejected_links(limit=size + 1, before=before)
         items = [((k.at, k.a, k.b), Link.from_record(k)) for k in links]
         edges, page_info = page(items, size, after, cursors)
-        return Connection(edges=edges, page_info=page_info)
+        return LinkConnection(edges=edges, page_info=page_info)
 
     @strawberry.field(
         description="Who read or changed personal data, under which purpose, when: "
@@ -163,7 +165,7 @@ class Query:
         ] = None,
         first: PageSize = None,
         after: After = None,
-    ) -> Connection[AuditRecord] | None:
+    ) -> AuditRecordConnection | None:
         size = page_size(first, info.context.settings)
         cursors = info.context.tokens.cursors("auditLog")
         before = None
@@ -177,7 +179,7 @@ class Query:
         )
         items = [((str(e.seq),), AuditRecord.from_entry(e)) for e in entries]
         edges, page_info = page(items, size, after, cursors)
-        return Connection(edges=edges, page_info=page_info)
+        return AuditRecordConnection(edges=edges, page_info=page_info, customer_id=customer_id)
 
 
 async def _identity_node(info: Info, key: str) -> IdentityNode | None:

@@ -12,10 +12,10 @@ from strawberry.scalars import JSON
 
 from idgraph.api.access import needs
 from idgraph.api.context import Info
-from idgraph.api.loaders import InteractionsKey
+from idgraph.api.loaders import CountKey, InteractionsKey
 from idgraph.api.privacy import shows
 from idgraph.api.relay import After, Connection, Node, PageSize, page, page_size
-from idgraph.domain.access import Permission
+from idgraph.domain.access import AuditEntry, Permission
 from idgraph.domain.consent import ConsentView, current_decisions
 from idgraph.domain.model import (
     ACCOUNT,
@@ -245,17 +245,17 @@ class Interaction(Node):
 
 @strawberry.type(description="A page of a customer's interactions, newest first.")
 class InteractionConnection(Connection[Interaction]):
-    customer_id: strawberry.Private[str]
+    counted: strawberry.Private[CountKey]
     visible: strawberry.Private[bool]
 
     @strawberry.field(
-        description="How many interactions the customer has in all (no filters) that "
-        "consent lets the caller see."
+        description="How many interactions pass the connection's filters (`type`, "
+        "`since`) in all pages, of those consent lets the caller see."
     )
     async def total_count(self, info: Info) -> int:
         if not self.visible:
             return 0
-        return await info.context.loaders.interaction_counts.load(self.customer_id)
+        return await info.context.loaders.interaction_counts.load(self.counted)
 
 
 @strawberry.type(
@@ -385,7 +385,9 @@ class Customer(Node):
             accounts=sum(isinstance(n, Account) for n in hidden),
             traits=len(await self._traits(info)) if hides_all else 0,
             interactions=(
-                await info.context.loaders.interaction_counts.load(self.id) if hides_all else 0
+                await info.context.loaders.interaction_counts.load(CountKey(self.id))
+                if hides_all
+                else 0
             ),
         )
 
@@ -414,10 +416,11 @@ class Customer(Node):
             at, interaction_id = cursors.decode(after, 2)
             before = (cursors.decode_time(at), interaction_id)
         since = utc(since, "since")
+        kinds = tuple(types) if types else None
         view = await info.context.privacy.view(self.id)
         views = (
             await info.context.loaders.interactions.load(
-                InteractionsKey(self.id, size + 1, before, tuple(types) if types else None, since)
+                InteractionsKey(self.id, size + 1, before, kinds, since)
             )
             if view.customer_allows
             else []
@@ -425,7 +428,10 @@ class Customer(Node):
         items = [((v.at, v.id), Interaction.from_view(v, view, self.id)) for v in views]
         edges, page_info = page(items, size, after, cursors)
         return InteractionConnection(
-            edges=edges, page_info=page_info, customer_id=self.id, visible=view.customer_allows
+            edges=edges,
+            page_info=page_info,
+            counted=CountKey(self.id, kinds, since),
+            visible=view.customer_allows,
         )
 
 
@@ -473,6 +479,13 @@ class Link:
         return await _customer_of_shown(info, self.key_b)
 
 
+@strawberry.type(description="A page of links refused by the resolution rules.")
+class LinkConnection(Connection[Link]):
+    @strawberry.field(description="How many refused links there are in all pages.")
+    async def total_count(self, info: Info) -> int:
+        return await info.context.graph.store.count_rejected_links()
+
+
 async def _customer_of_shown(info: Info, key: str) -> Customer | None:
     """The customer of an identity node, unless consent hides the node: a hidden node's
     customer would tie it to a customer id."""
@@ -510,3 +523,46 @@ class LinkExplanation:
     )
     customer_a: Customer | None = strawberry.field(description="The customer of `a`.")
     customer_b: Customer | None = strawberry.field(description="The customer of `b`.")
+
+
+# ---- audit ---------------------------------------------------------------------------
+
+
+@strawberry.type(description="One read or change of personal data: who, why, what, when.")
+class AuditRecord:
+    at: datetime = strawberry.field(description="When (UTC).")
+    actor: str = strawberry.field(description="The API key's name (`cli` for the CLI).")
+    purpose: str = strawberry.field(description="The purpose the request declared.")
+    operation: str = strawberry.field(
+        description="`resolve`, `customer`, `node`, `explainLink`, `ingest`, `link`, "
+        "`unlink`, `setConsent`, `forget`."
+    )
+    customer_id: strawberry.ID | None = strawberry.field(
+        description="The customer concerned; null for a lookup that found nothing."
+    )
+    detail: str = strawberry.field(
+        description="Steward actions: the event or parts, and why. `miss`: the lookup "
+        "found nothing; `hidden`: it found only what consent hides for the purpose."
+    )
+
+    @classmethod
+    def from_entry(cls, e: AuditEntry) -> AuditRecord:
+        return cls(
+            at=e.at,
+            actor=e.actor,
+            purpose=e.purpose,
+            operation=e.operation,
+            customer_id=None if e.customer_id is None else strawberry.ID(e.customer_id),
+            detail=e.detail,
+        )
+
+
+@strawberry.type(description="A page of the audit log, newest first.")
+class AuditRecordConnection(Connection[AuditRecord]):
+    customer_id: strawberry.Private[str | None]
+
+    @strawberry.field(
+        description="How many records there are in all pages (for `customerId`, if given)."
+    )
+    async def total_count(self, info: Info) -> int:
+        return await info.context.graph.store.count_audit(customer_id=self.customer_id)
