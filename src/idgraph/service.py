@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from idgraph.config import Settings
-from idgraph.domain.access import AuditEntry, ErasureReport
+from idgraph.domain.access import AuditEntry, ErasureReport, Operation
 from idgraph.domain.events import EventParser
 from idgraph.domain.model import (
     ACCOUNT,
@@ -211,7 +211,7 @@ class IdentityGraph:
         self,
         actor: str,
         purpose: str,
-        operation: str,
+        operation: Operation,
         customer_ids: Sequence[str | None],
         detail: str = "",
     ) -> None:

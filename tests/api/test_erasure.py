@@ -170,22 +170,22 @@ async def test_audit_log_records_reads_and_changes_with_key_and_purpose(
 
     page = (await api.data(AUDIT, {"customerId": a_id}))["auditLog"]
     assert rows(page) == [
-        ("prefs", "marketing", "setConsent", a_id),
-        ("shop-frontend", "support", "node", a_id),
-        ("shop-frontend", "support", "customer", a_id),
-        ("shop-frontend", "support", "resolve", a_id),
+        ("prefs", "marketing", "SET_CONSENT", a_id),
+        ("shop-frontend", "support", "NODE", a_id),
+        ("shop-frontend", "support", "CUSTOMER", a_id),
+        ("shop-frontend", "support", "RESOLVE", a_id),
     ]
     assert page["edges"][0]["node"]["detail"] == "marketing=granted"
     everything = (await api.data(AUDIT, {"first": 5}))["auditLog"]
     assert everything["pageInfo"]["hasNextPage"] is True
     # the resolve that found nothing is audited too
-    assert rows(everything)[0] == ("shop-frontend", "support", "resolve", None)
+    assert rows(everything)[0] == ("shop-frontend", "support", "RESOLVE", None)
     assert everything["edges"][0]["node"]["detail"] == "miss"
     rest = (await api.data(AUDIT, {"first": 5, "after": everything["pageInfo"]["endCursor"]}))[
         "auditLog"
     ]
-    assert rows(rest) == [("shop-frontend", "support", "resolve", a_id)]
-    assert ("shop-frontend", "support", "resolve", b_id) in rows(everything)
+    assert rows(rest) == [("shop-frontend", "support", "RESOLVE", a_id)]
+    assert ("shop-frontend", "support", "RESOLVE", b_id) in rows(everything)
     assert (await reader.query(AUDIT))["data"] == {"auditLog": None}
 
 

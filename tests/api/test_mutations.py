@@ -187,7 +187,7 @@ async def test_unlink_splits_and_bans(api: Api, graph: IdentityGraph, settings: 
     assert result["userErrors"] == []
     assert result["actor"] == "ops"
     assert result["banned"] is True
-    assert {r["rule"] for r in result["removedLinks"]} == {"unlink"}
+    assert {r["rule"] for r in result["removedLinks"]} == {"UNLINK"}
     ends = {r["a"] for r in result["removedLinks"]} | {r["b"] for r in result["removedLinks"]}
     assert ends <= {"email:a@x.com", "email:b@x.com", "device:shared"}  # all shown
     assert result["redacted"] == 0
@@ -197,9 +197,13 @@ async def test_unlink_splits_and_bans(api: Api, graph: IdentityGraph, settings: 
     [entry] = await graph.store.audit_log(customer_id=before, limit=10)
     assert (entry.actor, entry.operation) == ("ops", "unlink")
     assert entry.detail.endswith("reason=two people")
-    # The ban holds: new evidence cannot join them again.
+    # The ban holds: new evidence cannot join them again, and stewards see why.
     await graph.ingest([event("email:a@x.com", "email:b@x.com")])
     assert await graph.customer_of("email:a@x.com") != await graph.customer_of("email:b@x.com")
+    conflicts = await ops.data("{ conflicts { edges { node { a b rule limitKind } } } }")
+    assert {"a": "email:a@x.com", "b": "email:b@x.com", "rule": "BAN", "limitKind": None} in [
+        e["node"] for e in conflicts["conflicts"]["edges"]
+    ]
 
 
 async def test_unlink_of_unknown_identifier_is_a_user_error(api: Api, graph: IdentityGraph) -> None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from strawberry.extensions import SchemaExtension
 
-from idgraph.domain.access import AuditEntry
+from idgraph.domain.access import AuditEntry, Operation
 from idgraph.domain.model import utcnow
 from idgraph.store.port import Store
 
@@ -103,7 +103,9 @@ class AuditTrail:
     writer: AuditWriter
     entries: list[AuditEntry] = field(default_factory=list)
 
-    def record(self, operation: str, customer_ids: Iterable[str | None], detail: str = "") -> None:
+    def record(
+        self, operation: Operation, customer_ids: Iterable[str | None], detail: str = ""
+    ) -> None:
         now = utcnow()
         for customer_id in dict.fromkeys(customer_ids):
             self.entries.append(

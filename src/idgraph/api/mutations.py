@@ -22,8 +22,8 @@ from idgraph.api.context import Info
 from idgraph.api.errors import USER_ERRORS, UserError, user_error
 from idgraph.api.inputs import EventInput, IdentifierInput
 from idgraph.api.privacy import shows
-from idgraph.api.types import ConsentStatus, Customer, EventOutcome, utc
-from idgraph.domain.access import ErasureReport, Permission
+from idgraph.api.types import ConsentStatus, Customer, EventOutcome, LinkRule, link_rule, utc
+from idgraph.domain.access import ErasureReport, Operation, Permission
 from idgraph.domain.model import (
     ACCOUNT,
     DEVICE,
@@ -89,7 +89,7 @@ class RemovedLink:
     b: str | None = strawberry.field(
         description="Key of the other end; null when consent hides it."
     )
-    rule: str = strawberry.field(description="Recorded rule: `unlink`.")
+    rule: LinkRule = strawberry.field(description="Recorded rule: `UNLINK`.")
 
 
 @strawberry.type(description="What `unlink` did.")
@@ -220,7 +220,7 @@ def _event_fields(a: IdentityNode, b: IdentityNode) -> dict[str, Any]:
     return fields
 
 
-async def _visible(info: Info, operation: str, nodes: list[IdentityNode]) -> dict[str, str]:
+async def _visible(info: Info, operation: Operation, nodes: list[IdentityNode]) -> dict[str, str]:
     """The customer of each node; refused with one NOT_FOUND that names no side unless
     every node is in the graph and consent shows it for the purpose. A hidden node and
     an unknown one take the same path (:meth:`Privacy.visible`) to the same answer; the
@@ -289,7 +289,7 @@ class Mutation:
         result = await info.context.graph.ingest([e.raw() for e in events])
         info.context.metrics.record_batch(result)
         customer_ids = [c for o in result.outcomes for c in o.customer_ids]
-        info.context.audit.record("ingest", customer_ids)
+        info.context.audit.record(Operation.INGEST, customer_ids)
         return IngestPayload(
             results=[EventResult.from_outcome(o) for o in result.outcomes],
             accepted=result.count(Outcome.ACCEPTED),
@@ -320,7 +320,7 @@ class Mutation:
         actor = context.actor
         try:
             nodes = _normalized(info, a, b)
-            found = await _visible(info, "unlink", nodes)
+            found = await _visible(info, Operation.UNLINK, nodes)
             key_a, key_b = (n.key for n in nodes)
             before = await context.privacy.view(found[key_a])
             plan = await context.graph.unlink(key_a, key_b, ban=ban)
@@ -331,7 +331,7 @@ class Mutation:
         context.refresh()
         parts = [p.customer_id for p in sorted(plan.parts, key=lambda p: p.is_new)]
         detail = f"unlink ban={ban} parts={','.join(parts)} reason={reason or ''}"
-        context.audit.record("unlink", [plan.customer_id], detail)
+        context.audit.record(Operation.UNLINK, [plan.customer_id], detail)
         ends = sorted({key for x, y, _ in plan.rejected_links for key in (x, y)})
         shown_now = await context.privacy.visible(ends)
         # a and b are the caller's and were shown; another end is shown if consent shows
@@ -339,7 +339,11 @@ class Mutation:
         shown = set(found) | {k for k in shown_now if shows(before, k)}
         return UnlinkPayload(
             removed_links=[
-                RemovedLink(a=x if x in shown else None, b=y if y in shown else None, rule=rule)
+                RemovedLink(
+                    a=x if x in shown else None,
+                    b=y if y in shown else None,
+                    rule=link_rule(rule)[0],
+                )
                 for x, y, rule in plan.rejected_links
             ],
             redacted=sum((x not in shown) + (y not in shown) for x, y, _ in plan.rejected_links),
@@ -411,7 +415,9 @@ class Mutation:
         if outcome.outcome is Outcome.REJECTED:
             error = user_error(InvalidInput(outcome.reason or "refused"), "subject")
             return SetConsentPayload(event=event, user_errors=[error], customer_id=None)
-        info.context.audit.record("setConsent", outcome.customer_ids, f"{purpose}={status.value}")
+        info.context.audit.record(
+            Operation.SET_CONSENT, outcome.customer_ids, f"{purpose}={status.value}"
+        )
         customer_id = outcome.customer_ids[0] if outcome.customer_ids else None
         return SetConsentPayload(event=event, user_errors=[], customer_id=customer_id)
 
@@ -434,7 +440,7 @@ class Mutation:
             report = await graph.forget(key)
         except (_Refused, *USER_ERRORS) as exc:
             return ForgetPayload(erasure=None, user_errors=[_user_error(exc)])
-        info.context.audit.record("forget", [report.customer_id])
+        info.context.audit.record(Operation.FORGET, [report.customer_id])
         return ForgetPayload(erasure=Erasure.from_report(report), user_errors=[])
 
 
@@ -453,7 +459,7 @@ async def _link(
     nodes = _normalized(info, a, b)
     fields = _event_fields(*nodes)
     keys = [n.key for n in nodes]
-    await _visible(info, "link", nodes)
+    await _visible(info, Operation.LINK, nodes)
     event_id = f"{MANUAL_LINK_PREFIX}{uuid.uuid4()}"
     raw = {"id": event_id, "timestamp": utcnow().isoformat(), "source": STEWARD_SOURCE, **fields}
     result = await graph.ingest([raw])
@@ -464,7 +470,7 @@ async def _link(
         raise _Refused(InvalidInput(outcome.reason or "the event was refused"))
     customers = await graph.store.customer_ids_of(keys)
     info.context.audit.record(
-        "link", sorted(set(customers.values())), f"event={event_id} reason={reason or ''}"
+        Operation.LINK, sorted(set(customers.values())), f"event={event_id} reason={reason or ''}"
     )
     event = EventResult.from_outcome(outcome)
     if customers[keys[0]] != customers[keys[1]]:

@@ -30,7 +30,7 @@ from idgraph.api.types import (
     LinkExplanation,
     identity_node,
 )
-from idgraph.domain.access import Permission
+from idgraph.domain.access import Operation, Permission
 from idgraph.errors import InvalidInput
 
 MISS = "miss"
@@ -56,9 +56,9 @@ class Query:
         node = identifier.normalize(info.context.graph.normalizer)
         profile = await info.context.loaders.profile.load((node.key, profile_read(info)))
         if profile is None:
-            info.context.audit.record("resolve", [None], MISS)
+            info.context.audit.record(Operation.RESOLVE, [None], MISS)
             return None
-        info.context.audit.record("resolve", [profile.customer.id])
+        info.context.audit.record(Operation.RESOLVE, [profile.customer.id])
         return Customer.from_record(profile.customer, supplied=frozenset([node.key]))
 
     @strawberry.field(
@@ -73,9 +73,9 @@ class Query:
     ) -> Customer | None:
         record = await info.context.loaders.customer.load(id)
         if record is None:
-            info.context.audit.record("customer", [None], MISS)
+            info.context.audit.record(Operation.CUSTOMER, [None], MISS)
             return None
-        info.context.audit.record("customer", [record.id])
+        info.context.audit.record(Operation.CUSTOMER, [record.id])
         return Customer.from_record(record)
 
     @strawberry.field(
@@ -99,9 +99,9 @@ class Query:
             return await _identity_node(info, ref.key)
         record = await context.loaders.customer.load(ref.id)
         if record is None:
-            context.audit.record("node", [None], MISS)
+            context.audit.record(Operation.NODE, [None], MISS)
             return None
-        context.audit.record("node", [record.id])
+        context.audit.record(Operation.NODE, [record.id])
         return Customer.from_record(record)
 
     @strawberry.field(
@@ -127,7 +127,7 @@ class Query:
             b.normalize(graph.normalizer).key,
         )
         found = [c.id for c in (result.customer_a, result.customer_b) if c]
-        context.audit.record("explainLink", found or [None], "" if found else MISS)
+        context.audit.record(Operation.EXPLAIN_LINK, found or [None], "" if found else MISS)
         return result
 
     @strawberry.field(
@@ -190,9 +190,9 @@ async def _identity_node(info: Info, key: str) -> IdentityNode | None:
     node = next((identity_node(n) for n in nodes if n.key == key), None)
     if node is None:
         hidden = await context.loaders.customer_id_of_key.load(key)
-        context.audit.record("node", [hidden], HIDDEN if hidden else MISS)
+        context.audit.record(Operation.NODE, [hidden], HIDDEN if hidden else MISS)
         return None
-    context.audit.record("node", [customer_id])
+    context.audit.record(Operation.NODE, [customer_id])
     return node
 
 
@@ -213,10 +213,10 @@ async def _interaction(info: Info, ref: InteractionRef) -> Interaction | None:
     )
     found = views[0] if views and views[0].id == ref.interaction_id else None
     if customer_id is None or found is None:
-        context.audit.record("node", [None], MISS)
+        context.audit.record(Operation.NODE, [None], MISS)
         return None
     if not view.customer_allows:
-        context.audit.record("node", [customer_id], HIDDEN)
+        context.audit.record(Operation.NODE, [customer_id], HIDDEN)
         return None
-    context.audit.record("node", [customer_id])
+    context.audit.record(Operation.NODE, [customer_id])
     return Interaction.from_view(found, view, customer_id)

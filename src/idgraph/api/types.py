@@ -66,6 +66,42 @@ class LinkVerdict(Enum):
     )
 
 
+@strawberry.enum(description="The resolution rule that refused a link.")
+class LinkRule(Enum):
+    LIMIT = strawberry.enum_value(
+        "limit",
+        description="A per-kind limit: the customer would hold too many identity nodes "
+        "of the kind in `limitKind`.",
+    )
+    MAX_SIZE = strawberry.enum_value(
+        "max_size", description="The customer would exceed the maximum size."
+    )
+    BAN = strawberry.enum_value(
+        "ban", description="A steward banned the pair (`unlink` with `ban: true`)."
+    )
+    UNLINK = strawberry.enum_value("unlink", description="A steward split the pair (`unlink`).")
+
+
+def link_rule(rule: str) -> tuple[LinkRule, str | None]:
+    """The enum value and the limited kind of a stored rule (``limit:<kind>``, …)."""
+    name, _, kind = rule.partition(":")
+    return LinkRule(name), kind or None
+
+
+@strawberry.enum(description="What an audit record records: the API field or CLI command.")
+class AuditOperation(Enum):
+    RESOLVE = strawberry.enum_value("resolve", description="`resolve` (API or CLI).")
+    CUSTOMER = strawberry.enum_value("customer", description="`customer`.")
+    NODE = strawberry.enum_value("node", description="`node`.")
+    EXPLAIN_LINK = strawberry.enum_value("explainLink", description="`explainLink`.")
+    INGEST = strawberry.enum_value("ingest", description="`ingest`.")
+    LINK = strawberry.enum_value("link", description="`link`.")
+    UNLINK = strawberry.enum_value("unlink", description="`unlink` (API or CLI).")
+    SET_CONSENT = strawberry.enum_value("setConsent", description="`setConsent`.")
+    FORGET = strawberry.enum_value("forget", description="`forget` (API or CLI).")
+    EXPORT = strawberry.enum_value("export", description="`idgraph export` (CLI).")
+
+
 def utc(value: datetime | None, argument: str) -> datetime | None:
     """A DateTime argument must carry a time zone; UTC is what the API speaks."""
     if value is not None and value.tzinfo is None:
@@ -446,12 +482,16 @@ class Link:
     at: datetime = strawberry.field(description="When the evidence was seen (UTC).")
     event_id: str = strawberry.field(description="The event that brought the evidence.")
     accepted: bool = strawberry.field(description="False when a rule refused it.")
-    rule: str | None = strawberry.field(
-        description="The rule that refused it: `limit:<kind>`, `max_size`, `ban`, `unlink`."
+    rule: LinkRule | None = strawberry.field(
+        description="The rule that refused it; null when accepted."
+    )
+    limit_kind: str | None = strawberry.field(
+        description="For `rule: LIMIT`, the kind whose limit refused it, e.g. `user_id`."
     )
 
     @classmethod
     def from_record(cls, k: LinkRecord) -> Link:
+        rule, kind = link_rule(k.rule) if k.rule else (None, None)
         return cls(
             key_a=k.a,
             key_b=k.b,
@@ -459,7 +499,8 @@ class Link:
             at=k.at,
             event_id=k.event_id,
             accepted=k.accepted,
-            rule=k.rule,
+            rule=rule,
+            limit_kind=kind,
         )
 
     @strawberry.field(description="Key of one end (the smaller); null when consent hides it.")
@@ -533,10 +574,7 @@ class AuditRecord:
     at: datetime = strawberry.field(description="When (UTC).")
     actor: str = strawberry.field(description="The API key's name (`cli` for the CLI).")
     purpose: str = strawberry.field(description="The purpose the request declared.")
-    operation: str = strawberry.field(
-        description="`resolve`, `customer`, `node`, `explainLink`, `ingest`, `link`, "
-        "`unlink`, `setConsent`, `forget`."
-    )
+    operation: AuditOperation = strawberry.field(description="What was done.")
     customer_id: strawberry.ID | None = strawberry.field(
         description="The customer concerned; null for a lookup that found nothing."
     )
@@ -551,7 +589,7 @@ class AuditRecord:
             at=e.at,
             actor=e.actor,
             purpose=e.purpose,
-            operation=e.operation,
+            operation=AuditOperation(e.operation),
             customer_id=None if e.customer_id is None else strawberry.ID(e.customer_id),
             detail=e.detail,
         )
