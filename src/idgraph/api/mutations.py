@@ -22,7 +22,7 @@ from idgraph.api.context import Info
 from idgraph.api.errors import USER_ERRORS, UserError, user_error
 from idgraph.api.inputs import EventInput, IdentifierInput
 from idgraph.api.privacy import shows
-from idgraph.api.types import ConsentStatus, Customer, EventOutcome, LinkRule, link_rule, utc
+from idgraph.api.types import ConsentStatus, Customer, EventOutcome, LinkRule, link_rule
 from idgraph.domain.access import ErasureReport, Operation, Permission
 from idgraph.domain.model import (
     ACCOUNT,
@@ -401,12 +401,11 @@ class Mutation:
             raise Forbidden(f"this key may not record consent for the purpose {purpose!r}")
         try:
             key = _field("subject", lambda: subject.normalize(graph.normalizer).key)
-            expiry = _field("expiresAt", lambda: utc(expires_at, "expiresAt"))
         except _Refused as exc:
             return SetConsentPayload(event=None, user_errors=[exc.error], customer_id=None)
         try:
             outcome = await graph.set_consent(
-                key, purpose, DomainConsentStatus[status.name], expires_at=expiry, source=origin
+                key, purpose, DomainConsentStatus[status.name], expires_at=expires_at, source=origin
             )
         except InvalidInput as exc:  # the subject is valid by now: the purpose is unknown
             error = user_error(exc, "purpose")

@@ -30,7 +30,6 @@ from idgraph.domain.model import (
     Link as LinkRecord,
 )
 from idgraph.domain.profile import merge_traits
-from idgraph.errors import InvalidInput
 
 PROFILE = needs(Permission.READ_PROFILE)
 
@@ -100,13 +99,6 @@ class AuditOperation(Enum):
     SET_CONSENT = strawberry.enum_value("setConsent", description="`setConsent`.")
     FORGET = strawberry.enum_value("forget", description="`forget` (API or CLI).")
     EXPORT = strawberry.enum_value("export", description="`idgraph export` (CLI).")
-
-
-def utc(value: datetime | None, argument: str) -> datetime | None:
-    """A DateTime argument must carry a time zone; UTC is what the API speaks."""
-    if value is not None and value.tzinfo is None:
-        raise InvalidInput(f"{argument}: needs a time zone offset (e.g. 'Z' or '+02:00')")
-    return value
 
 
 # ---- identity nodes ------------------------------------------------------------------
@@ -451,7 +443,6 @@ class Customer(Node):
         if after is not None:
             at, interaction_id = cursors.decode(after, 2)
             before = (cursors.decode_time(at), interaction_id)
-        since = utc(since, "since")
         kinds = tuple(types) if types else None
         view = await info.context.privacy.view(self.id)
         views = (
