@@ -134,9 +134,7 @@ async def test_forget_erases_the_customer_and_refuses_replays(
     assert outcome["reason"].startswith("erased")
     refused = (await api.data(SET_CONSENT, consent()))["setConsent"]
     assert refused["event"]["outcome"] == "REJECTED"
-    assert [(e["code"], e["field"]) for e in refused["userErrors"]] == [
-        ("BAD_USER_INPUT", "subject")
-    ]
+    assert [(e["code"], e["field"]) for e in refused["userErrors"]] == [("ERASED", "subject")]
     assert "erased" in refused["userErrors"][0]["message"]
 
 

@@ -22,18 +22,33 @@ from idgraph.api.context import Info
 from idgraph.api.errors import USER_ERRORS, UserError, user_error
 from idgraph.api.inputs import EventInput, IdentifierInput
 from idgraph.api.privacy import shows
-from idgraph.api.types import ConsentStatus, Customer, EventOutcome, LinkRule, link_rule
+from idgraph.api.types import (
+    ConsentStatus,
+    Customer,
+    EventOutcome,
+    EventRefusal,
+    LinkRule,
+    link_rule,
+)
 from idgraph.domain.access import ErasureReport, Operation, Permission
 from idgraph.domain.model import (
     ACCOUNT,
     DEVICE,
     IdentityNode,
     Outcome,
+    Refusal,
     utcnow,
 )
 from idgraph.domain.model import ConsentStatus as DomainConsentStatus
 from idgraph.domain.model import EventOutcome as DomainOutcome
-from idgraph.errors import Forbidden, IdgraphError, InvalidInput, NotFound, RuleViolation
+from idgraph.errors import (
+    Erased,
+    Forbidden,
+    IdgraphError,
+    InvalidInput,
+    NotFound,
+    RuleViolation,
+)
 
 T = TypeVar("T")
 
@@ -47,7 +62,16 @@ NOT_IN_GRAPH = "`a` or `b` is not in the graph"
 class EventResult:
     event_id: str = strawberry.field(description="The event's id.")
     outcome: EventOutcome = strawberry.field(description="Accepted, duplicate or rejected.")
-    reason: str | None = strawberry.field(description="Why it was rejected (or a duplicate).")
+    reason: str | None = strawberry.field(
+        description="Why it was rejected (or a duplicate), for a person."
+    )
+    code: EventRefusal | None = strawberry.field(
+        description="Why it was rejected (or a duplicate), for a program; null when accepted."
+    )
+    path: list[str] = strawberry.field(
+        description="For `INVALID`, the field at fault inside the event, e.g. "
+        '`["identifiers", "0", "value"]`; empty otherwise.'
+    )
     customer_ids: list[strawberry.ID] = strawberry.field(
         description="Customers its identity nodes belong to after the batch."
     )
@@ -58,8 +82,16 @@ class EventResult:
             event_id=o.event_id,
             outcome=EventOutcome(o.outcome.value),
             reason=o.reason,
+            code=None if o.refusal is None else EventRefusal(o.refusal.value),
+            path=list(o.path),
             customer_ids=[strawberry.ID(c) for c in o.customer_ids],
         )
+
+
+def _refused_event(o: DomainOutcome) -> InvalidInput:
+    """The error of an event that was not applied: erased subjects are refused for good."""
+    reason = o.reason or "the event was refused"
+    return Erased(reason) if o.refusal is Refusal.ERASED else InvalidInput(reason)
 
 
 async def _customers(info: Info, ids: list[str]) -> list[Customer]:
@@ -412,7 +444,7 @@ class Mutation:
             return SetConsentPayload(event=None, user_errors=[error], customer_id=None)
         event = EventResult.from_outcome(outcome)
         if outcome.outcome is Outcome.REJECTED:
-            error = user_error(InvalidInput(outcome.reason or "refused"), "subject")
+            error = user_error(_refused_event(outcome), "subject")
             return SetConsentPayload(event=event, user_errors=[error], customer_id=None)
         info.context.audit.record(
             Operation.SET_CONSENT, outcome.customer_ids, f"{purpose}={status.value}"
@@ -466,7 +498,7 @@ async def _link(
     info.context.metrics.record_batch(result)
     outcome = result.outcomes[0]
     if outcome.outcome is not Outcome.ACCEPTED:
-        raise _Refused(InvalidInput(outcome.reason or "the event was refused"))
+        raise _Refused(_refused_event(outcome))
     customers = await graph.store.customer_ids_of(keys)
     info.context.audit.record(
         Operation.LINK, sorted(set(customers.values())), f"event={event_id} reason={reason or ''}"

@@ -51,6 +51,19 @@ class EventOutcome(Enum):
     )
 
 
+@strawberry.enum(description="Why an event was not applied.")
+class EventRefusal(Enum):
+    INVALID = strawberry.enum_value(
+        "invalid", description="It breaks the event format or its limits (see `path`)."
+    )
+    ERASED = strawberry.enum_value(
+        "erased", description="It carries an erased identifier: refused for good."
+    )
+    DUPLICATE = strawberry.enum_value(
+        "duplicate", description="Its id was applied before; nothing changed."
+    )
+
+
 @strawberry.enum(description="How two identity nodes relate.")
 class LinkVerdict(Enum):
     LINKED = strawberry.enum_value(
