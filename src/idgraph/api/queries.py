@@ -30,6 +30,7 @@ from idgraph.api.types import (
     LinkExplanation,
     identity_node,
 )
+from idgraph.api.viewer import Viewer
 from idgraph.domain.access import Operation, Permission
 from idgraph.errors import InvalidInput
 
@@ -39,6 +40,15 @@ HIDDEN = "hidden"
 
 @strawberry.type(description="Read the identity graph.")
 class Query:
+    @strawberry.field(
+        description="The API key making the request: its name, role, permissions and "
+        "purposes. Needs a key only (no permission, no purpose): nothing in it is personal "
+        "data or secret."
+    )
+    def viewer(self, info: Info) -> Viewer:
+        context = info.context
+        return Viewer.of(context.key, None if context.purpose is None else context.purpose.name)
+
     @strawberry.field(
         description="The customer of an identifier, or null if no customer has it. "
         "The identifier is normalized exactly like ingested ones. The caller supplied it, "
