@@ -3,6 +3,7 @@ the schema can evolve without touching the domain, and the reverse."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from enum import Enum
 from typing import Annotated
@@ -192,6 +193,16 @@ def identity_node(record: NodeRecord) -> IdentityNode:
     )
 
 
+async def shown_node(info: Info, key: str) -> IdentityNode | None:
+    """The identity node with this key, or None when consent hides it (or it is gone):
+    a hidden node and an unknown one look the same, as everywhere."""
+    customer_id = (await info.context.privacy.visible([key])).get(key)
+    if customer_id is None:
+        return None
+    nodes = await info.context.loaders.nodes.load(customer_id)
+    return next((identity_node(n) for n in nodes if n.key == key), None)
+
+
 # ---- profile data --------------------------------------------------------------------
 
 
@@ -202,9 +213,17 @@ class Trait:
     source: str = strawberry.field(description="The source that reported it.")
     updated_at: datetime = strawberry.field(description="Time of the winning report (UTC).")
     identity_node: str | None = strawberry.field(
-        description="Key of the node it was reported for; null when consent hides it."
+        description="Key of the node it was reported for; null when consent hides it.",
+        deprecation_reason="Use `node`.",
     )
     event_id: str = strawberry.field(description="Id of the event that reported it.")
+
+    @strawberry.field(
+        description="The node it was reported for; null when consent hides it.",
+        extensions=PROFILE,
+    )
+    async def node(self, info: Info) -> IdentityNode | None:
+        return None if self.identity_node is None else await shown_node(info, self.identity_node)
 
     @classmethod
     def from_record(cls, t: TraitRecord, view: ConsentView) -> Trait:
@@ -226,9 +245,17 @@ class Consent:
     expires_at: datetime | None = strawberry.field(description="When a grant lapses, if ever.")
     source: str = strawberry.field(description="The source that recorded it.")
     identity_node: str | None = strawberry.field(
-        description="Key of the node it was recorded on; null when consent hides it."
+        description="Key of the node it was recorded on; null when consent hides it.",
+        deprecation_reason="Use `node`.",
     )
     event_id: str = strawberry.field(description="Id of the event that recorded it.")
+
+    @strawberry.field(
+        description="The node it was recorded on; null when consent hides it.",
+        extensions=PROFILE,
+    )
+    async def node(self, info: Info) -> IdentityNode | None:
+        return None if self.identity_node is None else await shown_node(info, self.identity_node)
 
     @classmethod
     def from_record(cls, c: ConsentRecord, view: ConsentView) -> Consent:
@@ -257,9 +284,18 @@ class Interaction(Node):
     properties: JSON = strawberry.field(description="Free-form details (a JSON object).")
     event_id: str = strawberry.field(description="Id of the event that reported it.")
     identity_nodes: list[str] = strawberry.field(
-        description="Keys of the identity nodes that performed it (those consent shows)."
+        description="Keys of the identity nodes that performed it (those consent shows).",
+        deprecation_reason="Use `nodes`.",
     )
     anchor: strawberry.Private[str]
+
+    @strawberry.field(
+        description="The identity nodes that performed it (those consent shows).",
+        extensions=PROFILE,
+    )
+    async def nodes(self, info: Info) -> list[IdentityNode]:
+        found = await asyncio.gather(*(shown_node(info, key) for key in self.identity_nodes))
+        return [n for n in found if n is not None]
 
     # Node declares ``id`` as a field; here it is computed (mypy sees an override).
     @strawberry.field(  # type: ignore[misc]
@@ -507,13 +543,29 @@ class Link:
             limit_kind=kind,
         )
 
-    @strawberry.field(description="Key of one end (the smaller); null when consent hides it.")
+    @strawberry.field(
+        description="Key of one end (the smaller); null when consent hides it.",
+        deprecation_reason="Use `nodeA`.",
+    )
     async def a(self, info: Info) -> str | None:
         return await info.context.privacy.shown_key(self.key_a)
 
-    @strawberry.field(description="Key of the other end; null when consent hides it.")
+    @strawberry.field(
+        description="Key of the other end; null when consent hides it.",
+        deprecation_reason="Use `nodeB`.",
+    )
     async def b(self, info: Info) -> str | None:
         return await info.context.privacy.shown_key(self.key_b)
+
+    @strawberry.field(
+        description="One end (the smaller key); null when consent hides it.", extensions=PROFILE
+    )
+    async def node_a(self, info: Info) -> IdentityNode | None:
+        return await shown_node(info, self.key_a)
+
+    @strawberry.field(description="The other end; null when consent hides it.", extensions=PROFILE)
+    async def node_b(self, info: Info) -> IdentityNode | None:
+        return await shown_node(info, self.key_b)
 
     @strawberry.field(description="The customer `a` belongs to now; null when consent hides `a`.")
     async def customer_a(self, info: Info) -> Customer | None:
@@ -543,14 +595,31 @@ async def _customer_of_shown(info: Info, key: str) -> Customer | None:
 @strawberry.type(description="One accepted link on the path between two identity nodes.")
 class LinkHop:
     from_: str | None = strawberry.field(
-        name="from", description="Key the hop starts from; null when consent hides it."
+        name="from",
+        description="Key the hop starts from; null when consent hides it.",
+        deprecation_reason="Use `fromNode`.",
     )
     to: str | None = strawberry.field(
-        description="Key the hop arrives at; null when consent hides it."
+        description="Key the hop arrives at; null when consent hides it.",
+        deprecation_reason="Use `toNode`.",
     )
     source: str = strawberry.field(description="Source of the evidence.")
     at: datetime = strawberry.field(description="When the evidence was seen (UTC).")
     event_id: str = strawberry.field(description="The event that brought the evidence.")
+
+    @strawberry.field(
+        description="The node the hop starts from; null when consent hides it.",
+        extensions=PROFILE,
+    )
+    async def from_node(self, info: Info) -> IdentityNode | None:
+        return None if self.from_ is None else await shown_node(info, self.from_)
+
+    @strawberry.field(
+        description="The node the hop arrives at; null when consent hides it.",
+        extensions=PROFILE,
+    )
+    async def to_node(self, info: Info) -> IdentityNode | None:
+        return None if self.to is None else await shown_node(info, self.to)
 
 
 @strawberry.type(description="Why two identity nodes are (or are not) the same customer.")
