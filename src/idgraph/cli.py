@@ -20,6 +20,7 @@ from typing import Any
 
 from idgraph.config import Settings, load_settings
 from idgraph.demo import FEATURED_IDENTIFIER, write_demo_file
+from idgraph.domain.access import Operation
 from idgraph.errors import IdgraphError, InvalidInput, NotFound
 from idgraph.export import write_csv, write_graphml
 from idgraph.files import open_private
@@ -38,7 +39,7 @@ NOT_FOUND = "not found"
 
 async def _audit(
     graph: IdentityGraph,
-    operation: str,
+    operation: Operation,
     customer_id: str | None,
     detail: str = "",
     purpose: str = OPERATOR,
@@ -209,9 +210,9 @@ async def _serve(graph: IdentityGraph, args: argparse.Namespace) -> int:
 async def cmd_resolve(graph: IdentityGraph, args: argparse.Namespace) -> int:
     profile = await graph.resolve(args.identifier)
     if profile is None:
-        await _audit(graph, "resolve", None, NOT_FOUND)
+        await _audit(graph, Operation.RESOLVE, None, NOT_FOUND)
         raise NotFound(f"no customer has {graph.normalizer.parse_key(args.identifier).key}")
-    await _audit(graph, "resolve", profile.customer.id)
+    await _audit(graph, Operation.RESOLVE, profile.customer.id)
     print(json.dumps(profile_json(profile), indent=2, ensure_ascii=False))
     return 0
 
@@ -220,11 +221,11 @@ async def cmd_unlink(graph: IdentityGraph, args: argparse.Namespace) -> int:
     try:
         plan = await graph.unlink(args.a, args.b, ban=args.ban)
     except NotFound:
-        await _audit(graph, "unlink", None, NOT_FOUND)
+        await _audit(graph, Operation.UNLINK, None, NOT_FOUND)
         raise
     parts = [p.customer_id for p in sorted(plan.parts, key=lambda p: p.is_new)]
     detail = f"unlink ban={args.ban} parts={','.join(parts)} reason={args.reason or ''}"
-    await _audit(graph, "unlink", plan.customer_id, detail)
+    await _audit(graph, Operation.UNLINK, plan.customer_id, detail)
     print(
         json.dumps(
             {
@@ -278,7 +279,7 @@ async def cmd_export(graph: IdentityGraph, args: argparse.Namespace) -> int:
     else:
         with open_private(args.output) as out:
             written = await writers[args.format](graph.store, out)
-    await _audit(graph, "export", None, f"{args.format}: {written} identity nodes")
+    await _audit(graph, Operation.EXPORT, None, f"{args.format}: {written} identity nodes")
     print(f"exported {written} identity nodes as {args.format} to {args.output}", file=sys.stderr)
     return 0
 
@@ -301,7 +302,7 @@ async def _export_to_neo4j(graph: IdentityGraph, args: argparse.Namespace) -> in
             progress=bar.update,
         )
     summary = ", ".join(f"{n} {what}" for what, n in copied.items())
-    await _audit(graph, "export", None, f"neo4j: {copied['nodes']} identity nodes")
+    await _audit(graph, Operation.EXPORT, None, f"neo4j: {copied['nodes']} identity nodes")
     print(f"exported {summary} to {args.to}", file=sys.stderr)
     return 0
 
@@ -344,9 +345,9 @@ async def cmd_forget(graph: IdentityGraph, args: argparse.Namespace) -> int:
     try:
         report = await graph.forget(args.subject)
     except NotFound:
-        await _audit(graph, "forget", None, NOT_FOUND, purpose="erasure")
+        await _audit(graph, Operation.FORGET, None, NOT_FOUND, purpose="erasure")
         raise
-    await _audit(graph, "forget", report.customer_id, purpose="erasure")
+    await _audit(graph, Operation.FORGET, report.customer_id, purpose="erasure")
     print(json.dumps(dataclasses.asdict(report), indent=2))
     return 0
 

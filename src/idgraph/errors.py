@@ -4,7 +4,8 @@
     ├── ConfigError            bad settings or idgraph.toml
     ├── InvalidInput           a caller's input is wrong; safe to show to the caller
     │   ├── EventError         one event is invalid (which field, why)
-    │   └── IdentifierError    an identifier does not normalize (bad email, phone, kind)
+    │   ├── IdentifierError    an identifier does not normalize (bad email, phone, kind)
+    │   └── Erased             the subject was erased (``forget``): refused for good
     ├── NotFound               no such identity node or customer
     ├── Forbidden              the caller's key may not do this (its role or purpose)
     ├── RuleViolation          a steward action that the resolution rules refuse
@@ -16,6 +17,11 @@ only the API layer and the CLI turn these into user-facing messages.
 """
 
 from __future__ import annotations
+
+import re
+
+# One step of an EventError's field: ``[2]``, a name, or a name shown quoted (``'a.b'``).
+_STEP = re.compile(r"""\[(\d+)\]|'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)"|([^.\[\]'"]+)""")
 
 
 class IdgraphError(Exception):
@@ -50,6 +56,20 @@ class EventError(InvalidInput):
         self.event_id = event_id
         where = f"event {event_id!r}: " if event_id else ""
         super().__init__(f"{where}{field}: {reason}" if field else f"{where}{reason}")
+
+    @property
+    def path(self) -> tuple[str, ...]:
+        """``field`` as steps: ``identifiers[1].value`` is ``("identifiers", "1", "value")``.
+        A name the message had to quote stays as it was shown (escaped)."""
+        return tuple(
+            next(s for s in m.groups() if s is not None) for m in _STEP.finditer(self.field)
+        )
+
+
+class Erased(InvalidInput):
+    """The input names an erased identifier: it is refused for good."""
+
+    code = "ERASED"
 
 
 class NotFound(IdgraphError):

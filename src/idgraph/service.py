@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from idgraph.config import Settings
-from idgraph.domain.access import AuditEntry, ErasureReport
+from idgraph.domain.access import AuditEntry, ErasureReport, Operation
 from idgraph.domain.events import EventParser
 from idgraph.domain.model import (
     ACCOUNT,
@@ -27,6 +27,7 @@ from idgraph.domain.model import (
     EventOutcome,
     NodeRecord,
     Outcome,
+    Refusal,
     SplitPlan,
     TraitRecord,
     utcnow,
@@ -90,7 +91,15 @@ class IdentityGraph:
             try:
                 slots.append(self.parser.parse(raw, now))
             except EventError as exc:
-                slots.append(EventOutcome(exc.event_id or "", Outcome.REJECTED, str(exc)))
+                slots.append(
+                    EventOutcome(
+                        exc.event_id or "",
+                        Outcome.REJECTED,
+                        str(exc),
+                        refusal=Refusal.INVALID,
+                        path=exc.path,
+                    )
+                )
         events = [s for s in slots if isinstance(s, Event)]
         result = BatchResult()
         planned = iter(await self._resolve(events, result, now) if events else [])
@@ -211,7 +220,7 @@ class IdentityGraph:
         self,
         actor: str,
         purpose: str,
-        operation: str,
+        operation: Operation,
         customer_ids: Sequence[str | None],
         detail: str = "",
     ) -> None:

@@ -94,7 +94,13 @@ async def test_a_naive_since_is_refused(api: Api, graph: IdentityGraph) -> None:
         '{ resolve(identifier: {kind: "email", value: "a@x.com"}) '
         '{ interactions(since: "2026-01-01T00:00:00") { edges { cursor } } } }'
     )
-    assert codes(await api.query(query)) == ["BAD_USER_INPUT"]
+    assert codes(await api.query(query)) == ["GRAPHQL_VALIDATION_FAILED"]  # a bad literal
+    variable = query.replace('"2026-01-01T00:00:00"', "$since").replace(
+        "{ resolve", "query($since: DateTime) { resolve", 1
+    )
+    result = await api.query(variable, {"since": "2026-01-01T00:00:00"})
+    assert codes(result) == ["BAD_USER_INPUT"]
+    assert "needs a time zone offset" in result["errors"][0]["message"]
 
 
 async def test_bodies_over_the_limit_get_413(api: Api) -> None:

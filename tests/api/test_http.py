@@ -23,7 +23,7 @@ INGEST = """mutation { ingest(events: [
    identifiers: [{kind: "email", value: "a@x.com"}]},
   {id: "m2", timestamp: "2026-03-01T00:00:00Z", source: "web",
    identifiers: [{kind: "email", value: "a@x.com"}, {kind: "cookie", value: "c1"}]},
-  {id: "m3", timestamp: "nope", source: "web"}
+  {id: "m3", timestamp: "1969-12-31T23:59:59Z", source: "web"}
 ]) { accepted } }"""
 
 

@@ -239,9 +239,9 @@ async def test_lookups_that_find_nothing_or_only_hidden_things_are_audited(
     assert await reader.data(NODE, {"id": tokens.node_id(f"email:{HIDDEN}")}) == {"node": None}
     entries = [e["node"] for e in (await api.data(AUDIT))["auditLog"]["edges"]]
     assert [(e["actor"], e["operation"], e["customerId"], e["detail"]) for e in entries] == [
-        ("crm", "node", customer, "hidden"),
-        ("crm", "node", None, "miss"),
-        ("crm", "customer", None, "miss"),
-        ("edge", "resolve", None, "miss"),
+        ("crm", "NODE", customer, "hidden"),
+        ("crm", "NODE", None, "miss"),
+        ("crm", "CUSTOMER", None, "miss"),
+        ("edge", "RESOLVE", None, "miss"),
     ]
     assert UNKNOWN not in json.dumps(entries)

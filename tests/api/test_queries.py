@@ -260,7 +260,7 @@ query($a: IdentifierInput!, $b: IdentifierInput!) {
   explainLink(a: $a, b: $b) {
     a b verdict linked reason
     path { from to source at eventId }
-    rejectedLinks { a b rule accepted eventId }
+    rejectedLinks { a b rule limitKind accepted eventId }
     customerA { id } customerB { id }
   }
 }
@@ -319,7 +319,8 @@ async def test_explain_link_shows_the_rule_that_keeps_two_apart(
         {
             "a": "email:a@x.com",
             "b": "user_id:u2",
-            "rule": "limit:user_id",
+            "rule": "LIMIT",
+            "limitKind": "user_id",
             "accepted": False,
             "eventId": "y2",
         }
@@ -340,7 +341,7 @@ async def test_explain_link_with_an_unknown_identifier(api: Api, graph: Identity
 CONFLICTS = """
 query($first: Int, $after: String) {
   conflicts(first: $first, after: $after) {
-    edges { node { a b rule customerA { id } customerB { id } } }
+    edges { node { a b rule limitKind customerA { id } customerB { id } } }
     pageInfo { hasNextPage endCursor }
   }
 }
@@ -369,5 +370,5 @@ async def test_conflicts_page_through_refused_links_newest_first(
         ("email:2@x.com", "user_id:b2"),
         ("email:1@x.com", "user_id:b1"),
     ]
-    assert {n["rule"] for n in nodes} == {"limit:user_id"}
+    assert {(n["rule"], n["limitKind"]) for n in nodes} == {("LIMIT", "user_id")}
     assert all(n["customerA"]["id"] != n["customerB"]["id"] for n in nodes)

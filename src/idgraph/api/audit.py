@@ -11,12 +11,10 @@ import asyncio
 from collections import deque
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 
-import strawberry
 from strawberry.extensions import SchemaExtension
 
-from idgraph.domain.access import AuditEntry
+from idgraph.domain.access import AuditEntry, Operation
 from idgraph.domain.model import utcnow
 from idgraph.store.port import Store
 
@@ -105,7 +103,9 @@ class AuditTrail:
     writer: AuditWriter
     entries: list[AuditEntry] = field(default_factory=list)
 
-    def record(self, operation: str, customer_ids: Iterable[str | None], detail: str = "") -> None:
+    def record(
+        self, operation: Operation, customer_ids: Iterable[str | None], detail: str = ""
+    ) -> None:
         now = utcnow()
         for customer_id in dict.fromkeys(customer_ids):
             self.entries.append(
@@ -124,32 +124,3 @@ class FlushAudit(SchemaExtension):
     async def on_operation(self) -> AsyncIterator[None]:
         yield
         await self.execution_context.context.audit.flush()
-
-
-@strawberry.type(description="One read or change of personal data: who, why, what, when.")
-class AuditRecord:
-    at: datetime = strawberry.field(description="When (UTC).")
-    actor: str = strawberry.field(description="The API key's name (`cli` for the CLI).")
-    purpose: str = strawberry.field(description="The purpose the request declared.")
-    operation: str = strawberry.field(
-        description="`resolve`, `customer`, `node`, `explainLink`, `ingest`, `link`, "
-        "`unlink`, `setConsent`, `forget`."
-    )
-    customer_id: strawberry.ID | None = strawberry.field(
-        description="The customer concerned; null for a lookup that found nothing."
-    )
-    detail: str = strawberry.field(
-        description="Steward actions: the event or parts, and why. `miss`: the lookup "
-        "found nothing; `hidden`: it found only what consent hides for the purpose."
-    )
-
-    @classmethod
-    def from_entry(cls, e: AuditEntry) -> AuditRecord:
-        return cls(
-            at=e.at,
-            actor=e.actor,
-            purpose=e.purpose,
-            operation=e.operation,
-            customer_id=None if e.customer_id is None else strawberry.ID(e.customer_id),
-            detail=e.detail,
-        )

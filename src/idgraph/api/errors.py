@@ -84,6 +84,9 @@ class UserErrorCode(Enum):
     RULE_VIOLATION = strawberry.enum_value(
         "RULE_VIOLATION", description="The resolution rules refuse the action."
     )
+    ERASED = strawberry.enum_value(
+        "ERASED", description="The input names an erased identifier: refused for good."
+    )
 
 
 @strawberry.type(description="A mistake in a mutation's input, returned as data.")
@@ -91,11 +94,20 @@ class UserError:
     code: UserErrorCode = strawberry.field(description="Stable code.")
     message: str = strawberry.field(description="What is wrong, for a person.")
     field: str | None = strawberry.field(description="The argument at fault, e.g. `a`.")
+    path: list[str] = strawberry.field(
+        description='Where the fault is, from the argument down, e.g. `["subject"]`; '
+        "empty when it is no one argument's."
+    )
 
 
 def user_error(exc: IdgraphError, field: str | None = None) -> UserError:
     """A user error from one of :data:`USER_ERRORS`."""
-    return UserError(code=UserErrorCode(exc.code), message=str(exc), field=field)
+    return UserError(
+        code=UserErrorCode(exc.code),
+        message=str(exc),
+        field=field,
+        path=[] if field is None else [field],
+    )
 
 
 class ErrorPhases(SchemaExtension):

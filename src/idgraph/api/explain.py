@@ -46,13 +46,20 @@ async def explain_link(graph: IdentityGraph, privacy: Privacy, a: str, b: str) -
         return result
     result.verdict = LinkVerdict.DIFFERENT_CUSTOMERS
     result.rejected_links = await _refused_between(graph, ids[a], ids[b])
-    rules = sorted({link.rule or "?" for link in result.rejected_links})
+    rules = sorted({_rule_text(link) for link in result.rejected_links})
     result.reason = f"different customers {ids[a]} and {ids[b]}" + (
         f"; rules refused {len(result.rejected_links)} link(s) between them: {', '.join(rules)}"
         if rules
         else "; no evidence links them"
     )
     return result
+
+
+def _rule_text(link: Link) -> str:
+    """The rule as idgraph records it, e.g. ``limit:user_id``."""
+    if link.rule is None:
+        return "?"
+    return f"{link.rule.value}:{link.limit_kind}" if link.limit_kind else f"{link.rule.value}"
 
 
 async def _path(

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import strawberry
 from strawberry.scalars import JSON
 
 from idgraph.api.types import ConsentStatus
+from idgraph.domain import rfc3339
 from idgraph.domain.model import IdentityNode
 from idgraph.domain.normalize import KIND_PATTERN, KIND_RULE, Normalizer
 from idgraph.domain.text import quoted
@@ -58,9 +60,7 @@ class InteractionInput:
 class ConsentInput:
     purpose: str = strawberry.field(description="Purpose, e.g. `marketing`.")
     status: ConsentStatus = strawberry.field(description="Granted or denied.")
-    expires_at: str | None = strawberry.field(
-        default=None, description="RFC 3339 time when a grant lapses."
-    )
+    expires_at: datetime | None = strawberry.field(default=None, description="When a grant lapses.")
 
 
 @strawberry.input(
@@ -69,7 +69,10 @@ class ConsentInput:
 )
 class EventInput:
     id: str = strawberry.field(description="Idempotency key (≤ 256 characters).")
-    timestamp: str = strawberry.field(description="RFC 3339 with a time-zone offset.")
+    timestamp: datetime = strawberry.field(
+        description="When it happened: from 1970 to the allowed clock skew ahead of "
+        "idgraph's clock."
+    )
     source: str = strawberry.field(description="Where the record came from: `web`, `crm`, ….")
     identifiers: list[IdentifierInput] | None = strawberry.field(
         default=None, description="Identifiers (≤ 50); kinds `device`/`account` are reserved."
@@ -86,7 +89,11 @@ class EventInput:
 
     def raw(self) -> dict[str, Any]:
         """The event as the JSON object an ingest file would hold (unset fields left out)."""
-        raw: dict[str, Any] = {"id": self.id, "timestamp": self.timestamp, "source": self.source}
+        raw: dict[str, Any] = {
+            "id": self.id,
+            "timestamp": rfc3339.format(self.timestamp),
+            "source": self.source,
+        }
         if self.identifiers is not None:
             raw["identifiers"] = [i.raw() for i in self.identifiers]
         if self.device is not None:
@@ -100,9 +107,8 @@ class EventInput:
             raw["interaction"] = _present(type=i.type, channel=i.channel, properties=i.properties)
         if self.consent is not None:
             c = self.consent
-            raw["consent"] = _present(
-                purpose=c.purpose, status=c.status.value, expiresAt=c.expires_at
-            )
+            expires = None if c.expires_at is None else rfc3339.format(c.expires_at)
+            raw["consent"] = _present(purpose=c.purpose, status=c.status.value, expiresAt=expires)
         return raw
 
 

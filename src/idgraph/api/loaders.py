@@ -68,6 +68,30 @@ def _interactions(store: Store) -> DataLoader[InteractionsKey, list[InteractionV
     return DataLoader(load_fn=load)
 
 
+class CountKey(NamedTuple):
+    """How many interactions of one customer pass the filters of an ``interactions``
+    page; counts under the same filters are fetched in one store call."""
+
+    customer_id: str
+    types: tuple[str, ...] | None = None
+    since: datetime | None = None
+
+
+def _interaction_counts(store: Store) -> DataLoader[CountKey, int]:
+    async def load(keys: list[CountKey]) -> list[int]:
+        groups: dict[tuple[tuple[str, ...] | None, datetime | None], list[str]] = {}
+        for key in keys:
+            groups.setdefault((key.types, key.since), []).append(key.customer_id)
+        found: dict[CountKey, int] = {}
+        for (types, since), ids in groups.items():
+            counts = await store.count_interactions(ids, types=types, since=since)
+            for cid, count in counts.items():
+                found[CountKey(cid, types, since)] = count
+        return [found.get(key, 0) for key in keys]
+
+    return DataLoader(load_fn=load)
+
+
 def _profiles(
     loaders: Loaders, store: Store
 ) -> DataLoader[tuple[str, ProfileRead], Profile | None]:
@@ -102,7 +126,7 @@ class Loaders:
         self.traits: DataLoader[str, list[TraitRecord]] = _batched(store.traits_of, [])
         self.consents: DataLoader[str, list[ConsentRecord]] = _batched(store.consents_of, [])
         self.interactions = _interactions(store)
-        self.interaction_counts: DataLoader[str, int] = _batched(store.count_interactions, 0)
+        self.interaction_counts = _interaction_counts(store)
         self.profile = _profiles(self, store)
 
     def prime(self, key: str, profile: Profile, read: ProfileRead) -> None:

@@ -22,18 +22,33 @@ from idgraph.api.context import Info
 from idgraph.api.errors import USER_ERRORS, UserError, user_error
 from idgraph.api.inputs import EventInput, IdentifierInput
 from idgraph.api.privacy import shows
-from idgraph.api.types import ConsentStatus, Customer, EventOutcome, utc
-from idgraph.domain.access import ErasureReport, Permission
+from idgraph.api.types import (
+    ConsentStatus,
+    Customer,
+    EventOutcome,
+    EventRefusal,
+    LinkRule,
+    link_rule,
+)
+from idgraph.domain.access import ErasureReport, Operation, Permission
 from idgraph.domain.model import (
     ACCOUNT,
     DEVICE,
     IdentityNode,
     Outcome,
+    Refusal,
     utcnow,
 )
 from idgraph.domain.model import ConsentStatus as DomainConsentStatus
 from idgraph.domain.model import EventOutcome as DomainOutcome
-from idgraph.errors import Forbidden, IdgraphError, InvalidInput, NotFound, RuleViolation
+from idgraph.errors import (
+    Erased,
+    Forbidden,
+    IdgraphError,
+    InvalidInput,
+    NotFound,
+    RuleViolation,
+)
 
 T = TypeVar("T")
 
@@ -47,7 +62,16 @@ NOT_IN_GRAPH = "`a` or `b` is not in the graph"
 class EventResult:
     event_id: str = strawberry.field(description="The event's id.")
     outcome: EventOutcome = strawberry.field(description="Accepted, duplicate or rejected.")
-    reason: str | None = strawberry.field(description="Why it was rejected (or a duplicate).")
+    reason: str | None = strawberry.field(
+        description="Why it was rejected (or a duplicate), for a person."
+    )
+    code: EventRefusal | None = strawberry.field(
+        description="Why it was rejected (or a duplicate), for a program; null when accepted."
+    )
+    path: list[str] = strawberry.field(
+        description="For `INVALID`, the field at fault inside the event, e.g. "
+        '`["identifiers", "0", "value"]`; empty otherwise.'
+    )
     customer_ids: list[strawberry.ID] = strawberry.field(
         description="Customers its identity nodes belong to after the batch."
     )
@@ -58,8 +82,16 @@ class EventResult:
             event_id=o.event_id,
             outcome=EventOutcome(o.outcome.value),
             reason=o.reason,
+            code=None if o.refusal is None else EventRefusal(o.refusal.value),
+            path=list(o.path),
             customer_ids=[strawberry.ID(c) for c in o.customer_ids],
         )
+
+
+def _refused_event(o: DomainOutcome) -> InvalidInput:
+    """The error of an event that was not applied: erased subjects are refused for good."""
+    reason = o.reason or "the event was refused"
+    return Erased(reason) if o.refusal is Refusal.ERASED else InvalidInput(reason)
 
 
 async def _customers(info: Info, ids: list[str]) -> list[Customer]:
@@ -89,7 +121,7 @@ class RemovedLink:
     b: str | None = strawberry.field(
         description="Key of the other end; null when consent hides it."
     )
-    rule: str = strawberry.field(description="Recorded rule: `unlink`.")
+    rule: LinkRule = strawberry.field(description="Recorded rule: `UNLINK`.")
 
 
 @strawberry.type(description="What `unlink` did.")
@@ -220,7 +252,7 @@ def _event_fields(a: IdentityNode, b: IdentityNode) -> dict[str, Any]:
     return fields
 
 
-async def _visible(info: Info, operation: str, nodes: list[IdentityNode]) -> dict[str, str]:
+async def _visible(info: Info, operation: Operation, nodes: list[IdentityNode]) -> dict[str, str]:
     """The customer of each node; refused with one NOT_FOUND that names no side unless
     every node is in the graph and consent shows it for the purpose. A hidden node and
     an unknown one take the same path (:meth:`Privacy.visible`) to the same answer; the
@@ -289,7 +321,7 @@ class Mutation:
         result = await info.context.graph.ingest([e.raw() for e in events])
         info.context.metrics.record_batch(result)
         customer_ids = [c for o in result.outcomes for c in o.customer_ids]
-        info.context.audit.record("ingest", customer_ids)
+        info.context.audit.record(Operation.INGEST, customer_ids)
         return IngestPayload(
             results=[EventResult.from_outcome(o) for o in result.outcomes],
             accepted=result.count(Outcome.ACCEPTED),
@@ -320,7 +352,7 @@ class Mutation:
         actor = context.actor
         try:
             nodes = _normalized(info, a, b)
-            found = await _visible(info, "unlink", nodes)
+            found = await _visible(info, Operation.UNLINK, nodes)
             key_a, key_b = (n.key for n in nodes)
             before = await context.privacy.view(found[key_a])
             plan = await context.graph.unlink(key_a, key_b, ban=ban)
@@ -331,7 +363,7 @@ class Mutation:
         context.refresh()
         parts = [p.customer_id for p in sorted(plan.parts, key=lambda p: p.is_new)]
         detail = f"unlink ban={ban} parts={','.join(parts)} reason={reason or ''}"
-        context.audit.record("unlink", [plan.customer_id], detail)
+        context.audit.record(Operation.UNLINK, [plan.customer_id], detail)
         ends = sorted({key for x, y, _ in plan.rejected_links for key in (x, y)})
         shown_now = await context.privacy.visible(ends)
         # a and b are the caller's and were shown; another end is shown if consent shows
@@ -339,7 +371,11 @@ class Mutation:
         shown = set(found) | {k for k in shown_now if shows(before, k)}
         return UnlinkPayload(
             removed_links=[
-                RemovedLink(a=x if x in shown else None, b=y if y in shown else None, rule=rule)
+                RemovedLink(
+                    a=x if x in shown else None,
+                    b=y if y in shown else None,
+                    rule=link_rule(rule)[0],
+                )
                 for x, y, rule in plan.rejected_links
             ],
             redacted=sum((x not in shown) + (y not in shown) for x, y, _ in plan.rejected_links),
@@ -397,21 +433,22 @@ class Mutation:
             raise Forbidden(f"this key may not record consent for the purpose {purpose!r}")
         try:
             key = _field("subject", lambda: subject.normalize(graph.normalizer).key)
-            expiry = _field("expiresAt", lambda: utc(expires_at, "expiresAt"))
         except _Refused as exc:
             return SetConsentPayload(event=None, user_errors=[exc.error], customer_id=None)
         try:
             outcome = await graph.set_consent(
-                key, purpose, DomainConsentStatus[status.name], expires_at=expiry, source=origin
+                key, purpose, DomainConsentStatus[status.name], expires_at=expires_at, source=origin
             )
         except InvalidInput as exc:  # the subject is valid by now: the purpose is unknown
             error = user_error(exc, "purpose")
             return SetConsentPayload(event=None, user_errors=[error], customer_id=None)
         event = EventResult.from_outcome(outcome)
         if outcome.outcome is Outcome.REJECTED:
-            error = user_error(InvalidInput(outcome.reason or "refused"), "subject")
+            error = user_error(_refused_event(outcome), "subject")
             return SetConsentPayload(event=event, user_errors=[error], customer_id=None)
-        info.context.audit.record("setConsent", outcome.customer_ids, f"{purpose}={status.value}")
+        info.context.audit.record(
+            Operation.SET_CONSENT, outcome.customer_ids, f"{purpose}={status.value}"
+        )
         customer_id = outcome.customer_ids[0] if outcome.customer_ids else None
         return SetConsentPayload(event=event, user_errors=[], customer_id=customer_id)
 
@@ -434,7 +471,7 @@ class Mutation:
             report = await graph.forget(key)
         except (_Refused, *USER_ERRORS) as exc:
             return ForgetPayload(erasure=None, user_errors=[_user_error(exc)])
-        info.context.audit.record("forget", [report.customer_id])
+        info.context.audit.record(Operation.FORGET, [report.customer_id])
         return ForgetPayload(erasure=Erasure.from_report(report), user_errors=[])
 
 
@@ -453,7 +490,7 @@ async def _link(
     nodes = _normalized(info, a, b)
     fields = _event_fields(*nodes)
     keys = [n.key for n in nodes]
-    await _visible(info, "link", nodes)
+    await _visible(info, Operation.LINK, nodes)
     event_id = f"{MANUAL_LINK_PREFIX}{uuid.uuid4()}"
     raw = {"id": event_id, "timestamp": utcnow().isoformat(), "source": STEWARD_SOURCE, **fields}
     result = await graph.ingest([raw])
@@ -461,10 +498,10 @@ async def _link(
     info.context.metrics.record_batch(result)
     outcome = result.outcomes[0]
     if outcome.outcome is not Outcome.ACCEPTED:
-        raise _Refused(InvalidInput(outcome.reason or "the event was refused"))
+        raise _Refused(_refused_event(outcome))
     customers = await graph.store.customer_ids_of(keys)
     info.context.audit.record(
-        "link", sorted(set(customers.values())), f"event={event_id} reason={reason or ''}"
+        Operation.LINK, sorted(set(customers.values())), f"event={event_id} reason={reason or ''}"
     )
     event = EventResult.from_outcome(outcome)
     if customers[keys[0]] != customers[keys[1]]:

@@ -11,24 +11,27 @@ from typing import Annotated
 import strawberry
 
 from idgraph.api.access import needs
-from idgraph.api.audit import AuditRecord
 from idgraph.api.context import Info
 from idgraph.api.explain import explain_link
 from idgraph.api.inputs import IdentifierInput
 from idgraph.api.loaders import InteractionsKey
 from idgraph.api.lookahead import profile_read
 from idgraph.api.privacy import NOBODY
-from idgraph.api.relay import After, Connection, Node, PageSize, page, page_size
+from idgraph.api.relay import After, Node, PageSize, page, page_size
 from idgraph.api.tokens import InteractionRef, NodeRef
 from idgraph.api.types import (
+    AuditRecord,
+    AuditRecordConnection,
     Customer,
     IdentityNode,
     Interaction,
     Link,
+    LinkConnection,
     LinkExplanation,
     identity_node,
 )
-from idgraph.domain.access import Permission
+from idgraph.api.viewer import Viewer
+from idgraph.domain.access import Operation, Permission
 from idgraph.errors import InvalidInput
 
 MISS = "miss"
@@ -37,6 +40,15 @@ HIDDEN = "hidden"
 
 @strawberry.type(description="Read the identity graph.")
 class Query:
+    @strawberry.field(
+        description="The API key making the request: its name, role, permissions and "
+        "purposes. Needs a key only (no permission, no purpose): nothing in it is personal "
+        "data or secret."
+    )
+    def viewer(self, info: Info) -> Viewer:
+        context = info.context
+        return Viewer.of(context.key, None if context.purpose is None else context.purpose.name)
+
     @strawberry.field(
         description="The customer of an identifier, or null if no customer has it. "
         "The identifier is normalized exactly like ingested ones. The caller supplied it, "
@@ -54,9 +66,9 @@ class Query:
         node = identifier.normalize(info.context.graph.normalizer)
         profile = await info.context.loaders.profile.load((node.key, profile_read(info)))
         if profile is None:
-            info.context.audit.record("resolve", [None], MISS)
+            info.context.audit.record(Operation.RESOLVE, [None], MISS)
             return None
-        info.context.audit.record("resolve", [profile.customer.id])
+        info.context.audit.record(Operation.RESOLVE, [profile.customer.id])
         return Customer.from_record(profile.customer, supplied=frozenset([node.key]))
 
     @strawberry.field(
@@ -71,9 +83,9 @@ class Query:
     ) -> Customer | None:
         record = await info.context.loaders.customer.load(id)
         if record is None:
-            info.context.audit.record("customer", [None], MISS)
+            info.context.audit.record(Operation.CUSTOMER, [None], MISS)
             return None
-        info.context.audit.record("customer", [record.id])
+        info.context.audit.record(Operation.CUSTOMER, [record.id])
         return Customer.from_record(record)
 
     @strawberry.field(
@@ -97,9 +109,9 @@ class Query:
             return await _identity_node(info, ref.key)
         record = await context.loaders.customer.load(ref.id)
         if record is None:
-            context.audit.record("node", [None], MISS)
+            context.audit.record(Operation.NODE, [None], MISS)
             return None
-        context.audit.record("node", [record.id])
+        context.audit.record(Operation.NODE, [record.id])
         return Customer.from_record(record)
 
     @strawberry.field(
@@ -125,7 +137,7 @@ class Query:
             b.normalize(graph.normalizer).key,
         )
         found = [c.id for c in (result.customer_a, result.customer_b) if c]
-        context.audit.record("explainLink", found or [None], "" if found else MISS)
+        context.audit.record(Operation.EXPLAIN_LINK, found or [None], "" if found else MISS)
         return result
 
     @strawberry.field(
@@ -138,7 +150,7 @@ class Query:
         info: Info,
         first: PageSize = None,
         after: After = None,
-    ) -> Connection[Link] | None:
+    ) -> LinkConnection | None:
         size = page_size(first, info.context.settings)
         cursors = info.context.tokens.cursors("conflicts")
         before = None
@@ -148,7 +160,7 @@ class Query:
         links = await info.context.graph.store.rejected_links(limit=size + 1, before=before)
         items = [((k.at, k.a, k.b), Link.from_record(k)) for k in links]
         edges, page_info = page(items, size, after, cursors)
-        return Connection(edges=edges, page_info=page_info)
+        return LinkConnection(edges=edges, page_info=page_info)
 
     @strawberry.field(
         description="Who read or changed personal data, under which purpose, when: "
@@ -163,7 +175,7 @@ class Query:
         ] = None,
         first: PageSize = None,
         after: After = None,
-    ) -> Connection[AuditRecord] | None:
+    ) -> AuditRecordConnection | None:
         size = page_size(first, info.context.settings)
         cursors = info.context.tokens.cursors("auditLog")
         before = None
@@ -177,7 +189,7 @@ class Query:
         )
         items = [((str(e.seq),), AuditRecord.from_entry(e)) for e in entries]
         edges, page_info = page(items, size, after, cursors)
-        return Connection(edges=edges, page_info=page_info)
+        return AuditRecordConnection(edges=edges, page_info=page_info, customer_id=customer_id)
 
 
 async def _identity_node(info: Info, key: str) -> IdentityNode | None:
@@ -188,9 +200,9 @@ async def _identity_node(info: Info, key: str) -> IdentityNode | None:
     node = next((identity_node(n) for n in nodes if n.key == key), None)
     if node is None:
         hidden = await context.loaders.customer_id_of_key.load(key)
-        context.audit.record("node", [hidden], HIDDEN if hidden else MISS)
+        context.audit.record(Operation.NODE, [hidden], HIDDEN if hidden else MISS)
         return None
-    context.audit.record("node", [customer_id])
+    context.audit.record(Operation.NODE, [customer_id])
     return node
 
 
@@ -211,10 +223,10 @@ async def _interaction(info: Info, ref: InteractionRef) -> Interaction | None:
     )
     found = views[0] if views and views[0].id == ref.interaction_id else None
     if customer_id is None or found is None:
-        context.audit.record("node", [None], MISS)
+        context.audit.record(Operation.NODE, [None], MISS)
         return None
     if not view.customer_allows:
-        context.audit.record("node", [customer_id], HIDDEN)
+        context.audit.record(Operation.NODE, [customer_id], HIDDEN)
         return None
-    context.audit.record("node", [customer_id])
+    context.audit.record(Operation.NODE, [customer_id])
     return Interaction.from_view(found, view, customer_id)

@@ -3,6 +3,8 @@ it in SDL; ``schema.graphql`` at the repository root is that output (a test chec
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import ParserCache, ValidationCache
@@ -13,6 +15,7 @@ from idgraph.api.errors import ErrorPhases
 from idgraph.api.limits import Limits, QueryLimits
 from idgraph.api.mutations import Mutation
 from idgraph.api.queries import Query
+from idgraph.api.scalars import DateTime
 from idgraph.api.types import Account, Customer, Device, Identifier, Interaction
 from idgraph.config import ApiSettings
 from idgraph.domain.rules import DEFAULT_MAX_SIZE
@@ -36,6 +39,7 @@ def build_schema(settings: ApiSettings, max_size: int = DEFAULT_MAX_SIZE) -> str
         query=Query,
         mutation=Mutation,
         types=[Customer, Identifier, Device, Account, Interaction],
+        scalar_overrides={datetime: DateTime},
         extensions=[
             ErrorPhases,
             FlushAudit,

@@ -3,6 +3,7 @@ the schema can evolve without touching the domain, and the reverse."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from enum import Enum
 from typing import Annotated
@@ -12,10 +13,10 @@ from strawberry.scalars import JSON
 
 from idgraph.api.access import needs
 from idgraph.api.context import Info
-from idgraph.api.loaders import InteractionsKey
+from idgraph.api.loaders import CountKey, InteractionsKey
 from idgraph.api.privacy import shows
 from idgraph.api.relay import After, Connection, Node, PageSize, page, page_size
-from idgraph.domain.access import Permission
+from idgraph.domain.access import AuditEntry, Permission
 from idgraph.domain.consent import ConsentView, current_decisions
 from idgraph.domain.model import (
     ACCOUNT,
@@ -30,7 +31,6 @@ from idgraph.domain.model import (
     Link as LinkRecord,
 )
 from idgraph.domain.profile import merge_traits
-from idgraph.errors import InvalidInput
 
 PROFILE = needs(Permission.READ_PROFILE)
 
@@ -52,6 +52,19 @@ class EventOutcome(Enum):
     )
 
 
+@strawberry.enum(description="Why an event was not applied.")
+class EventRefusal(Enum):
+    INVALID = strawberry.enum_value(
+        "invalid", description="It breaks the event format or its limits (see `path`)."
+    )
+    ERASED = strawberry.enum_value(
+        "erased", description="It carries an erased identifier: refused for good."
+    )
+    DUPLICATE = strawberry.enum_value(
+        "duplicate", description="Its id was applied before; nothing changed."
+    )
+
+
 @strawberry.enum(description="How two identity nodes relate.")
 class LinkVerdict(Enum):
     LINKED = strawberry.enum_value(
@@ -66,11 +79,40 @@ class LinkVerdict(Enum):
     )
 
 
-def utc(value: datetime | None, argument: str) -> datetime | None:
-    """A DateTime argument must carry a time zone; UTC is what the API speaks."""
-    if value is not None and value.tzinfo is None:
-        raise InvalidInput(f"{argument}: needs a time zone offset (e.g. 'Z' or '+02:00')")
-    return value
+@strawberry.enum(description="The resolution rule that refused a link.")
+class LinkRule(Enum):
+    LIMIT = strawberry.enum_value(
+        "limit",
+        description="A per-kind limit: the customer would hold too many identity nodes "
+        "of the kind in `limitKind`.",
+    )
+    MAX_SIZE = strawberry.enum_value(
+        "max_size", description="The customer would exceed the maximum size."
+    )
+    BAN = strawberry.enum_value(
+        "ban", description="A steward banned the pair (`unlink` with `ban: true`)."
+    )
+    UNLINK = strawberry.enum_value("unlink", description="A steward split the pair (`unlink`).")
+
+
+def link_rule(rule: str) -> tuple[LinkRule, str | None]:
+    """The enum value and the limited kind of a stored rule (``limit:<kind>``, …)."""
+    name, _, kind = rule.partition(":")
+    return LinkRule(name), kind or None
+
+
+@strawberry.enum(description="What an audit record records: the API field or CLI command.")
+class AuditOperation(Enum):
+    RESOLVE = strawberry.enum_value("resolve", description="`resolve` (API or CLI).")
+    CUSTOMER = strawberry.enum_value("customer", description="`customer`.")
+    NODE = strawberry.enum_value("node", description="`node`.")
+    EXPLAIN_LINK = strawberry.enum_value("explainLink", description="`explainLink`.")
+    INGEST = strawberry.enum_value("ingest", description="`ingest`.")
+    LINK = strawberry.enum_value("link", description="`link`.")
+    UNLINK = strawberry.enum_value("unlink", description="`unlink` (API or CLI).")
+    SET_CONSENT = strawberry.enum_value("setConsent", description="`setConsent`.")
+    FORGET = strawberry.enum_value("forget", description="`forget` (API or CLI).")
+    EXPORT = strawberry.enum_value("export", description="`idgraph export` (CLI).")
 
 
 # ---- identity nodes ------------------------------------------------------------------
@@ -151,6 +193,16 @@ def identity_node(record: NodeRecord) -> IdentityNode:
     )
 
 
+async def shown_node(info: Info, key: str) -> IdentityNode | None:
+    """The identity node with this key, or None when consent hides it (or it is gone):
+    a hidden node and an unknown one look the same, as everywhere."""
+    customer_id = (await info.context.privacy.visible([key])).get(key)
+    if customer_id is None:
+        return None
+    nodes = await info.context.loaders.nodes.load(customer_id)
+    return next((identity_node(n) for n in nodes if n.key == key), None)
+
+
 # ---- profile data --------------------------------------------------------------------
 
 
@@ -161,9 +213,17 @@ class Trait:
     source: str = strawberry.field(description="The source that reported it.")
     updated_at: datetime = strawberry.field(description="Time of the winning report (UTC).")
     identity_node: str | None = strawberry.field(
-        description="Key of the node it was reported for; null when consent hides it."
+        description="Key of the node it was reported for; null when consent hides it.",
+        deprecation_reason="Use `node`.",
     )
     event_id: str = strawberry.field(description="Id of the event that reported it.")
+
+    @strawberry.field(
+        description="The node it was reported for; null when consent hides it.",
+        extensions=PROFILE,
+    )
+    async def node(self, info: Info) -> IdentityNode | None:
+        return None if self.identity_node is None else await shown_node(info, self.identity_node)
 
     @classmethod
     def from_record(cls, t: TraitRecord, view: ConsentView) -> Trait:
@@ -185,9 +245,17 @@ class Consent:
     expires_at: datetime | None = strawberry.field(description="When a grant lapses, if ever.")
     source: str = strawberry.field(description="The source that recorded it.")
     identity_node: str | None = strawberry.field(
-        description="Key of the node it was recorded on; null when consent hides it."
+        description="Key of the node it was recorded on; null when consent hides it.",
+        deprecation_reason="Use `node`.",
     )
     event_id: str = strawberry.field(description="Id of the event that recorded it.")
+
+    @strawberry.field(
+        description="The node it was recorded on; null when consent hides it.",
+        extensions=PROFILE,
+    )
+    async def node(self, info: Info) -> IdentityNode | None:
+        return None if self.identity_node is None else await shown_node(info, self.identity_node)
 
     @classmethod
     def from_record(cls, c: ConsentRecord, view: ConsentView) -> Consent:
@@ -216,9 +284,18 @@ class Interaction(Node):
     properties: JSON = strawberry.field(description="Free-form details (a JSON object).")
     event_id: str = strawberry.field(description="Id of the event that reported it.")
     identity_nodes: list[str] = strawberry.field(
-        description="Keys of the identity nodes that performed it (those consent shows)."
+        description="Keys of the identity nodes that performed it (those consent shows).",
+        deprecation_reason="Use `nodes`.",
     )
     anchor: strawberry.Private[str]
+
+    @strawberry.field(
+        description="The identity nodes that performed it (those consent shows).",
+        extensions=PROFILE,
+    )
+    async def nodes(self, info: Info) -> list[IdentityNode]:
+        found = await asyncio.gather(*(shown_node(info, key) for key in self.identity_nodes))
+        return [n for n in found if n is not None]
 
     # Node declares ``id`` as a field; here it is computed (mypy sees an override).
     @strawberry.field(  # type: ignore[misc]
@@ -245,17 +322,17 @@ class Interaction(Node):
 
 @strawberry.type(description="A page of a customer's interactions, newest first.")
 class InteractionConnection(Connection[Interaction]):
-    customer_id: strawberry.Private[str]
+    counted: strawberry.Private[CountKey]
     visible: strawberry.Private[bool]
 
     @strawberry.field(
-        description="How many interactions the customer has in all (no filters) that "
-        "consent lets the caller see."
+        description="How many interactions pass the connection's filters (`type`, "
+        "`since`) in all pages, of those consent lets the caller see."
     )
     async def total_count(self, info: Info) -> int:
         if not self.visible:
             return 0
-        return await info.context.loaders.interaction_counts.load(self.customer_id)
+        return await info.context.loaders.interaction_counts.load(self.counted)
 
 
 @strawberry.type(
@@ -385,7 +462,9 @@ class Customer(Node):
             accounts=sum(isinstance(n, Account) for n in hidden),
             traits=len(await self._traits(info)) if hides_all else 0,
             interactions=(
-                await info.context.loaders.interaction_counts.load(self.id) if hides_all else 0
+                await info.context.loaders.interaction_counts.load(CountKey(self.id))
+                if hides_all
+                else 0
             ),
         )
 
@@ -413,11 +492,11 @@ class Customer(Node):
         if after is not None:
             at, interaction_id = cursors.decode(after, 2)
             before = (cursors.decode_time(at), interaction_id)
-        since = utc(since, "since")
+        kinds = tuple(types) if types else None
         view = await info.context.privacy.view(self.id)
         views = (
             await info.context.loaders.interactions.load(
-                InteractionsKey(self.id, size + 1, before, tuple(types) if types else None, since)
+                InteractionsKey(self.id, size + 1, before, kinds, since)
             )
             if view.customer_allows
             else []
@@ -425,7 +504,10 @@ class Customer(Node):
         items = [((v.at, v.id), Interaction.from_view(v, view, self.id)) for v in views]
         edges, page_info = page(items, size, after, cursors)
         return InteractionConnection(
-            edges=edges, page_info=page_info, customer_id=self.id, visible=view.customer_allows
+            edges=edges,
+            page_info=page_info,
+            counted=CountKey(self.id, kinds, since),
+            visible=view.customer_allows,
         )
 
 
@@ -440,12 +522,16 @@ class Link:
     at: datetime = strawberry.field(description="When the evidence was seen (UTC).")
     event_id: str = strawberry.field(description="The event that brought the evidence.")
     accepted: bool = strawberry.field(description="False when a rule refused it.")
-    rule: str | None = strawberry.field(
-        description="The rule that refused it: `limit:<kind>`, `max_size`, `ban`, `unlink`."
+    rule: LinkRule | None = strawberry.field(
+        description="The rule that refused it; null when accepted."
+    )
+    limit_kind: str | None = strawberry.field(
+        description="For `rule: LIMIT`, the kind whose limit refused it, e.g. `user_id`."
     )
 
     @classmethod
     def from_record(cls, k: LinkRecord) -> Link:
+        rule, kind = link_rule(k.rule) if k.rule else (None, None)
         return cls(
             key_a=k.a,
             key_b=k.b,
@@ -453,16 +539,33 @@ class Link:
             at=k.at,
             event_id=k.event_id,
             accepted=k.accepted,
-            rule=k.rule,
+            rule=rule,
+            limit_kind=kind,
         )
 
-    @strawberry.field(description="Key of one end (the smaller); null when consent hides it.")
+    @strawberry.field(
+        description="Key of one end (the smaller); null when consent hides it.",
+        deprecation_reason="Use `nodeA`.",
+    )
     async def a(self, info: Info) -> str | None:
         return await info.context.privacy.shown_key(self.key_a)
 
-    @strawberry.field(description="Key of the other end; null when consent hides it.")
+    @strawberry.field(
+        description="Key of the other end; null when consent hides it.",
+        deprecation_reason="Use `nodeB`.",
+    )
     async def b(self, info: Info) -> str | None:
         return await info.context.privacy.shown_key(self.key_b)
+
+    @strawberry.field(
+        description="One end (the smaller key); null when consent hides it.", extensions=PROFILE
+    )
+    async def node_a(self, info: Info) -> IdentityNode | None:
+        return await shown_node(info, self.key_a)
+
+    @strawberry.field(description="The other end; null when consent hides it.", extensions=PROFILE)
+    async def node_b(self, info: Info) -> IdentityNode | None:
+        return await shown_node(info, self.key_b)
 
     @strawberry.field(description="The customer `a` belongs to now; null when consent hides `a`.")
     async def customer_a(self, info: Info) -> Customer | None:
@@ -471,6 +574,13 @@ class Link:
     @strawberry.field(description="The customer `b` belongs to now; null when consent hides `b`.")
     async def customer_b(self, info: Info) -> Customer | None:
         return await _customer_of_shown(info, self.key_b)
+
+
+@strawberry.type(description="A page of links refused by the resolution rules.")
+class LinkConnection(Connection[Link]):
+    @strawberry.field(description="How many refused links there are in all pages.")
+    async def total_count(self, info: Info) -> int:
+        return await info.context.graph.store.count_rejected_links()
 
 
 async def _customer_of_shown(info: Info, key: str) -> Customer | None:
@@ -485,14 +595,31 @@ async def _customer_of_shown(info: Info, key: str) -> Customer | None:
 @strawberry.type(description="One accepted link on the path between two identity nodes.")
 class LinkHop:
     from_: str | None = strawberry.field(
-        name="from", description="Key the hop starts from; null when consent hides it."
+        name="from",
+        description="Key the hop starts from; null when consent hides it.",
+        deprecation_reason="Use `fromNode`.",
     )
     to: str | None = strawberry.field(
-        description="Key the hop arrives at; null when consent hides it."
+        description="Key the hop arrives at; null when consent hides it.",
+        deprecation_reason="Use `toNode`.",
     )
     source: str = strawberry.field(description="Source of the evidence.")
     at: datetime = strawberry.field(description="When the evidence was seen (UTC).")
     event_id: str = strawberry.field(description="The event that brought the evidence.")
+
+    @strawberry.field(
+        description="The node the hop starts from; null when consent hides it.",
+        extensions=PROFILE,
+    )
+    async def from_node(self, info: Info) -> IdentityNode | None:
+        return None if self.from_ is None else await shown_node(info, self.from_)
+
+    @strawberry.field(
+        description="The node the hop arrives at; null when consent hides it.",
+        extensions=PROFILE,
+    )
+    async def to_node(self, info: Info) -> IdentityNode | None:
+        return None if self.to is None else await shown_node(info, self.to)
 
 
 @strawberry.type(description="Why two identity nodes are (or are not) the same customer.")
@@ -510,3 +637,43 @@ class LinkExplanation:
     )
     customer_a: Customer | None = strawberry.field(description="The customer of `a`.")
     customer_b: Customer | None = strawberry.field(description="The customer of `b`.")
+
+
+# ---- audit ---------------------------------------------------------------------------
+
+
+@strawberry.type(description="One read or change of personal data: who, why, what, when.")
+class AuditRecord:
+    at: datetime = strawberry.field(description="When (UTC).")
+    actor: str = strawberry.field(description="The API key's name (`cli` for the CLI).")
+    purpose: str = strawberry.field(description="The purpose the request declared.")
+    operation: AuditOperation = strawberry.field(description="What was done.")
+    customer_id: strawberry.ID | None = strawberry.field(
+        description="The customer concerned; null for a lookup that found nothing."
+    )
+    detail: str = strawberry.field(
+        description="Steward actions: the event or parts, and why. `miss`: the lookup "
+        "found nothing; `hidden`: it found only what consent hides for the purpose."
+    )
+
+    @classmethod
+    def from_entry(cls, e: AuditEntry) -> AuditRecord:
+        return cls(
+            at=e.at,
+            actor=e.actor,
+            purpose=e.purpose,
+            operation=AuditOperation(e.operation),
+            customer_id=None if e.customer_id is None else strawberry.ID(e.customer_id),
+            detail=e.detail,
+        )
+
+
+@strawberry.type(description="A page of the audit log, newest first.")
+class AuditRecordConnection(Connection[AuditRecord]):
+    customer_id: strawberry.Private[str | None]
+
+    @strawberry.field(
+        description="How many records there are in all pages (for `customerId`, if given)."
+    )
+    async def total_count(self, info: Info) -> int:
+        return await info.context.graph.store.count_audit(customer_id=self.customer_id)

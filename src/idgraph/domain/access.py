@@ -30,6 +30,22 @@ class Permission(StrEnum):
     OPERATE = "operate"  # metrics, GraphiQL
 
 
+class Operation(StrEnum):
+    """What an audit entry records: the API field or CLI command that read or changed
+    personal data."""
+
+    RESOLVE = "resolve"
+    CUSTOMER = "customer"
+    NODE = "node"
+    EXPLAIN_LINK = "explainLink"
+    INGEST = "ingest"
+    LINK = "link"
+    UNLINK = "unlink"
+    SET_CONSENT = "setConsent"
+    FORGET = "forget"
+    EXPORT = "export"
+
+
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),
     Role.STEWARD: frozenset(

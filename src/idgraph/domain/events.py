@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from functools import cache, lru_cache
 from typing import Any
 
+from idgraph.domain import rfc3339
 from idgraph.domain.model import (
     ACCOUNT,
     DEVICE,
@@ -273,11 +274,11 @@ def parse_timestamp(value: object, field: str) -> datetime:
     if not isinstance(value, str):
         raise EventError(field, f"must be an RFC 3339 string, got {_type(value)}")
     try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise EventError(field, f"{quoted(value)} is not an RFC 3339 timestamp") from None
-    if parsed.tzinfo is None:
-        raise EventError(field, "needs a time zone offset (e.g. 'Z' or '+02:00')")
+        parsed = rfc3339.parse(value)
+    except rfc3339.NoOffset as exc:
+        raise EventError(field, str(exc)) from None
+    except rfc3339.NotRfc3339 as exc:
+        raise EventError(field, f"{quoted(value)} {exc}") from None
     try:
         utc: datetime | None = parsed.astimezone(UTC)
     except OverflowError:  # 9999-12-31T23:59:59-01:00 would be in year 10000 in UTC

@@ -217,12 +217,22 @@ class Outcome(StrEnum):
     REJECTED = "rejected"
 
 
+class Refusal(StrEnum):
+    """Why an event was not applied, for programs (``reason`` says it for people)."""
+
+    INVALID = "invalid"  # the event breaks the format; ``path`` names the field
+    ERASED = "erased"  # it carries an identifier that was erased
+    DUPLICATE = "duplicate"  # its id was applied before
+
+
 @dataclass(slots=True)
 class EventOutcome:
     event_id: str
     outcome: Outcome
     reason: str | None = None
     customer_ids: tuple[str, ...] = ()
+    refusal: Refusal | None = None
+    path: tuple[str, ...] = ()  # for INVALID: the field at fault, e.g. ("traits", "city")
 
 
 @dataclass(slots=True)

@@ -24,6 +24,7 @@ from idgraph.domain.model import (
     NewCustomer,
     NewNode,
     Outcome,
+    Refusal,
     ResolutionPlan,
     Snapshot,
     TraitReport,
@@ -224,10 +225,19 @@ def plan_batch(
     for event in events:
         if erased and any(n.key in erased for n in event.nodes):
             outcomes.append(
-                EventOutcome(event.id, Outcome.REJECTED, "erased: carries an erased identifier")
+                EventOutcome(
+                    event.id,
+                    Outcome.REJECTED,
+                    "erased: carries an erased identifier",
+                    refusal=Refusal.ERASED,
+                )
             )
         elif event.id in seen:
-            outcomes.append(EventOutcome(event.id, Outcome.DUPLICATE, "already ingested"))
+            outcomes.append(
+                EventOutcome(
+                    event.id, Outcome.DUPLICATE, "already ingested", refusal=Refusal.DUPLICATE
+                )
+            )
         else:
             seen.add(event.id)
             planner.event(event)

@@ -414,6 +414,7 @@ RETURN customer, i.id AS id, i.type AS type, i.channel AS channel, i.at AS at,
 COUNT_INTERACTIONS = """
 UNWIND $ids AS customer
 OPTIONAL MATCH (:Customer {id: customer})<-[:BELONGS_TO]-(:Identity)-[:PERFORMED]->(i:Interaction)
+WHERE ($types IS NULL OR i.type IN $types) AND ($since IS NULL OR i.at >= $since)
 RETURN customer, count(DISTINCT i) AS total
 """
 
@@ -477,6 +478,10 @@ RETURN x.key AS a, y.key AS b, r.source AS source, r.lastAt AS at, r.eventId AS 
        r.rule AS rule
 ORDER BY at DESC, a DESC, b DESC
 LIMIT $pageSize
+"""
+
+COUNT_REJECTED_LINKS = """
+MATCH ()-[r:LINKED]->() WHERE r.accepted = false RETURN count(r) AS total
 """
 
 # ---- whole graph: pages in key order, continuing after the last key seen ---------------
@@ -651,4 +656,10 @@ MATCH (e:AuditEntry)
 WHERE e.seq < $before AND ($customerId IS NULL OR e.customerId = $customerId)
 WITH e ORDER BY e.seq DESC LIMIT $pageSize
 RETURN properties(e) AS entry
+"""
+
+COUNT_AUDIT = """
+MATCH (e:AuditEntry)
+WHERE $customerId IS NULL OR e.customerId = $customerId
+RETURN count(e) AS total
 """

@@ -643,8 +643,19 @@ class Neo4jStore:
             cid: _interactions(part) for cid, part in _by_customer(rows)
         }
 
-    async def count_interactions(self, customer_ids: Sequence[str]) -> dict[str, int]:
-        rows = await self._query(cypher.COUNT_INTERACTIONS, ids=list(customer_ids))
+    async def count_interactions(
+        self,
+        customer_ids: Sequence[str],
+        *,
+        types: Collection[str] | None = None,
+        since: datetime | None = None,
+    ) -> dict[str, int]:
+        rows = await self._query(
+            cypher.COUNT_INTERACTIONS,
+            ids=list(customer_ids),
+            types=list(types) if types else None,
+            since=since,
+        )
         return dict.fromkeys(customer_ids, 0) | {r["customer"]: int(r["total"]) for r in rows}
 
     async def component(self, customer_id: str) -> Component:
@@ -677,6 +688,9 @@ class Neo4jStore:
             Link(r["a"], r["b"], r["source"], _dt(r["at"]), r["eventId"], False, r["rule"])
             for r in rows
         ]
+
+    async def count_rejected_links(self) -> int:
+        return int((await self._query(cypher.COUNT_REJECTED_LINKS))[0]["total"])
 
     # ---- whole graph -----------------------------------------------------------------
 
@@ -864,6 +878,10 @@ class Neo4jStore:
             for e in (r["entry"] for r in rows)
         ]
         return sorted(entries, key=lambda e: e.seq, reverse=True)
+
+    async def count_audit(self, *, customer_id: str | None) -> int:
+        rows = await self._query(cypher.COUNT_AUDIT, customerId=customer_id)
+        return int(rows[0]["total"])
 
     # ---- bulk import (``idgraph export --to``; see idgraph.transfer) -----------------
 

@@ -151,8 +151,16 @@ class Store(Protocol):
         ``limit`` per customer. One call serves a whole page of customers. ``keys`` are
         the nodes an interaction is attached to (its event's subject)."""
 
-    async def count_interactions(self, customer_ids: Sequence[str]) -> dict[str, int]:
-        """For each customer, how many interactions its nodes performed."""
+    async def count_interactions(
+        self,
+        customer_ids: Sequence[str],
+        *,
+        types: Collection[str] | None = None,
+        since: datetime | None = None,
+    ) -> dict[str, int]:
+        """For each customer, how many interactions its nodes performed; with ``types``
+        or ``since``, only those :meth:`interactions_of` would list under the same
+        filters."""
 
     async def component(self, customer_id: str) -> Component:
         """The customer's nodes and the accepted links among them. NotFound if unknown."""
@@ -164,6 +172,9 @@ class Store(Protocol):
         self, *, limit: int, before: tuple[datetime, str, str] | None = None
     ) -> list[Link]:
         """Links refused by a rule, newest first, ordered by ``(at, a, b)`` descending."""
+
+    async def count_rejected_links(self) -> int:
+        """How many links :meth:`rejected_links` lists in all."""
 
     # ---- whole graph (check, export) ---------------------------------------------
 
@@ -228,3 +239,6 @@ class Store(Protocol):
     ) -> list[AuditEntry]:
         """Entries newest first (by ``seq`` descending, below ``before``), optionally for
         one customer id."""
+
+    async def count_audit(self, *, customer_id: str | None) -> int:
+        """How many entries :meth:`audit_log` lists in all, optionally for one customer."""

@@ -927,13 +927,30 @@ class SqliteStore:
             result.setdefault(iid, []).append(key)
         return result
 
-    async def count_interactions(self, customer_ids: Sequence[str]) -> dict[str, int]:
+    async def count_interactions(
+        self,
+        customer_ids: Sequence[str],
+        *,
+        types: Collection[str] | None = None,
+        since: datetime | None = None,
+    ) -> dict[str, int]:
+        where: list[str] = []  # the filters' marks precede those of the ids
+        params: list[Any] = []
+        if types:
+            where.append(f"i.type IN ({_marks(len(types))})")
+            params += types
+        if since is not None:
+            where.append("i.at >= ?")
+            params.append(ts(since))
+        filtered = " JOIN interactions i ON i.id = p.interaction" if params else ""
+        where.append("c.id IN ({marks})")
         with self._read():
             rows = self._select_in(
                 "SELECT c.id, count(DISTINCT p.interaction) FROM customers c "
-                "JOIN nodes n ON n.cluster = c.cluster JOIN performed p ON p.node = n.id "
-                "WHERE c.id IN ({marks}) GROUP BY c.id",
+                "JOIN nodes n ON n.cluster = c.cluster JOIN performed p ON p.node = n.id"
+                f"{filtered} WHERE {' AND '.join(where)} GROUP BY c.id",
                 list(customer_ids),
+                *params,
             )
         return dict.fromkeys(customer_ids, 0) | dict(rows)
 
@@ -1006,6 +1023,11 @@ class SqliteStore:
                 (*params, limit),
             ).fetchall()
         return [Link(a, b, s, dt(at), e, False, rule) for a, b, s, at, e, rule in rows]
+
+    async def count_rejected_links(self) -> int:
+        with self._read():
+            (total,) = self._db.execute("SELECT count(*) FROM links WHERE accepted = 0").fetchone()
+        return int(total)
 
     # ---- whole graph -----------------------------------------------------------------
 
@@ -1306,6 +1328,15 @@ class SqliteStore:
             AuditEntry(dt(at), actor, purpose, op, cid, detail, seq)
             for seq, at, actor, purpose, op, cid, detail in rows
         ]
+
+    async def count_audit(self, *, customer_id: str | None) -> int:
+        if customer_id is None:
+            row = self._db.execute("SELECT count(*) FROM audit").fetchone()
+        else:
+            row = self._db.execute(
+                "SELECT count(*) FROM audit WHERE customer_id = ?", (customer_id,)
+            ).fetchone()
+        return int(row[0])
 
 
 def _link_rows(
