@@ -232,6 +232,23 @@ def _marks(n: int) -> str:
     return ",".join("?" * n)
 
 
+def _interaction_filters(
+    types: Collection[str] | None, since: datetime | None
+) -> tuple[list[str], list[Any]]:
+    """The conditions on ``i`` (interactions) that the ``types`` and ``since`` filters
+    of :meth:`SqliteStore.interactions_of` and ``count_interactions`` share, with their
+    parameters in order."""
+    where: list[str] = []
+    params: list[Any] = []
+    if types:
+        where.append(f"i.type IN ({_marks(len(types))})")
+        params += types
+    if since is not None:
+        where.append("i.at >= ?")
+        params.append(ts(since))
+    return where, params
+
+
 class SqliteStore:
     """A :class:`~idgraph.store.port.Store` in one SQLite file (``sqlite:///path``).
 
@@ -884,12 +901,9 @@ class SqliteStore:
         if page.before is not None:
             where.append("(i.at, i.ext_id) < (?, ?)")
             params += [ts(page.before[0]), page.before[1]]
-        if page.types:
-            where.append(f"i.type IN ({_marks(len(page.types))})")
-            params += page.types
-        if page.since is not None:
-            where.append("i.at >= ?")
-            params.append(ts(page.since))
+        filters, filter_params = _interaction_filters(page.types, page.since)
+        where += filters
+        params += filter_params
         rows = self._db.execute(
             "SELECT * FROM (SELECT n.cluster, i.id, i.ext_id, i.type, i.channel, i.at, i.source, "
             "i.properties, i.event_id, row_number() OVER (PARTITION BY n.cluster "
@@ -934,14 +948,7 @@ class SqliteStore:
         types: Collection[str] | None = None,
         since: datetime | None = None,
     ) -> dict[str, int]:
-        where: list[str] = []  # the filters' marks precede those of the ids
-        params: list[Any] = []
-        if types:
-            where.append(f"i.type IN ({_marks(len(types))})")
-            params += types
-        if since is not None:
-            where.append("i.at >= ?")
-            params.append(ts(since))
+        where, params = _interaction_filters(types, since)  # marks before the ids'
         filtered = " JOIN interactions i ON i.id = p.interaction" if params else ""
         where.append("c.id IN ({marks})")
         with self._read():
