@@ -4,8 +4,11 @@ Every request but ``/healthz`` and ``/readyz`` carries ``Authorization: Bearer <
 (else HTTP 401; repeated 401s from one client address lead to HTTP 429, see
 :mod:`idgraph.api.throttle`). GraphQL fields then check, one by one, that the key's role
 has the permission the field needs and that the key may use the request's purpose
-(``X-Purpose``); a field that fails answers null with a ``FORBIDDEN`` error while the
-others still answer. Roles and permissions are :mod:`idgraph.domain.access`'s.
+(``X-Purpose``); a field that fails raises a ``FORBIDDEN`` error at its path, and null
+takes the place of the nearest nullable field around it (GraphQL's null propagation: the
+field itself, or, for a non-null field such as ``Customer.size``, the ``Customer``),
+while the rest of the response still answers. Roles and permissions are
+:mod:`idgraph.domain.access`'s.
 """
 
 from __future__ import annotations

@@ -126,7 +126,7 @@ class IdentityNode(Node):
     # Reached only through fields that need `resolve` or `read_profile` already.
     kind: str = strawberry.field(description="`email`, `phone`, `cookie`, …, `device`, `account`.")
     value: str = strawberry.field(description="The normalized value (the key after `kind:`).")
-    created_at: datetime | None = strawberry.field(
+    created_at: datetime = strawberry.field(
         description="When the graph first saw it (UTC).", extensions=PROFILE
     )
     key: strawberry.Private[str]
@@ -353,24 +353,25 @@ class RedactionCounts:
 @strawberry.type(
     description="A unified customer: identity nodes connected by accepted links. What it "
     "shows follows consent for the request's purpose (what is left out is counted in "
-    "`redacted`); fields other than `id` and `identifiers` need the `read_profile` "
-    "permission."
+    "`redacted`). Fields other than `id` and `identifiers` need the `read_profile` "
+    "permission: asking one without it is a `FORBIDDEN` error at that field, and, the "
+    "fields being non-null, the customer itself is null (GraphQL's null propagation)."
 )
 class Customer(Node):
-    aliases: list[strawberry.ID] | None = strawberry.field(
+    aliases: list[strawberry.ID] = strawberry.field(
         description="Ids of customers merged into this one; each still finds it.",
         extensions=PROFILE,
     )
-    created_at: datetime | None = strawberry.field(
+    created_at: datetime = strawberry.field(
         description="When the customer was created (UTC).", extensions=PROFILE
     )
-    updated_at: datetime | None = strawberry.field(
+    updated_at: datetime = strawberry.field(
         description="Last change of its nodes (UTC).", extensions=PROFILE
     )
     split_from: strawberry.ID | None = strawberry.field(
         description="The customer it was split off from, if it was.", extensions=PROFILE
     )
-    size: int | None = strawberry.field(
+    size: int = strawberry.field(
         description="Number of identity nodes, hidden ones included.", extensions=PROFILE
     )
     # Keys the caller supplied (``resolve``): all a key with only `resolve` may see.
@@ -408,7 +409,7 @@ class Customer(Node):
         kind: Annotated[
             str | None, strawberry.argument(description="Only this kind, e.g. `email`.")
         ] = None,
-    ) -> list[Identifier] | None:
+    ) -> list[Identifier]:
         everything = info.context.may(Permission.READ_PROFILE)
         shown, _ = await self._nodes(info)
         return [
@@ -420,18 +421,18 @@ class Customer(Node):
         ]
 
     @strawberry.field(description="Devices, ordered by key.", extensions=PROFILE)
-    async def devices(self, info: Info) -> list[Device] | None:
+    async def devices(self, info: Info) -> list[Device]:
         return [n for n in (await self._nodes(info))[0] if isinstance(n, Device)]
 
     @strawberry.field(description="Accounts, ordered by key.", extensions=PROFILE)
-    async def accounts(self, info: Info) -> list[Account] | None:
+    async def accounts(self, info: Info) -> list[Account]:
         return [n for n in (await self._nodes(info))[0] if isinstance(n, Account)]
 
     async def _traits(self, info: Info) -> dict[str, TraitRecord]:
         return merge_traits(await info.context.loaders.traits.load(self.id))
 
     @strawberry.field(description="Traits merged across its nodes, by name.", extensions=PROFILE)
-    async def traits(self, info: Info) -> list[Trait] | None:
+    async def traits(self, info: Info) -> list[Trait]:
         view = await info.context.privacy.view(self.id)
         if not view.customer_allows:
             return []
@@ -443,7 +444,7 @@ class Customer(Node):
         "Shown for every purpose, whatever they decide.",
         extensions=PROFILE,
     )
-    async def consents(self, info: Info) -> list[Consent] | None:
+    async def consents(self, info: Info) -> list[Consent]:
         view = await info.context.privacy.view(self.id)
         records = await info.context.loaders.consents.load(self.id)
         decisions = current_decisions(records, info.context.privacy.now)
@@ -452,7 +453,7 @@ class Customer(Node):
     @strawberry.field(
         description="What consent left out of this customer, counted.", extensions=PROFILE
     )
-    async def redacted(self, info: Info) -> RedactionCounts | None:
+    async def redacted(self, info: Info) -> RedactionCounts:
         view = await info.context.privacy.view(self.id)
         _, hidden = await self._nodes(info)
         hides_all = not view.customer_allows
@@ -485,7 +486,7 @@ class Customer(Node):
         since: Annotated[
             datetime | None, strawberry.argument(description="Only at or after this time.")
         ] = None,
-    ) -> InteractionConnection | None:
+    ) -> InteractionConnection:
         size = page_size(first, info.context.settings)
         cursors = info.context.tokens.cursors("interactions")
         before = None
