@@ -50,7 +50,7 @@ PURPOSE = "support"
 TRIVIAL = "{ __typename }"
 RESOLVE = (
     "query($id: IdentifierInput!) { resolve(identifier: $id) { id size "
-    "identifiers { kind value } traits { name value } "
+    "identifiers { edges { node { kind value } } } traits { edges { node { name value } } } "
     "interactions(first: 20) { edges { node { type at channel } } } } }"
 )
 

@@ -97,3 +97,8 @@ async def api(settings: Settings, store: Store) -> AsyncIterator[Api]:
 
 def codes(result: dict[str, Any]) -> list[str]:
     return [e["extensions"]["code"] for e in result.get("errors", [])]
+
+
+def nodes(connection: dict[str, Any]) -> list[Any]:
+    """The items of a connection's page, in order."""
+    return [edge["node"] for edge in connection["edges"]]

@@ -83,12 +83,13 @@ async def test_forbidden_fields_are_null_and_the_others_still_answer(
     await graph.ingest([event("email:a@x.com")])
     reader = api.as_(await new_key(graph.store, settings, "r", "reader"))
     query = (
-        '{ resolve(identifier: {kind: "email", value: "a@x.com"}) { identifiers { value } } '
+        '{ resolve(identifier: {kind: "email", value: "a@x.com"}) '
+        "{ identifiers { edges { node { value } } } } "
         "conflicts { edges { cursor } } auditLog { edges { cursor } } }"
     )
     result = await reader.query(query)
     assert result["data"] == {
-        "resolve": {"identifiers": [{"value": "a@x.com"}]},
+        "resolve": {"identifiers": {"edges": [{"node": {"value": "a@x.com"}}]}},
         "conflicts": None,
         "auditLog": None,
     }

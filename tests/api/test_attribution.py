@@ -8,7 +8,7 @@ from typing import Any
 
 from idgraph.config import Settings
 from idgraph.service import IdentityGraph
-from tests.api.conftest import Api, new_key
+from tests.api.conftest import Api, new_key, nodes
 from tests.contract.test_attribution import HOUSEHOLD
 
 INGEST = """
@@ -27,8 +27,8 @@ mutation($subject: IdentifierInput!) {
 PROFILE = """
 query($id: IdentifierInput!) {
   resolve(identifier: $id) {
-    identifiers { value }
-    traits { name }
+    identifiers { edges { node { value } } }
+    traits { edges { node { name } } }
     interactions { totalCount edges { node { type properties identityNodes } } }
     consents { purpose status identityNode }
   }
@@ -74,11 +74,11 @@ async def test_resolve_anna_shows_her_login_and_no_consent_of_berts(
 
     marketing = api.as_(await new_key(graph.store, settings, "crm", "reader"), "marketing")
     anna = (await marketing.data(PROFILE, person("anna")))["resolve"]
-    assert anna["identifiers"] == [], "Bert's grant does not make Anna visible to marketing"
+    assert nodes(anna["identifiers"]) == [], "Bert's grant does not make Anna visible to marketing"
     assert anna["interactions"]["totalCount"] == 0
     assert anna["consents"] == []
     bert = (await marketing.data(PROFILE, person("bert")))["resolve"]
-    assert sorted(i["value"] for i in bert["identifiers"]) == ["bert", "c-bert"]
+    assert sorted(i["value"] for i in nodes(bert["identifiers"])) == ["bert", "c-bert"]
 
 
 async def test_a_withdrawal_outruns_a_grant_dated_2030_on_the_next_read(
@@ -98,13 +98,13 @@ async def test_a_withdrawal_outruns_a_grant_dated_2030_on_the_next_read(
     if ingested["outcome"] == "ACCEPTED":  # ingest may refuse a timestamp this far ahead
         before = (await marketing.data(PROFILE, {"id": email}))["resolve"]
         assert [c["status"] for c in before["consents"]] == ["GRANTED"]
-        assert before["traits"] == [{"name": "tier"}]
+        assert nodes(before["traits"]) == [{"name": "tier"}]
 
     withdrawal = (await api.data(SET_CONSENT, {"subject": email}))["setConsent"]
     assert withdrawal == {"event": {"outcome": "ACCEPTED"}, "userErrors": []}
 
     after = (await marketing.data(PROFILE, {"id": email}))["resolve"]
-    assert after["identifiers"] == []
-    assert after["traits"] == []
+    assert nodes(after["identifiers"]) == []
+    assert nodes(after["traits"]) == []
     assert after["interactions"]["totalCount"] == 0
     assert [(c["purpose"], c["status"]) for c in after["consents"]] == [("marketing", "DENIED")]

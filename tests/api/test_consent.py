@@ -10,7 +10,7 @@ import pytest
 
 from idgraph.config import Settings
 from idgraph.service import IdentityGraph
-from tests.api.conftest import Api, codes, new_key
+from tests.api.conftest import Api, codes, new_key, nodes
 from tests.api.opaque import assert_opaque, tokens
 from tests.events import event
 
@@ -46,9 +46,9 @@ QUERY = """
 query($id: IdentifierInput!) {
   resolve(identifier: $id) {
     id
-    identifiers { value }
-    devices { id value }
-    traits { name identityNode }
+    identifiers { edges { node { value } } }
+    devices { edges { node { id value } } }
+    traits { edges { node { name identityNode } } }
     interactions { totalCount edges { node { id interactionId identityNodes } } }
     consents { purpose status identityNode }
     redacted { identifiers devices accounts traits interactions }
@@ -57,7 +57,9 @@ query($id: IdentifierInput!) {
 """
 
 RESOLVER_QUERY = """
-query($id: IdentifierInput!) { resolve(identifier: $id) { id identifiers { value } } }
+query($id: IdentifierInput!) {
+  resolve(identifier: $id) { id identifiers { edges { node { value } } } }
+}
 """
 
 
@@ -115,17 +117,17 @@ async def test_profile_by_role_purpose_and_consent_state(
         # what it may ask: the id, and the identifier it supplied if consent shows it
         allowed = await caller.data(RESOLVER_QUERY, {"id": {"kind": "email", "value": "m@x.com"}})
         assert allowed["resolve"]["id"] == customer_id
-        identifiers = allowed["resolve"]["identifiers"]
+        identifiers = nodes(allowed["resolve"]["identifiers"])
         assert {i["value"] for i in identifiers} == shown & {"m@x.com"}
         return
 
     customer = result["data"]["resolve"]
     assert customer["id"] == customer_id
     assert "errors" not in result, result["errors"]
-    assert {i["value"] for i in customer["identifiers"]} == shown
+    assert {i["value"] for i in nodes(customer["identifiers"])} == shown
     device = {"id": tokens.node_id("device:d1"), "value": "d1"}
-    assert customer["devices"] == ([device] if customer_level else [])
-    assert [t["name"] for t in customer["traits"]] == (["tier"] if customer_level else [])
+    assert nodes(customer["devices"]) == ([device] if customer_level else [])
+    assert [t["name"] for t in nodes(customer["traits"])] == (["tier"] if customer_level else [])
     interactions = customer["interactions"]
     assert interactions["totalCount"] == len(interactions["edges"]) == int(customer_level)
     for edge in interactions["edges"]:

@@ -10,7 +10,7 @@ import pytest
 from idgraph.config import Settings
 from idgraph.service import IdentityGraph
 from idgraph.store.sqlite import SqliteStore
-from tests.api.conftest import Api, codes, new_key
+from tests.api.conftest import Api, codes, new_key, nodes
 from tests.api.opaque import tokens
 from tests.events import event
 from tests.test_store_files import LATER, OTHERS, PERSON, PLAINTEXT, leftovers
@@ -35,7 +35,9 @@ mutation($id: IdentifierInput!) {
 }
 """
 PROFILE = """
-query($id: IdentifierInput!) { resolve(identifier: $id) { id identifiers { value } } }
+query($id: IdentifierInput!) {
+  resolve(identifier: $id) { id identifiers { edges { node { value } } } }
+}
 """
 AUDIT = """
 query($customerId: ID, $first: Int, $after: String) {
@@ -58,17 +60,17 @@ async def test_set_consent_changes_what_a_purpose_shows(
     await graph.ingest([event("email:a@x.com", "cookie:c1")])
     writer = api.as_(await new_key(graph.store, settings, "prefs", "writer"))
     reader = api.as_(await new_key(graph.store, settings, "crm", "reader"), "marketing")
-    assert (await reader.data(PROFILE, {"id": EMAIL}))["resolve"]["identifiers"] == []
+    assert nodes((await reader.data(PROFILE, {"id": EMAIL}))["resolve"]["identifiers"]) == []
     result = (await writer.data(SET_CONSENT, consent()))["setConsent"]
     assert result["userErrors"] == []
     assert result["event"]["outcome"] == "ACCEPTED"
     assert result["event"]["eventId"].startswith("consent:")
     assert result["customer"] == {"id": await graph.customer_of("email:a@x.com")}
-    shown = (await reader.data(PROFILE, {"id": EMAIL}))["resolve"]["identifiers"]
+    shown = nodes((await reader.data(PROFILE, {"id": EMAIL}))["resolve"]["identifiers"])
     assert shown == [{"value": "c1"}, {"value": "a@x.com"}]
     # a grant that has already lapsed is no decision; the latest decision counts
     await writer.data(SET_CONSENT, consent(expiresAt="2020-01-01T00:00:00Z"))
-    assert (await reader.data(PROFILE, {"id": EMAIL}))["resolve"]["identifiers"] == []
+    assert nodes((await reader.data(PROFILE, {"id": EMAIL}))["resolve"]["identifiers"]) == []
 
 
 async def test_set_consent_user_errors(api: Api, graph: IdentityGraph) -> None:

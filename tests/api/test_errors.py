@@ -61,11 +61,11 @@ async def test_invalid_identifiers_are_bad_user_input(
 async def test_a_query_deeper_than_the_limit_is_refused(api: Api) -> None:
     nested = "id"
     for _ in range(6):
-        nested = f"identifiers {{ customer {{ {nested} }} }}"
+        nested = f"identifiers {{ edges {{ node {{ customer {{ {nested} }} }} }} }}"
     result = await api.query(f'{{ customer(id: "cus_x") {{ {nested} }} }}')
     assert codes(result) == ["GRAPHQL_VALIDATION_FAILED"]
     assert "exceeds maximum operation depth of 10" in result["errors"][0]["message"]
-    shallow = '{ customer(id: "cus_x") { identifiers { customer { id } } } }'
+    shallow = '{ customer(id: "cus_x") { identifiers { edges { node { customer { id } } } } } }'
     assert "errors" not in await api.query(shallow)
 
 

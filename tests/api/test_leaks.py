@@ -61,7 +61,7 @@ LINK = """mutation($a: IdentifierInput!, $b: IdentifierInput!) {
 UNLINK = """mutation($a: IdentifierInput!, $b: IdentifierInput!) {
   unlink(a: $a, b: $b, ban: true) {
     actor banned note redacted removedLinks { a b rule }
-    customers { id identifiers { value } } userErrors { code message field }
+    customers { id identifiers { edges { node { value } } } } userErrors { code message field }
   }
 }"""
 EXPLAIN = """query($a: IdentifierInput!, $b: IdentifierInput!) {
@@ -200,10 +200,13 @@ async def test_the_resolver_role_gets_the_customer_id_and_its_identifier_nothing
 ) -> None:
     await seed(graph)
     resolver = api.as_(await new_key(graph.store, settings, "edge", "resolver"), "support")
-    allowed = await resolver.data(RESOLVE % "id identifiers { kind value }")
+    allowed = await resolver.data(RESOLVE % "id identifiers { edges { node { kind value } } }")
     customer_id = await graph.customer_of(f"cookie:{COOKIE}")
     assert allowed == {
-        "resolve": {"id": customer_id, "identifiers": [{"kind": "cookie", "value": COOKIE}]}
+        "resolve": {
+            "id": customer_id,
+            "identifiers": {"edges": [{"node": {"kind": "cookie", "value": COOKIE}}]},
+        }
     }
     customer_fields = [f for f in fields_of("Customer") if f not in ("id", "identifiers")]
     identifier_fields = [f for f in fields_of("Identifier") if f not in ("kind", "value")]
@@ -218,10 +221,11 @@ async def test_the_resolver_role_gets_the_customer_id_and_its_identifier_nothing
         expected = {"id": customer_id, field: None} if field == "splitFrom" else None
         assert result["data"]["resolve"] == expected
     for field in identifier_fields:
-        query = RESOLVE % f"id identifiers {{ kind value {selection('Identifier', field)} }}"
+        inner = f"kind value {selection('Identifier', field)}"
+        query = RESOLVE % f"id identifiers {{ edges {{ node {{ {inner} }} }} }}"
         result = await resolver.query(query)
         assert codes(result) == ["FORBIDDEN"], (field, result)
-        assert result["errors"][0]["path"][:2] == ["resolve", "identifiers"]
+        assert result["errors"][0]["path"][:5] == ["resolve", "identifiers", "edges", 0, "node"]
 
 
 AUDIT = "{ auditLog(first: 20) { edges { node { actor operation customerId detail } } } }"

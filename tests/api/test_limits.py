@@ -24,7 +24,8 @@ from tests.api.readme import quick_start
 from tests.events import event
 
 RESOLVE = 'resolve(identifier: {kind: "email", value: "a@x.com"})'
-NESTED = f"{{ {RESOLVE} {{ identifiers {{ customer {{ identifiers {{ id }} }} }} }} }}"
+PAGE = "identifiers(first: 100) { edges { node { customer { %s } } } }"
+NESTED = f"{{ {RESOLVE} {{ {PAGE % (PAGE % 'consents { purpose }')} }} }}"
 
 
 async def limited(store: Store, **limits: object) -> AsyncIterator[Api]:
@@ -54,7 +55,8 @@ async def test_nested_lists_are_refused_before_running_with_cost_and_limit(api: 
     assert codes(result) == ["QUERY_TOO_COMPLEX"]
     assert "data" not in result  # refused before it ran
     message = result["errors"][0]["message"]
-    assert cost(message) > 10 * ApiSettings().max_cost
+    # two pages of 100 identifiers, each with its customer's 20 consents
+    assert cost(message) == 1 + 1 + 100 * (3 + 1 + 100 * (4 + 20 * 1)) == 240_402
     assert "limit of 100,000" in message
 
 
@@ -81,7 +83,7 @@ async def test_twin_fragments_multiply_and_are_refused(api: Api) -> None:
 async def test_a_page_size_variable_counts(store: Store) -> None:
     query = (
         "query($n: Int) { conflicts(first: $n) "
-        "{ edges { node { customerA { traits { name } } } } } }"
+        "{ edges { node { customerA { consents { purpose } } } } } }"
     )
     async for api in limited(store, max_cost=1000):
         small = await api.query(query, {"n": 5})
@@ -140,7 +142,8 @@ async def test_a_response_over_the_size_limit_is_replaced_by_an_error(
     await graph.ingest([event("email:a@x.com")])
     async for api in limited(store, max_response_bytes=200):
         assert "errors" not in await api.query(f"{{ {RESOLVE} {{ id }} }}")
-        query = f"{{ {RESOLVE} {{ id size createdAt updatedAt identifiers {{ id kind value }} }} }}"
+        identifiers = "identifiers { edges { node { id kind value } } }"
+        query = f"{{ {RESOLVE} {{ id size createdAt updatedAt {identifiers} }} }}"
         response = await api.post(query)
         assert response.status_code == 200
         assert len(response.content) < 300
@@ -155,7 +158,6 @@ SIZES.learn(SCHEMA._schema)
 
 # Selections on Customer, as (field, children): children None for a leaf.
 LEAVES = ["id", "size", "createdAt"]
-LISTS = ["identifiers", "devices", "traits"]
 
 
 def measure(query: str) -> tuple[int, int, int]:
@@ -170,7 +172,7 @@ selections = st.recursive(
     st.lists(st.sampled_from(LEAVES), min_size=1, max_size=3).map(" ".join),
     lambda inner: st.lists(
         st.tuples(st.sampled_from(["identifiers", "devices"]), inner).map(
-            lambda pair: f"{pair[0]} {{ id customer {{ {pair[1]} }} }}"
+            lambda pair: f"{pair[0]} {{ edges {{ node {{ id customer {{ {pair[1]} }} }} }} }}"
         ),
         min_size=1,
         max_size=2,
@@ -193,8 +195,15 @@ def test_the_readme_query_costs_a_tenth_of_the_budget_at_most() -> None:
 
 def test_list_sizes_multiply() -> None:
     assert measure(f"{{ {RESOLVE} {{ id }} }}") == (1, 0, 2)
-    assert measure(f"{{ {RESOLVE} {{ identifiers {{ id }} }} }}") == (2, 0, 1 + 1 + 1000)
-    assert measure(f"{{ {RESOLVE} {{ traits {{ name }} }} }}") == (2, 0, 1 + 1 + 20)
+    # a customer's lists are connections: counted by their page size, 20 by default
+    identifiers = "identifiers { edges { node { id } } }"
+    assert measure(f"{{ {RESOLVE} {{ {identifiers} }} }}") == (4, 0, 1 + 1 + 20 * 3)
+    many = "identifiers(first: 100) { edges { node { id } } }"
+    assert measure(f"{{ {RESOLVE} {{ {many} }} }}") == (4, 0, 1 + 1 + 100 * 3)
+    traits = "traits(first: 5) { edges { node { name } } totalCount }"
+    assert measure(f"{{ {RESOLVE} {{ {traits} }} }}") == (4, 0, 1 + 1 + 5 * (3 + 1))
+    consents = "consents { purpose }"  # a list without pages: `list_size`
+    assert measure(f"{{ {RESOLVE} {{ {consents} }} }}") == (2, 0, 1 + 1 + 20)
     page = "interactions(first: 3) { edges { node { id } } pageInfo { hasNextPage } }"
     assert measure(f"{{ {RESOLVE} {{ {page} }} }}") == (4, 0, 1 + 1 + 3 * (3 + 2))
     assert measure(f"{{ a: {RESOLVE} {{ id }} b: {RESOLVE} {{ id }} }}") == (1, 2, 4)

@@ -83,7 +83,8 @@ ATTACKS: list[tuple[str, bytes, int, str]] = [
         json.dumps(
             {
                 "query": '{ resolve(identifier: {kind: "email", value: "alice@example.com"}) '
-                "{ identifiers { customer { identifiers { customer { identifiers { id } } } } } } }"
+                "{ identifiers(first: 100) { edges { node { customer { identifiers(first: 100) "
+                "{ edges { node { customer { consents { purpose } } } } } } } } } } }"
             }
         ).encode(),
         200,

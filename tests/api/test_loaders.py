@@ -8,7 +8,7 @@ from typing import Any
 from idgraph.config import Settings
 from idgraph.service import IdentityGraph
 from idgraph.store.port import Store
-from tests.api.conftest import open_api
+from tests.api.conftest import nodes, open_api
 from tests.events import event
 
 PEOPLE = 8
@@ -53,8 +53,9 @@ async def seed(graph: IdentityGraph) -> None:
 
 
 FIELDS = (
-    "id size identifiers { value customer { id } } devices { id } "
-    "traits { name value } consents { status } "
+    "id size identifiers { edges { node { value customer { id } } } } "
+    "devices { edges { node { id } } } traits { edges { node { name value } } } "
+    "consents { status } "
     "interactions(first: 5) { totalCount edges { node { type } } }"
 )
 
@@ -72,7 +73,7 @@ async def test_resolving_many_customers_costs_one_call_per_kind_of_data(
         counting.calls.clear()  # the key made for the client
         data = await api.data(f"{{ {aliases} }}")
     assert len({c["id"] for c in data.values()}) == PEOPLE
-    assert all(c["traits"] and c["consents"] and c["devices"] for c in data.values())
+    assert all(nodes(c["traits"]) and c["consents"] and nodes(c["devices"]) for c in data.values())
     assert all(c["interactions"]["totalCount"] == 1 for c in data.values())
     assert counting.calls == {
         "key_by_hash": 1,
@@ -90,9 +91,10 @@ async def test_a_resolve_reads_its_customer_in_one_call_whatever_the_fragments(
     await seed(graph)
     counting = CountingStore(store)
     query = """query($id: IdentifierInput!, $n: Int) {
-      resolve(identifier: $id) { ...ids ... on Customer { traits { name } }
+      resolve(identifier: $id) { ...ids ... on Customer { traits { edges { node { name } } } }
         consents { status } interactions(first: $n) { edges { cursor node { type } } } } }
-    fragment ids on Customer { identifiers { value } devices { id } }"""
+    fragment ids on Customer {
+      identifiers { edges { node { value } } } devices { edges { node { id } } } }"""
     variables = {"id": {"kind": "email", "value": "p1@x.com"}, "n": 1}
     async for api in open_api(settings, counting):  # type: ignore[arg-type]
         counting.calls.clear()  # the key made for the client
@@ -105,9 +107,9 @@ async def test_a_resolve_reads_its_customer_in_one_call_whatever_the_fragments(
         cursor = first["interactions"]["edges"][0]["cursor"]
         second = (await api.data(after, {**variables, "after": cursor}))["resolve"]
     assert reads == {"key_by_hash": 1, "profiles": 1, "append_audit": 1}
-    assert {"value": "p1@x.com"} in first["identifiers"]
-    assert first["devices"]
-    assert first["traits"] == [{"name": "name"}]
+    assert {"value": "p1@x.com"} in nodes(first["identifiers"])
+    assert nodes(first["devices"])
+    assert nodes(first["traits"]) == [{"name": "name"}]
     assert first["consents"] == [{"status": "GRANTED"}]
     assert [e["node"]["type"] for e in first["interactions"]["edges"]] == ["page_view"]
     assert second["interactions"]["edges"] == []

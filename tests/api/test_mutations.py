@@ -6,7 +6,7 @@ from typing import Any
 
 from idgraph.config import Settings
 from idgraph.service import IdentityGraph
-from tests.api.conftest import Api, new_key
+from tests.api.conftest import Api, new_key, nodes
 from tests.api.opaque import tokens
 from tests.events import event
 
@@ -15,7 +15,10 @@ mutation($events: [EventInput!]!) {
   ingest(events: $events) {
     accepted duplicates rejected
     results { eventId outcome reason customerIds }
-    customers { id size identifiers { id } devices { id os } accounts { id } }
+    customers {
+      id size identifiers { edges { node { id } } }
+      devices { edges { node { id os } } } accounts { edges { node { id } } }
+    }
     userErrors { code message field }
   }
 }
@@ -82,8 +85,8 @@ async def test_ingest_reports_each_event_and_the_customers_touched(
     [customer] = result["customers"]
     assert customer["id"] == accepted["customerIds"][0]
     assert customer["size"] == 4
-    assert customer["devices"] == [{"id": tokens.node_id("device:dev-1"), "os": "ios"}]
-    assert customer["accounts"] == [{"id": tokens.node_id("account:shop:42")}]
+    assert nodes(customer["devices"]) == [{"id": tokens.node_id("device:dev-1"), "os": "ios"}]
+    assert nodes(customer["accounts"]) == [{"id": tokens.node_id("account:shop:42")}]
     assert await graph.customer_of("email:alice@example.com") == customer["id"]
 
     again = (await api.data(INGEST, {"events": [full_event()]}))["ingest"]

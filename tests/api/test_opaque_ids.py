@@ -18,7 +18,7 @@ from idgraph.errors import InvalidInput
 from idgraph.secret import ServerSecret
 from idgraph.service import IdentityGraph
 from idgraph.store.port import Store
-from tests.api.conftest import Api, codes, open_api
+from tests.api.conftest import Api, codes, nodes, open_api
 from tests.api.opaque import assert_opaque, readings, tokens
 from tests.events import event
 
@@ -76,9 +76,10 @@ EVERYTHING = """
 query($id: IdentifierInput!, $after: String) {
   resolve(identifier: $id) {
     id aliases splitFrom
-    identifiers { id kind value customer { id } }
-    devices { id } accounts { id }
-    traits { name value }
+    identifiers { edges { cursor node { id kind value customer { id } } } pageInfo { endCursor } }
+    devices { edges { cursor node { id } } pageInfo { endCursor } }
+    accounts { edges { cursor node { id } } pageInfo { endCursor } }
+    traits { edges { cursor node { name value } } pageInfo { endCursor } }
     interactions(first: 2, after: $after) {
       edges { cursor node { id interactionId properties } }
       pageInfo { startCursor endCursor }
@@ -106,14 +107,14 @@ async def test_no_id_or_cursor_holds_personal_data_in_any_encoding(
     first = await everything(api)
     end = first["resolve"]["interactions"]["pageInfo"]["endCursor"]
     second = await everything(api, after=end)
-    assert first["resolve"]["traits"]  # the data is there, in data fields
+    assert nodes(first["resolve"]["traits"])  # the data is there, in data fields
     assert first["conflicts"]["edges"][0]["node"]["a"] == f"email:{EMAILS[2]}"
     checked = assert_opaque([first, second], PERSONAL)
     assert checked >= 30
     # and what the ids are: prefixed tokens; customer ids random
     customer = first["resolve"]
     assert customer["id"].startswith("cus_")
-    assert all(i["id"].startswith("idn_") for i in customer["identifiers"])
+    assert all(i["id"].startswith("idn_") for i in nodes(customer["identifiers"]))
     edges = customer["interactions"]["edges"]
     assert all(e["node"]["id"].startswith("int_") for e in edges)
 
@@ -143,13 +144,16 @@ async def test_every_id_handed_out_refetches_its_object(api: Api, graph: Identit
     for node_id in ids:
         found = (await api.data(NODE, {"id": node_id}))["node"]
         assert found["id"] == node_id
-    identity = {i["id"]: i for i in (await everything(api))["resolve"]["identifiers"]}
+    identity = {i["id"]: i for i in nodes((await everything(api))["resolve"]["identifiers"])}
     for node_id, identifier in identity.items():
         found = (await api.data(NODE, {"id": node_id}))["node"]
         assert (found["kind"], found["value"]) == (identifier["kind"], identifier["value"])
 
 
-@pytest.mark.parametrize("connection", ["conflicts", "auditLog", "interactions"])
+CUSTOMER_CONNECTIONS = ["interactions", "identifiers", "devices", "accounts", "traits"]
+
+
+@pytest.mark.parametrize("connection", ["conflicts", "auditLog", *CUSTOMER_CONNECTIONS])
 async def test_a_cursor_is_refused_by_every_other_connection(
     api: Api, graph: IdentityGraph, connection: str
 ) -> None:
@@ -159,19 +163,22 @@ async def test_a_cursor_is_refused_by_every_other_connection(
     cursors = {
         "conflicts": page["conflicts"]["pageInfo"]["endCursor"],
         "auditLog": page["auditLog"]["pageInfo"]["endCursor"],
-        "interactions": page["resolve"]["interactions"]["pageInfo"]["endCursor"],
+        **{name: page["resolve"][name]["pageInfo"]["endCursor"] for name in CUSTOMER_CONNECTIONS},
     }
     queries = {
         "conflicts": "query($after: String) { conflicts(after: $after) { edges { cursor } } }",
         "auditLog": "query($after: String) { auditLog(after: $after) { edges { cursor } } }",
-        "interactions": "query($after: String) { resolve(identifier: "
-        f'{{kind: "email", value: "{EMAILS[0]}"}}) '
-        "{ interactions(after: $after) { edges { cursor } } } }",
+        **{
+            name: "query($after: String) { resolve(identifier: "
+            f'{{kind: "email", value: "{EMAILS[0]}"}}) '
+            f"{{ {name}(after: $after) {{ edges {{ cursor }} }} }} }}"
+            for name in CUSTOMER_CONNECTIONS
+        },
     }
     own = await api.query(queries[connection], {"after": cursors[connection]})
     assert "errors" not in own, own
     foreign = [c for name, c in cursors.items() if name != connection]
-    node_id = page["resolve"]["identifiers"][0]["id"]
+    node_id = nodes(page["resolve"]["identifiers"])[0]["id"]
     for cursor in [*foreign, node_id, node_id.removeprefix("idn_"), tamper(cursors[connection])]:
         refused = await api.query(queries[connection], {"after": cursor})
         assert codes(refused) == ["BAD_USER_INPUT"], refused
@@ -190,7 +197,7 @@ async def test_a_tampered_or_forged_id_is_refused_never_decoded(
 ) -> None:
     await seed(graph)
     page = await everything(api)
-    node_id = page["resolve"]["identifiers"][0]["id"]
+    node_id = nodes(page["resolve"]["identifiers"])[0]["id"]
     interaction_id = page["resolve"]["interactions"]["edges"][0]["node"]["id"]
     forged = "idn_" + base64.urlsafe_b64encode(f'["email:{EMAILS[0]}"]'.encode()).decode()
     swapped = "int_" + node_id.removeprefix("idn_")  # a node's token as an interaction's
@@ -216,7 +223,7 @@ async def test_ids_are_stable_across_apps_on_one_secret_and_differ_on_another(
     assert set(ids[0]) & set(ids[2]) == {runs[0]["resolve"]["id"]}  # only the customer's
     # an id made on another secret is refused like a forged one
     monkeypatch.setenv("IDGRAPH_SECRET", "first-secret-" + "a" * 32)
-    node_id = runs[2]["resolve"]["identifiers"][0]["id"]
+    node_id = nodes(runs[2]["resolve"]["identifiers"])[0]["id"]
     async for api in open_api(settings, store, "admin-again"):
         assert codes(await api.query(NODE, {"id": node_id})) == ["BAD_USER_INPUT"]
 

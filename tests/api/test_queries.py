@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from idgraph.service import IdentityGraph
-from tests.api.conftest import Api
+from tests.api.conftest import Api, nodes
 from tests.api.opaque import tokens
 from tests.events import event
 
@@ -13,11 +13,11 @@ PROFILE = """
 query($id: IdentifierInput!) {
   resolve(identifier: $id) {
     id aliases size createdAt updatedAt splitFrom
-    identifiers { id kind value }
-    emails: identifiers(kind: "email") { value }
-    devices { id value os model customer { id } }
-    accounts { id system accountId }
-    traits { name value source updatedAt identityNode eventId }
+    identifiers { totalCount edges { node { id kind value } } }
+    emails: identifiers(kind: "email") { totalCount edges { node { value } } }
+    devices { edges { node { id value os model customer { id } } } }
+    accounts { edges { node { id system accountId } } }
+    traits { edges { node { name value source updatedAt identityNode eventId } } }
     consents { purpose status decidedAt expiresAt source identityNode eventId }
   }
 }
@@ -84,12 +84,14 @@ async def test_resolve_by_any_identifier_normalized_like_ingest(
     assert customer == by_device["resolve"] == by_account["resolve"]
     assert customer["id"].startswith("cus_")
     assert customer["size"] == 4
-    assert [(i["id"], i["kind"], i["value"]) for i in customer["identifiers"]] == [
+    assert [(i["id"], i["kind"], i["value"]) for i in nodes(customer["identifiers"])] == [
         (tokens.node_id("cookie:c1"), "cookie", "c1"),
         (tokens.node_id("email:alice@example.com"), "email", "alice@example.com"),
     ]
-    assert customer["emails"] == [{"value": "alice@example.com"}]
-    assert customer["devices"] == [
+    assert customer["identifiers"]["totalCount"] == 2
+    assert nodes(customer["emails"]) == [{"value": "alice@example.com"}]
+    assert customer["emails"]["totalCount"] == 1
+    assert nodes(customer["devices"]) == [
         {
             "id": tokens.node_id("device:d1"),
             "value": "d1",
@@ -98,7 +100,7 @@ async def test_resolve_by_any_identifier_normalized_like_ingest(
             "customer": {"id": customer["id"]},
         }
     ]
-    assert customer["accounts"] == [
+    assert nodes(customer["accounts"]) == [
         {"id": tokens.node_id("account:shop:42"), "system": "shop", "accountId": "42"}
     ]
 
@@ -112,7 +114,7 @@ async def test_traits_are_merged_latest_wins_with_provenance(
     api: Api, graph: IdentityGraph
 ) -> None:
     await seed_alice(graph)
-    traits = (await api.data(PROFILE, {"id": ident("cookie", "c1")}))["resolve"]["traits"]
+    traits = nodes((await api.data(PROFILE, {"id": ident("cookie", "c1")}))["resolve"]["traits"])
     merged = {t["name"]: t["value"] for t in traits}
     assert merged == {"city": "Lisbon", "name": "Alice", "vip": True}
     city = next(t for t in traits if t["name"] == "city")

@@ -8,7 +8,7 @@ from idgraph.config import Settings
 from idgraph.demo import write_demo_file
 from idgraph.jsonl import ingest_file
 from idgraph.service import IdentityGraph
-from tests.api.conftest import Api, new_key
+from tests.api.conftest import Api, new_key, nodes
 from tests.api.readme import graphql_examples, quick_start
 
 
@@ -30,9 +30,9 @@ async def test_quick_start_curl_query(
     result = response.json()
     assert "errors" not in result, result
     alice = result["data"]["resolve"]
-    assert {"kind": "email", "value": "alice@example.com"} in alice["identifiers"]
-    assert alice["traits"]
-    assert alice["devices"]
+    assert {"kind": "email", "value": "alice@example.com"} in nodes(alice["identifiers"])
+    assert nodes(alice["traits"])
+    assert nodes(alice["devices"])
     assert alice["consents"]
     assert len(alice["interactions"]["edges"]) == 3
     assert alice["redacted"] == {"identifiers": 0, "traits": 0, "interactions": 0}

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 from idgraph.config import Settings
 from idgraph.service import IdentityGraph
-from tests.api.conftest import Api, new_key
+from tests.api.conftest import Api, new_key, nodes
 from tests.events import event
 
 NODE = "{ __typename kind value id }"
 
 PROFILE = f"""query($id: IdentifierInput!) {{
   resolve(identifier: $id) {{
-    traits {{ name identityNode node {NODE} }}
+    traits {{ edges {{ node {{ name identityNode node {NODE} }} }} }}
     consents {{ purpose identityNode node {NODE} }}
     interactions {{ edges {{ node {{ identityNodes nodes {NODE} }} }} }}
   }}
@@ -45,7 +45,7 @@ async def test_profile_parts_point_at_their_identity_nodes(api: Api, graph: Iden
         ]
     )
     profile = (await api.data(PROFILE, {"id": ident("email:a@x.com")}))["resolve"]
-    [trait] = profile["traits"]
+    [trait] = nodes(profile["traits"])
     [consent] = profile["consents"]
     [edge] = profile["interactions"]["edges"]
     for key, node in [

@@ -8,11 +8,11 @@ hold. A list multiplies what is selected under it:
 - a field with a ``first`` argument (a connection) by its page size, literal or
   variable (the default page size when absent; the maximum when out of range); its
   ``edges`` are then counted once per page item, not again;
-- an identity-node list (``Customer.identifiers``, ``devices``, ``accounts``,
-  ``LinkExplanation.path``) by the customer size cap ``rules.max_size``;
+- a list of identity nodes without pages (``LinkExplanation.path``) by the customer
+  size cap ``rules.max_size``;
 - an introspection list by what the schema holds (its types, their average number of
   fields, …);
-- any other list (traits, consents, aliases, payload lists) by ``ApiSettings.list_size``.
+- any other list (consents, aliases, payload lists) by ``ApiSettings.list_size``.
 
 Each fragment definition is measured once and its measure reused wherever it is spread
 (never expanded), so the pass is linear in the document whatever its fragments do; the
@@ -75,15 +75,9 @@ TOO_COMPLEX = "QUERY_TOO_COMPLEX"
 TIMEOUT = "TIMEOUT"
 VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
 
-# Lists whose length the customer size cap bounds.
-IDENTITY_LISTS = frozenset(
-    {
-        ("Customer", "identifiers"),
-        ("Customer", "devices"),
-        ("Customer", "accounts"),
-        ("LinkExplanation", "path"),
-    }
-)
+# Lists whose length the customer size cap bounds (a customer's own identity nodes
+# are connections, counted by their page size).
+IDENTITY_LISTS = frozenset({("LinkExplanation", "path")})
 CEILING = 10**15  # costs saturate here: big enough to refuse, small enough to add fast
 
 ParentType = GraphQLObjectType | GraphQLInterfaceType

@@ -5,7 +5,8 @@ Ids and cursors are opaque: see :mod:`idgraph.api.tokens`, which makes them.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Generic, TypeVar
+from collections.abc import Iterable
+from typing import Annotated, Any, Generic, Self, TypeVar
 
 import strawberry
 
@@ -68,6 +69,35 @@ class PageInfo:
 class Connection(Generic[T]):
     edges: list[Edge[T]] = strawberry.field(description="The items of this page, in order.")
     page_info: PageInfo = strawberry.field(description="Paging state.")
+
+
+@strawberry.type(description="A page of a list read whole (a customer's identity nodes or traits).")
+class ListConnection(Connection[T]):
+    """A connection over a list small enough to read whole (a customer holds at most
+    ``rules.max_size`` identity nodes): paged in memory, in the order of a string that
+    is unique in the list (a node's key, a trait's name). The cursor seals that string,
+    so it never shows it."""
+
+    total_count: int = strawberry.field(
+        description="How many items pass the connection's filters in all pages, of those "
+        "the caller may see."
+    )
+
+    @classmethod
+    def of(
+        cls, items: Iterable[tuple[str, T]], size: int, after: str | None, cursors: Cursors
+    ) -> Self:
+        """The page of ``size`` items after the cursor ``after`` of ``(order, item)``
+        pairs, in any order."""
+        ordered = sorted(items, key=lambda pair: pair[0])
+        rest = ordered
+        if after is not None:
+            [last] = cursors.decode(after, 1)
+            rest = [pair for pair in ordered if pair[0] > last]
+        edges, page_info = page(
+            [((k,), item) for k, item in rest[: size + 1]], size, after, cursors
+        )
+        return cls(edges=edges, page_info=page_info, total_count=len(ordered))
 
 
 def page(

@@ -13,7 +13,8 @@ Forms (the prefixes cannot collide, and a customer id is random, ``cus_…``):
 - ``idn_<base64url>``: an identity node (identifier, device, account);
 - ``int_<base64url>``: an interaction;
 - a cursor: ``<base64url>``, bound to its connection (``conflicts``, ``auditLog``,
-  ``interactions``) as associated data, so it is refused by any other connection.
+  ``interactions``, ``identifiers``, ``devices``, ``accounts``, ``traits``) as
+  associated data, so it is refused by any other connection.
 
 The plaintext is a short JSON list of strings, padded with spaces to a multiple of
 :data:`BLOCK` bytes so the token's length says little about the value's.

@@ -15,7 +15,15 @@ from idgraph.api.access import needs
 from idgraph.api.context import Info
 from idgraph.api.loaders import CountKey, InteractionsKey
 from idgraph.api.privacy import shows
-from idgraph.api.relay import After, Connection, Node, PageSize, page, page_size
+from idgraph.api.relay import (
+    After,
+    Connection,
+    ListConnection,
+    Node,
+    PageSize,
+    page,
+    page_size,
+)
 from idgraph.domain.access import AuditEntry, Permission
 from idgraph.domain.consent import ConsentView, current_decisions
 from idgraph.domain.model import (
@@ -335,6 +343,26 @@ class InteractionConnection(Connection[Interaction]):
         return await info.context.loaders.interaction_counts.load(self.counted)
 
 
+@strawberry.type(description="A page of a customer's identifiers, ordered by key.")
+class IdentifierConnection(ListConnection[Identifier]):
+    pass
+
+
+@strawberry.type(description="A page of a customer's devices, ordered by key.")
+class DeviceConnection(ListConnection[Device]):
+    pass
+
+
+@strawberry.type(description="A page of a customer's accounts, ordered by key.")
+class AccountConnection(ListConnection[Account]):
+    pass
+
+
+@strawberry.type(description="A page of a customer's merged traits, ordered by name.")
+class TraitConnection(ListConnection[Trait]):
+    pass
+
+
 @strawberry.type(
     description="How much of a customer consent hides for the request's purpose: "
     "left out of the lists, counted here."
@@ -409,34 +437,59 @@ class Customer(Node):
         kind: Annotated[
             str | None, strawberry.argument(description="Only this kind, e.g. `email`.")
         ] = None,
-    ) -> list[Identifier]:
+        first: PageSize = None,
+        after: After = None,
+    ) -> IdentifierConnection:
+        size = page_size(first, info.context.settings)
         everything = info.context.may(Permission.READ_PROFILE)
         shown, _ = await self._nodes(info)
-        return [
-            n
+        found = (
+            (n.key, n)
             for n in shown
             if isinstance(n, Identifier)
             and (kind is None or n.kind == kind)
             and (everything or n.key in self.supplied)
-        ]
+        )
+        return IdentifierConnection.of(
+            found, size, after, info.context.tokens.cursors("identifiers")
+        )
 
-    @strawberry.field(description="Devices, ordered by key.", extensions=PROFILE)
-    async def devices(self, info: Info) -> list[Device]:
-        return [n for n in (await self._nodes(info))[0] if isinstance(n, Device)]
+    @strawberry.field(description="Devices that consent shows, ordered by key.", extensions=PROFILE)
+    async def devices(
+        self, info: Info, first: PageSize = None, after: After = None
+    ) -> DeviceConnection:
+        size = page_size(first, info.context.settings)
+        shown, _ = await self._nodes(info)
+        found = ((n.key, n) for n in shown if isinstance(n, Device))
+        return DeviceConnection.of(found, size, after, info.context.tokens.cursors("devices"))
 
-    @strawberry.field(description="Accounts, ordered by key.", extensions=PROFILE)
-    async def accounts(self, info: Info) -> list[Account]:
-        return [n for n in (await self._nodes(info))[0] if isinstance(n, Account)]
+    @strawberry.field(
+        description="Accounts that consent shows, ordered by key.", extensions=PROFILE
+    )
+    async def accounts(
+        self, info: Info, first: PageSize = None, after: After = None
+    ) -> AccountConnection:
+        size = page_size(first, info.context.settings)
+        shown, _ = await self._nodes(info)
+        found = ((n.key, n) for n in shown if isinstance(n, Account))
+        return AccountConnection.of(found, size, after, info.context.tokens.cursors("accounts"))
 
     async def _traits(self, info: Info) -> dict[str, TraitRecord]:
         return merge_traits(await info.context.loaders.traits.load(self.id))
 
-    @strawberry.field(description="Traits merged across its nodes, by name.", extensions=PROFILE)
-    async def traits(self, info: Info) -> list[Trait]:
+    @strawberry.field(
+        description="Traits merged across its nodes (the latest report of each name wins), "
+        "ordered by name; none unless consent allows the customer's data for the purpose.",
+        extensions=PROFILE,
+    )
+    async def traits(
+        self, info: Info, first: PageSize = None, after: After = None
+    ) -> TraitConnection:
+        size = page_size(first, info.context.settings)
         view = await info.context.privacy.view(self.id)
-        if not view.customer_allows:
-            return []
-        return [Trait.from_record(t, view) for t in (await self._traits(info)).values()]
+        merged = await self._traits(info) if view.customer_allows else {}
+        found = ((name, Trait.from_record(t, view)) for name, t in merged.items())
+        return TraitConnection.of(found, size, after, info.context.tokens.cursors("traits"))
 
     @strawberry.field(
         description="The current decision per purpose: the latest across its nodes. "
