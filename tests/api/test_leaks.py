@@ -60,13 +60,14 @@ LINK = """mutation($a: IdentifierInput!, $b: IdentifierInput!) {
 }"""
 UNLINK = """mutation($a: IdentifierInput!, $b: IdentifierInput!) {
   unlink(a: $a, b: $b, ban: true) {
-    actor banned note redacted removedLinks { a b rule }
+    actor banned note redacted removedLinks { a b rule nodeA { id } nodeB { id } }
     customers { id identifiers { edges { node { value } } } } userErrors { code message field }
   }
 }"""
 EXPLAIN = """query($a: IdentifierInput!, $b: IdentifierInput!) {
   explainLink(a: $a, b: $b) {
     a b verdict linked reason path { from to } rejectedLinks { a b }
+    nodeA { id kind value } nodeB { id kind value }
     customerA { id } customerB { id }
   }
 }"""

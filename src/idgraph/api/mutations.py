@@ -23,13 +23,16 @@ from idgraph.api.errors import USER_ERRORS, UserError, user_error
 from idgraph.api.inputs import EventInput, IdentifierInput
 from idgraph.api.privacy import shows
 from idgraph.api.types import (
+    PROFILE,
     ConsentStatus,
     Customer,
     EventOutcome,
     EventRefusal,
     LinkRule,
     link_rule,
+    shown_node,
 )
+from idgraph.api.types import IdentityNode as IdentityNodeObject
 from idgraph.domain.access import ErasureReport, Operation, Permission
 from idgraph.domain.model import (
     ACCOUNT,
@@ -117,11 +120,29 @@ class IngestPayload:
 
 @strawberry.type(description="A link that `unlink` rejected to split the customer.")
 class RemovedLink:
-    a: str | None = strawberry.field(description="Key of one end; null when consent hides it.")
+    a: str | None = strawberry.field(
+        description="Key of one end; null when consent hides it.",
+        deprecation_reason="Use `nodeA`.",
+    )
     b: str | None = strawberry.field(
-        description="Key of the other end; null when consent hides it."
+        description="Key of the other end; null when consent hides it.",
+        deprecation_reason="Use `nodeB`.",
     )
     rule: LinkRule = strawberry.field(description="Recorded rule: `UNLINK`.")
+
+    @strawberry.field(
+        description="One end; null when consent hides it (before or after the split).",
+        extensions=PROFILE,
+    )
+    async def node_a(self, info: Info) -> IdentityNodeObject | None:
+        return None if self.a is None else await shown_node(info, self.a)
+
+    @strawberry.field(
+        description="The other end; null when consent hides it (before or after the split).",
+        extensions=PROFILE,
+    )
+    async def node_b(self, info: Info) -> IdentityNodeObject | None:
+        return None if self.b is None else await shown_node(info, self.b)
 
 
 @strawberry.type(description="What `unlink` did.")

@@ -678,8 +678,14 @@ class LinkHop:
 
 @strawberry.type(description="Why two identity nodes are (or are not) the same customer.")
 class LinkExplanation:
-    a: str = strawberry.field(description="Normalized key of the first identity node.")
-    b: str = strawberry.field(description="Normalized key of the second identity node.")
+    a: str = strawberry.field(
+        description="Normalized key of the first identity node (the argument `a`).",
+        deprecation_reason="Use `nodeA`.",
+    )
+    b: str = strawberry.field(
+        description="Normalized key of the second identity node (the argument `b`).",
+        deprecation_reason="Use `nodeB`.",
+    )
     verdict: LinkVerdict = strawberry.field(description="How they relate.")
     linked: bool = strawberry.field(description="True when they share a customer.")
     reason: str = strawberry.field(description="The verdict in one sentence.")
@@ -691,6 +697,22 @@ class LinkExplanation:
     )
     customer_a: Customer | None = strawberry.field(description="The customer of `a`.")
     customer_b: Customer | None = strawberry.field(description="The customer of `b`.")
+
+    @strawberry.field(
+        description="The identity node `a`; null when it is not in the graph or consent "
+        "hides it (the two look the same).",
+        extensions=PROFILE,
+    )
+    async def node_a(self, info: Info) -> IdentityNode | None:
+        return await shown_node(info, self.a)
+
+    @strawberry.field(
+        description="The identity node `b`; null when it is not in the graph or consent "
+        "hides it (the two look the same).",
+        extensions=PROFILE,
+    )
+    async def node_b(self, info: Info) -> IdentityNode | None:
+        return await shown_node(info, self.b)
 
 
 # ---- audit ---------------------------------------------------------------------------
