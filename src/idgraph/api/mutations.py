@@ -232,7 +232,9 @@ class Erasure:
 
 @strawberry.type(description="What `forget` did.")
 class ForgetPayload:
-    erasure: Erasure | None = strawberry.field(description="What was removed.")
+    erasure: Erasure | None = strawberry.field(
+        description="What was removed; null when nothing was (see `userErrors`)."
+    )
     user_errors: list[UserError] = strawberry.field(description="Why nothing was removed.")
 
 

@@ -56,11 +56,14 @@ class PageInfo:
     first: strawberry.Private[Edge[Any] | None]
     last: strawberry.Private[Edge[Any] | None]
 
-    @strawberry.field(description="Cursor of the first edge.")
+    @strawberry.field(description="Cursor of the first edge; null when the page is empty.")
     def start_cursor(self) -> str | None:
         return None if self.first is None else self.first.cursor()
 
-    @strawberry.field(description="Cursor of the last edge: pass it as `after` for the next page.")
+    @strawberry.field(
+        description="Cursor of the last edge: pass it as `after` for the next page; null "
+        "when the page is empty."
+    )
     def end_cursor(self) -> str | None:
         return None if self.last is None else self.last.cursor()
 

@@ -148,7 +148,11 @@ class IdentityNode(Node):
     def id(self, info: Info) -> strawberry.ID:
         return info.context.tokens.node_id(self.key)
 
-    @strawberry.field(description="The customer it belongs to.", extensions=PROFILE)
+    @strawberry.field(
+        description="The customer it belongs to (null only if it was erased while the "
+        "request ran).",
+        extensions=PROFILE,
+    )
     async def customer(self, info: Info) -> Customer | None:
         record = await info.context.loaders.customer.load(self.customer_id)
         return None if record is None else Customer.from_record(record)
@@ -695,8 +699,12 @@ class LinkExplanation:
     rejected_links: list[Link] = strawberry.field(
         description="Links between their two customers that rules refused."
     )
-    customer_a: Customer | None = strawberry.field(description="The customer of `a`.")
-    customer_b: Customer | None = strawberry.field(description="The customer of `b`.")
+    customer_a: Customer | None = strawberry.field(
+        description="The customer of `a`; null when `a` is not in the graph or consent hides it."
+    )
+    customer_b: Customer | None = strawberry.field(
+        description="The customer of `b`; null when `b` is not in the graph or consent hides it."
+    )
 
     @strawberry.field(
         description="The identity node `a`; null when it is not in the graph or consent "
