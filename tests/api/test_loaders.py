@@ -116,6 +116,27 @@ async def test_a_resolve_reads_its_customer_in_one_call_whatever_the_fragments(
     assert counting.calls["interactions_of"] == 1
 
 
+async def test_any_page_of_a_customers_nodes_and_traits_comes_from_the_one_read(
+    store: Store, settings: Settings, graph: IdentityGraph
+) -> None:
+    await seed(graph)
+    counting = CountingStore(store)
+    query = """query($id: IdentifierInput!, $after: String) {
+      resolve(identifier: $id) {
+        identifiers(first: 1, after: $after) { totalCount edges { cursor node { value } } }
+        devices(first: 1) { edges { node { value } } } traits(first: 1) { totalCount } } }"""
+    variables = {"id": {"kind": "email", "value": "p1@x.com"}}
+    async for api in open_api(settings, counting):  # type: ignore[arg-type]
+        first = (await api.data(query, variables))["resolve"]
+        cursor = first["identifiers"]["edges"][0]["cursor"]
+        counting.calls.clear()
+        second = (await api.data(query, {**variables, "after": cursor}))["resolve"]
+    assert counting.calls == {"profiles": 1, "append_audit": 1}  # the key is cached
+    assert first["identifiers"]["totalCount"] == second["identifiers"]["totalCount"] == 3
+    assert [n["value"] for n in nodes(first["identifiers"])] == ["c1"]
+    assert [n["value"] for n in nodes(second["identifiers"])] == ["p1@x.com"]
+
+
 async def test_a_page_of_conflicts_with_their_customers_is_batched(
     store: Store, settings: Settings, graph: IdentityGraph
 ) -> None:

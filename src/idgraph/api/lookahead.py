@@ -31,6 +31,8 @@ from idgraph.config import ApiSettings
 from idgraph.store.port import InteractionPage, ProfileRead
 
 # Customer fields (GraphQL names) and what each reads besides the customer's record.
+# The node and trait connections page in memory over the whole list, so any page of
+# them (an ``after`` cursor too) is served by the one read.
 NEEDS_NODES = frozenset({"identifiers", "devices", "accounts", "redacted"})
 NEEDS_TRAITS = frozenset({"traits", "redacted"})
 NEEDS_CONSENTS = NEEDS_NODES | NEEDS_TRAITS | {"consents", "interactions"}
