@@ -129,6 +129,9 @@ async def test_listings_are_audited(api: Api, graph: IdentityGraph) -> None:
     entries = await graph.store.audit_log(customer_id=None, limit=100)
     listed = {e.customer_id for e in entries if e.operation == "customers"}
     assert listed == {e["node"]["id"] for e in page["edges"]}
+    log = await api.data("{ auditLog(first: 100) { edges { node { operation } } } }")
+    operations = {e["node"]["operation"] for e in log["auditLog"]["edges"]}
+    assert "CUSTOMERS" in operations
 
 
 SAVE = """

@@ -16,6 +16,9 @@ never NULL, so ``NOT`` means what :func:`idgraph.domain.segment.matches` says.
 from __future__ import annotations
 
 import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any as AnyValue
@@ -41,6 +44,7 @@ from idgraph.domain.segment import (
     instant,
     is_number,
 )
+from idgraph.errors import InvalidInput
 from idgraph.store.port import SegmentQuery, SegmentSort
 
 INSTANT = "idgraph_instant"
@@ -334,6 +338,31 @@ def _equals(operand: object) -> tuple[str, list[AnyValue]]:
 
 
 # ---- reads ---------------------------------------------------------------------------
+
+
+# How long one segment read may run. SQLite's work cannot be interrupted by the API's
+# asyncio timeout (the call does not wait), so a costly filter is stopped here instead.
+BUDGET_SECONDS = 10.0
+_CHECK_EVERY = 10_000  # SQLite virtual machine instructions between clock checks
+
+
+@contextmanager
+def budget(db: sqlite3.Connection, seconds: float = BUDGET_SECONDS) -> Iterator[None]:
+    """Stop the statements run inside after ``seconds``: InvalidInput, as the filter is
+    what made the read too costly."""
+    deadline = time.monotonic() + seconds
+    db.set_progress_handler(lambda: time.monotonic() > deadline, _CHECK_EVERY)
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        if "interrupted" not in str(exc):
+            raise
+        raise InvalidInput(
+            f"filter: evaluating it took over {seconds:g} s; narrow it (e.g. add a trait, "
+            "identifier or consent condition)"
+        ) from None
+    finally:
+        db.set_progress_handler(None, 0)
 
 
 def page(
