@@ -125,16 +125,17 @@ async def measure(settings: Settings, runs: int) -> list[tuple[str, str]]:
             await store.append_audit(entries)
 
         everyone = segments.query(segments.parse({"all": []}), None)
-        started = time.perf_counter()
-        written = await export(
-            store, everyone, io.StringIO(), format="csv", traits=("city", "tier"), audit=audit
-        )
-        seconds = time.perf_counter() - started
-        rows += [
-            ("export, every customer, 2 traits, audited", f"{written:,}"),
-            ("  seconds", f"{seconds:,.2f}"),
-            ("  customers/s", f"{written / seconds:,.0f}"),
-        ]
+        for traits in ((), ("city", "tier")):
+            started = time.perf_counter()
+            written = await export(
+                store, everyone, io.StringIO(), format="csv", traits=traits, audit=audit
+            )
+            seconds = time.perf_counter() - started
+            rows += [
+                (f"export, every customer, audited, {len(traits)} traits", f"{written:,}"),
+                ("  seconds", f"{seconds:,.2f}"),
+                ("  customers/s", f"{written / seconds:,.0f}"),
+            ]
     finally:
         await store.close()
     return rows
