@@ -56,19 +56,42 @@ def reference_people(events: Iterable[dict[str, Any]]) -> set[str]:
     """The emails of the people :data:`HELD_OUT` selects, from the raw events alone: a
     person's tier is the one of their latest CRM export; their marketing decision the
     latest of their logins (no decision: the opt-in default, deny). Every CRM export and
-    login carries the person's email, so a person is known by it."""
-    tier: dict[str, str] = {}
-    marketing: dict[str, str] = {}
-    for event in events:
-        emails = [i["value"].strip().lower() for i in event["identifiers"] if i["kind"] == "email"]
-        if not emails:
+    login carries the person's email, so a person is known by it.
+
+    The generator draws phone numbers at random, so two people may share one, and then
+    nothing tells them apart: such people count as one, with the latest tier and decision
+    of either (a CRM export carries the email and the phone of its person)."""
+    group: dict[str, str] = {}  # email or phone -> a representative email
+
+    def find(item: str) -> str:
+        while group.get(item, item) != item:
+            item = group[item]
+        return item
+
+    tier: dict[str, tuple[int, str]] = {}
+    marketing: dict[str, tuple[int, str]] = {}
+    for n, event in enumerate(events):
+        ids = {i["kind"]: i["value"].strip().lower() for i in event["identifiers"]}
+        email = ids.get("email")
+        if email is None:
             continue
         if event["source"] == "crm":
-            tier[emails[0]] = event["traits"]["tier"]
+            group[find(email)] = find("phone:" + ids["phone"])  # union
+            tier[email] = (n, event["traits"]["tier"])
         consent = event.get("consent")
         if consent and consent["purpose"] == "marketing":
-            marketing[emails[0]] = consent["status"]
-    return {e for e, t in tier.items() if t in ("gold", "silver") and marketing.get(e) == "granted"}
+            marketing[email] = (n, consent["status"])
+    members: dict[str, set[str]] = {}
+    for email in {*tier, *marketing}:
+        members.setdefault(find(email), set()).add(email)
+    chosen: set[str] = set()
+    for emails in members.values():
+        tiers = [tier[e] for e in emails if e in tier]
+        decisions = [marketing[e] for e in emails if e in marketing]
+        tiered = bool(tiers) and max(tiers)[1] in ("gold", "silver")
+        if tiered and decisions and max(decisions)[1] == "granted":
+            chosen |= emails
+    return chosen
 
 
 def table(rows: list[tuple[str, str]]) -> str:
