@@ -5,6 +5,7 @@
     ├── InvalidInput           a caller's input is wrong; safe to show to the caller
     │   ├── EventError         one event is invalid (which field, why)
     │   ├── IdentifierError    an identifier does not normalize (bad email, phone, kind)
+    │   ├── FilterError        a segment filter is invalid (where in it, why)
     │   └── Erased             the subject was erased (``forget``): refused for good
     ├── NotFound               no such identity node or customer
     ├── Forbidden              the caller's key may not do this (its role or purpose)
@@ -64,6 +65,16 @@ class EventError(InvalidInput):
         return tuple(
             next(s for s in m.groups() if s is not None) for m in _STEP.finditer(self.field)
         )
+
+
+class FilterError(InvalidInput):
+    """A segment filter is invalid. ``path`` names the place inside it, such as
+    ``filter.all[2].interactions.atLeast``; the message never quotes a value."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"{path}: {reason}")
 
 
 class Erased(InvalidInput):

@@ -25,9 +25,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Protocol
 
 from idgraph.domain.access import ApiKey, AuditEntry, ErasureReport
+from idgraph.domain.consent import Purpose
 from idgraph.domain.model import (
     AttachmentRepair,
     Component,
@@ -42,6 +44,7 @@ from idgraph.domain.model import (
     SplitPlan,
     TraitRecord,
 )
+from idgraph.domain.segment import Filter, SavedSegment
 from idgraph.store.erasure import ErasureRecord
 
 Planner = Callable[[Snapshot], ResolutionPlan]
@@ -79,6 +82,47 @@ class Profile:
     consents: list[ConsentRecord] | None = None
     traits: list[TraitRecord] | None = None
     interactions: list[InteractionView] | None = None
+
+
+class SegmentSort(StrEnum):
+    """The orders a segment is listed in; ties go to the customer id, in the same
+    direction."""
+
+    UPDATED_AT_DESC = "updated_at_desc"
+    UPDATED_AT_ASC = "updated_at_asc"
+    CREATED_AT_DESC = "created_at_desc"
+    CREATED_AT_ASC = "created_at_asc"
+
+    @property
+    def descending(self) -> bool:
+        return self.value.endswith("_desc")
+
+    @property
+    def by_created(self) -> bool:
+        return self.value.startswith("created_at")
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentQuery:
+    """Which customers a segment read selects, as :mod:`idgraph.domain.segment` defines:
+    those ``filter`` matches (``purposes``, the configured ones, give consent conditions
+    their defaults; ``now`` decides which grants have expired) and, with ``visible_to``,
+    that this purpose may see at all (:func:`idgraph.domain.segment.visible`)."""
+
+    filter: Filter
+    purposes: tuple[Purpose, ...]
+    now: datetime
+    visible_to: Purpose | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentPage:
+    """One page of a segment: its customers in the sort order, whether more follow,
+    and how many customers the whole segment holds (in the same read)."""
+
+    customers: list[CustomerRecord]
+    has_next: bool
+    total_count: int
 
 
 class Store(Protocol):
@@ -175,6 +219,47 @@ class Store(Protocol):
 
     async def count_rejected_links(self) -> int:
         """How many links :meth:`rejected_links` lists in all."""
+
+    # ---- segments ------------------------------------------------------------------
+
+    async def segment_page(
+        self,
+        query: SegmentQuery,
+        *,
+        first: int,
+        after: tuple[datetime, str] | None = None,
+        sort: SegmentSort = SegmentSort.UPDATED_AT_DESC,
+    ) -> SegmentPage:
+        """In one read transaction: the first ``first`` members of the segment in
+        ``sort`` order, strictly after the position ``after`` (the sorted time and the
+        customer id of the last customer of the previous page), and the segment's total
+        count. Members are exactly the live customers for which
+        :func:`idgraph.domain.segment.matches` holds over their summary (and, with
+        ``query.visible_to``, :func:`~idgraph.domain.segment.visible` holds), computed
+        from the store as it is now: merges, splits, erasure and consent changes count
+        as soon as they are committed."""
+
+    async def count_segment(self, query: SegmentQuery) -> int:
+        """How many customers :meth:`segment_page` would list in all."""
+
+    def iter_segment(
+        self, query: SegmentQuery, batch_size: int = 1_000
+    ) -> AsyncIterator[list[CustomerRecord]]:
+        """Every member of the segment, in batches, ordered by customer id. Each batch is
+        read in one transaction; a customer that changes during the iteration is listed
+        at most once, as it was when its batch was read."""
+
+    async def put_segment(self, segment: SavedSegment) -> None:
+        """Save a segment, replacing any saved segment of the same name."""
+
+    async def segments(self) -> list[SavedSegment]:
+        """Every saved segment, by name."""
+
+    async def segment(self, name: str) -> SavedSegment | None:
+        """The saved segment of that name, if any."""
+
+    async def delete_segment(self, name: str) -> None:
+        """Delete a saved segment. NotFound if there is none of that name."""
 
     # ---- whole graph (check, export) ---------------------------------------------
 

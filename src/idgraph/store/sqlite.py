@@ -55,8 +55,10 @@ from idgraph.domain.model import (
     SplitPlan,
     TraitRecord,
 )
+from idgraph.domain.segment import SavedSegment
 from idgraph.errors import InvalidInput, NotFound, StoreError, StoreUnavailable
 from idgraph.files import create_private
+from idgraph.store import sqlite_segments
 from idgraph.store.encoding import counts_from_text, counts_to_text, sorted_json
 from idgraph.store.erasure import (
     KEY_CHECK,
@@ -70,6 +72,9 @@ from idgraph.store.port import (
     Planner,
     Profile,
     ProfileRead,
+    SegmentPage,
+    SegmentQuery,
+    SegmentSort,
     Splitter,
     SubjectChooser,
 )
@@ -188,6 +193,12 @@ CREATE TABLE IF NOT EXISTS audit (
     detail      TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS audit_by_customer ON audit (customer_id, seq);
+CREATE TABLE IF NOT EXISTS segments (
+    name        TEXT PRIMARY KEY,
+    filter      TEXT NOT NULL,
+    description TEXT NOT NULL,
+    created_at  TEXT NOT NULL
+) WITHOUT ROWID;
 """
 
 # Statements that bring a file from the version named to the next one, run at open.
@@ -249,6 +260,11 @@ def _interaction_filters(
     return where, params
 
 
+def _saved_segment(row: tuple[str, str, str, str]) -> SavedSegment:
+    name, filter, description, created = row
+    return SavedSegment(name, json.loads(filter), description, dt(created))
+
+
 class SqliteStore:
     """A :class:`~idgraph.store.port.Store` in one SQLite file (``sqlite:///path``).
 
@@ -273,6 +289,7 @@ class SqliteStore:
             self._db = sqlite3.connect(
                 self.path, isolation_level=None, check_same_thread=False, timeout=30.0
             )
+            sqlite_segments.register(self._db)
         except (sqlite3.Error, OSError) as exc:
             raise StoreUnavailable(f"cannot open SQLite store at {self.path}: {exc}") from exc
         try:
@@ -1035,6 +1052,63 @@ class SqliteStore:
         with self._read():
             (total,) = self._db.execute("SELECT count(*) FROM links WHERE accepted = 0").fetchone()
         return int(total)
+
+    # ---- segments (:mod:`idgraph.store.sqlite_segments`) ---------------------------------
+
+    async def segment_page(
+        self,
+        query: SegmentQuery,
+        *,
+        first: int,
+        after: tuple[datetime, str] | None = None,
+        sort: SegmentSort = SegmentSort.UPDATED_AT_DESC,
+    ) -> SegmentPage:
+        with self._read() as db, sqlite_segments.budget(db):
+            ids, has_next, total = sqlite_segments.page(
+                db, query, first=first, after=after, sort=sort
+            )
+            if total is None:
+                total = sqlite_segments.count(db, query)
+            records = self._customer_records(ids)
+        return SegmentPage([records[cid] for cid in ids], has_next, total)
+
+    async def count_segment(self, query: SegmentQuery) -> int:
+        with self._read() as db, sqlite_segments.budget(db):
+            return sqlite_segments.count(db, query)
+
+    async def iter_segment(
+        self, query: SegmentQuery, batch_size: int = 1_000
+    ) -> AsyncIterator[list[CustomerRecord]]:
+        last = ""
+        while True:
+            with self._read() as db:
+                ids = sqlite_segments.ids_after(db, query, last, batch_size)
+                records = self._customer_records(ids)
+            if not ids:
+                return
+            last = ids[-1]
+            yield [records[cid] for cid in ids]
+
+    async def put_segment(self, segment: SavedSegment) -> None:
+        row = (segment.name, sorted_json(segment.filter), segment.description)
+        with self._write() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO segments VALUES (?, ?, ?, ?)",
+                (*row, ts(segment.created_at)),
+            )
+
+    async def segments(self) -> list[SavedSegment]:
+        rows = self._db.execute("SELECT * FROM segments ORDER BY name")
+        return [_saved_segment(row) for row in rows]
+
+    async def segment(self, name: str) -> SavedSegment | None:
+        row = self._db.execute("SELECT * FROM segments WHERE name = ?", (name,)).fetchone()
+        return None if row is None else _saved_segment(row)
+
+    async def delete_segment(self, name: str) -> None:
+        with self._write() as db:
+            if db.execute("DELETE FROM segments WHERE name = ?", (name,)).rowcount == 0:
+                raise NotFound(f"no saved segment {name!r}")
 
     # ---- whole graph -----------------------------------------------------------------
 
