@@ -24,17 +24,19 @@ import threading
 import time
 from collections.abc import (
     AsyncIterator,
+    Callable,
     Collection,
     Container,
     Iterable,
     Iterator,
     Sequence,
 )
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import datetime
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -84,6 +86,7 @@ SCHEMA_VERSION = "2"
 OPEN_TIMEOUT = 30.0
 MAX_PARAMS = 30_000
 BUSY_TIMEOUT_MS = 30_000
+T = TypeVar("T")
 # Pages the WAL may hold before a commit copies them into the database file (SQLite's
 # default is 1,000, which a bulk batch exceeds on its own: a checkpoint after nearly every
 # commit). A page written by several batches is copied once per checkpoint, so fewer
@@ -280,6 +283,8 @@ class SqliteStore:
         self._erasure = ErasureHasher(erasure_key)
         self._audit_db: sqlite3.Connection | None = None  # see append_audit
         self._audit_lock = threading.Lock()
+        self._scan_db: sqlite3.Connection | None = None  # see _scan
+        self._scanner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="idgraph-scan")
         self._cache = WriteCache()
         try:
             if self.path != ":memory:":
@@ -399,6 +404,9 @@ class SqliteStore:
 
     async def close(self) -> None:
         self._db.close()
+        self._scanner.shutdown()
+        if self._scan_db is not None:
+            self._scan_db.close()
         with self._audit_lock:
             if self._audit_db is not None:
                 self._audit_db.close()
@@ -425,8 +433,10 @@ class SqliteStore:
             yield db
 
     @contextmanager
-    def _transaction(self, begin: str) -> Iterator[sqlite3.Connection]:
-        db = self._db
+    def _transaction(
+        self, begin: str, db: sqlite3.Connection | None = None
+    ) -> Iterator[sqlite3.Connection]:
+        db = self._db if db is None else db
         try:
             db.execute(begin)
         except sqlite3.Error as exc:
@@ -442,11 +452,18 @@ class SqliteStore:
             db.execute("ROLLBACK")
             raise StoreError(f"SQLite store at {self.path}: commit failed: {exc}") from exc
 
-    def _select_in(self, sql: str, values: Sequence[Any], *params: Any) -> list[Any]:
+    def _select_in(
+        self,
+        sql: str,
+        values: Sequence[Any],
+        *params: Any,
+        db: sqlite3.Connection | None = None,
+    ) -> list[Any]:
         """Run ``sql`` (with one ``{marks}`` placeholder) over ``values`` in chunks."""
+        db = self._db if db is None else db
         rows: list[Any] = []
         for chunk in _chunks(values):
-            rows.extend(self._db.execute(sql.format(marks=_marks(len(chunk))), (*params, *chunk)))
+            rows.extend(db.execute(sql.format(marks=_marks(len(chunk))), (*params, *chunk)))
         return rows
 
     # ---- writes --------------------------------------------------------------------
@@ -759,17 +776,21 @@ class SqliteStore:
             records = self._customer_records(sorted(set(live.values())))
         return {requested: records[cid] for requested, cid in live.items() if cid in records}
 
-    def _customer_records(self, ids: Sequence[str]) -> dict[str, CustomerRecord]:
+    def _customer_records(
+        self, ids: Sequence[str], db: sqlite3.Connection | None = None
+    ) -> dict[str, CustomerRecord]:
         aliases: dict[str, list[str]] = {}
         for alias, cid in self._select_in(
             "SELECT alias, customer_id FROM aliases WHERE customer_id IN ({marks}) ORDER BY alias",
             ids,
+            db=db,
         ):
             aliases.setdefault(cid, []).append(alias)
         rows = self._select_in(
             "SELECT id, created_at, updated_at, size, kind_counts, split_from FROM customers "
             "WHERE id IN ({marks})",
             ids,
+            db=db,
         )
         return {
             cid: CustomerRecord(
@@ -1063,31 +1084,55 @@ class SqliteStore:
         after: tuple[datetime, str] | None = None,
         sort: SegmentSort = SegmentSort.UPDATED_AT_DESC,
     ) -> SegmentPage:
-        with self._read() as db, sqlite_segments.budget(db):
+        def read(db: sqlite3.Connection) -> SegmentPage:
             ids, has_next, total = sqlite_segments.page(
                 db, query, first=first, after=after, sort=sort
             )
             if total is None:
                 total = sqlite_segments.count(db, query)
-            records = self._customer_records(ids)
-        return SegmentPage([records[cid] for cid in ids], has_next, total)
+            records = self._customer_records(ids, db)
+            return SegmentPage([records[cid] for cid in ids], has_next, total)
+
+        return await self._scan(read)
 
     async def count_segment(self, query: SegmentQuery) -> int:
-        with self._read() as db, sqlite_segments.budget(db):
-            return sqlite_segments.count(db, query)
+        return await self._scan(lambda db: sqlite_segments.count(db, query))
 
     async def iter_segment(
         self, query: SegmentQuery, batch_size: int = 1_000
     ) -> AsyncIterator[list[CustomerRecord]]:
+        def batch(db: sqlite3.Connection, last: str) -> list[CustomerRecord]:
+            ids = sqlite_segments.ids_after(db, query, last, batch_size)
+            records = self._customer_records(ids, db)
+            return [records[cid] for cid in ids]
+
         last = ""
-        while True:
-            with self._read() as db:
-                ids = sqlite_segments.ids_after(db, query, last, batch_size)
-                records = self._customer_records(ids)
-            if not ids:
-                return
-            last = ids[-1]
-            yield [records[cid] for cid in ids]
+        while records := await self._scan(partial(batch, last=last)):
+            last = records[-1].id
+            yield records
+
+    async def _scan(self, read: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``read``, a segment read that may visit every customer, in one read
+        transaction within its time budget.
+
+        A file store runs it on a connection and a thread of its own, one scan at a
+        time: the event loop goes on serving other requests meanwhile, and costly scans
+        queue among themselves without taking the threads the audit writer uses."""
+        if self.path == ":memory:":  # another connection would open another database
+            with self._read() as db, sqlite_segments.budget(db):
+                return read(db)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._scanner, self._scan_in_thread, read)
+
+    def _scan_in_thread(self, read: Callable[[sqlite3.Connection], T]) -> T:
+        if self._scan_db is None:
+            self._scan_db = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=30.0
+            )
+            self._scan_db.execute("PRAGMA query_only = ON")
+            sqlite_segments.register(self._scan_db)
+        with self._transaction("BEGIN", self._scan_db) as db, sqlite_segments.budget(db):
+            return read(db)
 
     async def put_segment(self, segment: SavedSegment) -> None:
         row = (segment.name, sorted_json(segment.filter), segment.description)
