@@ -169,3 +169,24 @@ async def test_a_pair_unlinked_through_the_same_store_links_again(tmp_path: Path
     assert link.accepted
     assert await graph.check() == []
     await store.close()
+
+
+async def test_customers_with_the_same_counts_share_them_and_grow_apart(tmp_path: Path):
+    """Remembered customers share one read-only map per distinct per-kind counts; a
+    batch that grows one of them leaves the others' counts as they were."""
+    store = SqliteStore(tmp_path / "one.db", erasure_key=ERASURE_KEY)
+    graph = IdentityGraph(store, Settings())
+    await graph.ingest(
+        [event("email:a@example.com", "cookie:a"), event("email:b@example.com", "cookie:b")]
+    )
+    ida, idb = [await customer(graph, f"email:{n}@example.com") for n in "ab"]
+    assert ida is not None
+    assert idb is not None
+    counts = {c: store._cache.customers[c][1].kind_counts for c in (ida, idb)}
+    assert counts[ida] is counts[idb]
+    assert dict(counts[ida]) == {"email": 1, "cookie": 1}
+    await graph.ingest([event("email:a@example.com", "cookie:a2")])
+    assert dict(store._cache.customers[ida][1].kind_counts) == {"email": 1, "cookie": 2}
+    assert dict(store._cache.customers[idb][1].kind_counts) == {"email": 1, "cookie": 1}
+    assert await graph.check() == []
+    await store.close()

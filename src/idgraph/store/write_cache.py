@@ -24,12 +24,16 @@ everything too.
 
 Memory is bounded: past ``max_nodes`` remembered nodes (about 250 bytes each, with
 their customers) or accepted pairs (about 80 bytes each) everything is forgotten and
-remembering starts again.
+remembering starts again. Customers share their per-kind counts: a few thousand
+distinct count maps serve hundreds of thousands of customers (a small dict is ~200
+bytes), so the maps are kept once each (``shared_counts``) and never changed in place
+(the planner copies what it grows).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from types import MappingProxyType
 
 from idgraph.domain.model import CustomerState, ResolutionPlan
 
@@ -50,6 +54,7 @@ class WriteCache:
         self.customers: dict[str, tuple[int, CustomerState]] = {}
         self.absorbed: dict[str, str] = {}
         self.linked: set[int] = set()
+        self._counts: dict[frozenset[tuple[str, int]], Mapping[str, int]] = {}
 
     def clear(self) -> None:
         """Forget everything (the next batch reads what it needs from the file)."""
@@ -58,6 +63,15 @@ class WriteCache:
         self.customers = {}
         self.absorbed = {}
         self.linked = set()
+        self._counts = {}
+
+    def shared_counts(self, counts: Mapping[str, int]) -> Mapping[str, int]:
+        """One read-only map per distinct set of per-kind counts."""
+        items = frozenset(counts.items())
+        shared = self._counts.get(items)
+        if shared is None:
+            shared = self._counts[items] = MappingProxyType(dict(counts))
+        return shared
 
     def check(self, version: int) -> None:
         """Call inside the write transaction with the file's ``PRAGMA data_version``."""
@@ -73,6 +87,7 @@ class WriteCache:
         """A node and its customer, as read from the file in this transaction."""
         self.nodes[key] = (node, state.id)
         if state.id not in self.customers:
+            state.kind_counts = self.shared_counts(state.kind_counts)
             self.customers[state.id] = (cluster, state)
 
     def customer_of(self, customer_id: str) -> str:
@@ -105,7 +120,8 @@ class WriteCache:
         for u in plan.customer_updates:
             old = customers.get(u.id)
             at = old[1].created_at if old is not None else created[u.id]
-            customers[u.id] = (cluster_of[u.id][0], CustomerState(u.id, at, u.size, u.kind_counts))
+            counts = self.shared_counts(u.kind_counts)
+            customers[u.id] = (cluster_of[u.id][0], CustomerState(u.id, at, u.size, counts))
         nodes = self.nodes
         for new in plan.new_nodes:
             nodes[new.node.key] = (node_ids[new.node.key], new.customer_id)
