@@ -18,7 +18,6 @@ from idgraph.config import Settings
 from idgraph.domain import rfc3339
 from idgraph.domain.consent import Purpose, evaluate
 from idgraph.domain.model import utcnow
-from idgraph.domain.profile import merge_traits
 from idgraph.domain.segment import All, Filter, SavedSegment, parse_filter
 from idgraph.domain.text import text_problem
 from idgraph.errors import InvalidInput, NotFound
@@ -168,7 +167,7 @@ async def _trait_values(
 ) -> dict[str, dict[str, Any]]:
     if not traits:
         return {}
-    reports = await store.traits_of(ids)
+    values = await store.trait_values(ids, traits)
     allowed = set(ids)
     if query.visible_to is not None:
         consents = await store.consents_of(ids)
@@ -177,12 +176,7 @@ async def _trait_values(
             for cid in ids
             if evaluate(consents[cid], query.visible_to, query.now).customer_allows
         }
-    wanted = set(traits)
-    return {
-        cid: {n: t.value for n, t in merge_traits(reports[cid]).items() if n in wanted}
-        for cid in ids
-        if cid in allowed
-    }
+    return {cid: values[cid] for cid in ids if cid in allowed}
 
 
 def _cell(value: Any) -> str:

@@ -663,3 +663,14 @@ MATCH (e:AuditEntry)
 WHERE $customerId IS NULL OR e.customerId = $customerId
 RETURN count(e) AS total
 """
+
+# The reports of some trait names on each customer's nodes, for ``trait_values``: the
+# adapter keeps each name's latest in ``merge_traits``'s order (time, event id, node key),
+# compared in Python so string ties break exactly as there.
+TRAIT_VALUES = """
+UNWIND $ids AS id
+MATCH (:Customer {id: id})<-[:BELONGS_TO]-(n:Identity)-[:HAS_TRAIT]->(t:Trait)
+WHERE t.name IN $names
+RETURN id AS customer, t.name AS name, t.value AS value,
+       [t.at.epochSeconds, t.at.nanosecond] AS at, t.eventId AS eventId, n.key AS key
+"""

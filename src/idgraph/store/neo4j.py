@@ -973,6 +973,24 @@ class Neo4jStore:
         """Decisions with the time and sequence their source store recorded them at."""
         await self._write_rows(cypher.CREATE_CONSENTS, _consent_rows(consents))
 
+    async def trait_values(
+        self, customer_ids: Sequence[str], names: Collection[str]
+    ) -> dict[str, dict[str, Any]]:
+        rows = await self._query(cypher.TRAIT_VALUES, ids=list(customer_ids), names=list(names))
+        latest: dict[tuple[str, str], Row] = {}
+        for r in rows:
+            current = latest.get((r["customer"], r["name"]))
+            if current is None or (r["at"], r["eventId"], r["key"]) > (
+                current["at"],
+                current["eventId"],
+                current["key"],
+            ):
+                latest[r["customer"], r["name"]] = r
+        found: dict[str, dict[str, Any]] = {cid: {} for cid in customer_ids}
+        for (cid, name), r in sorted(latest.items()):
+            found[cid][name] = json.loads(r["value"])
+        return found
+
 
 def _api_key(props: Row) -> ApiKey:
     revoked = props.get("revokedAt")

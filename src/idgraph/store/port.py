@@ -26,7 +26,7 @@ from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 from idgraph.domain.access import ApiKey, AuditEntry, ErasureReport
 from idgraph.domain.consent import Purpose
@@ -175,6 +175,13 @@ class Store(Protocol):
 
     async def traits_of(self, customer_ids: Sequence[str]) -> dict[str, list[TraitRecord]]:
         """For each customer, the latest report of each (identity node, trait name)."""
+
+    async def trait_values(
+        self, customer_ids: Sequence[str], names: Collection[str]
+    ) -> dict[str, dict[str, Any]]:
+        """For each customer, the merged value of each trait in ``names`` it has, by
+        name: the report :func:`idgraph.domain.profile.merge_traits` picks, read without
+        the others (an export's trait columns). Unknown customers map to ``{}``."""
 
     async def consents_of(self, customer_ids: Sequence[str]) -> dict[str, list[ConsentRecord]]:
         """Every consent decision recorded on each customer's nodes, in the order idgraph

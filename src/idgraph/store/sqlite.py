@@ -884,6 +884,30 @@ class SqliteStore:
             )
         return result
 
+    async def trait_values(
+        self, customer_ids: Sequence[str], names: Collection[str]
+    ) -> dict[str, dict[str, Any]]:
+        # One statement per chunk of customers: only the asked names are read (the
+        # ``traits`` key is (node, name)), and the window keeps each one's latest report
+        # in ``merge_traits``'s order; fixed-width ``at`` text sorts as time does.
+        wanted = sorted(set(names))
+        found: dict[str, dict[str, Any]] = {}
+        if wanted:
+            with self._read():
+                rows = self._select_in(
+                    "SELECT id, name, value FROM (SELECT c.id AS id, t.name AS name, "
+                    "t.value AS value, row_number() OVER (PARTITION BY c.cluster, t.name "
+                    "ORDER BY t.at DESC, t.event_id DESC, n.key DESC) AS latest "
+                    "FROM customers c JOIN nodes n ON n.cluster = c.cluster "
+                    f"JOIN traits t ON t.node = n.id WHERE t.name IN ({_marks(len(wanted))}) "
+                    "AND c.id IN ({marks})) WHERE latest = 1 ORDER BY id, name",
+                    list(customer_ids),
+                    *wanted,
+                )
+            for cid, name, value in rows:
+                found.setdefault(cid, {})[name] = json.loads(value)
+        return {cid: {} for cid in customer_ids} | found
+
     async def consents_of(self, customer_ids: Sequence[str]) -> dict[str, list[ConsentRecord]]:
         with self._read():
             found = self._consents_in(self._clusters(customer_ids))
