@@ -53,6 +53,7 @@ def operations(offsets: bool = True) -> st.SearchStrategy[str]:
     scalars = {
         "DateTime": datetimes.map(lambda d: nodes.String(d.isoformat())),
         "JSON": JSON_OBJECTS,
+        "CustomerFilter": JSON_OBJECTS,
     }
     return st.one_of(
         queries(SCHEMA, custom_scalars=scalars, allow_x00=False),

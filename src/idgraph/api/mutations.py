@@ -22,6 +22,7 @@ from idgraph.api.context import Info
 from idgraph.api.errors import USER_ERRORS, UserError, user_error
 from idgraph.api.inputs import EventInput, IdentifierInput
 from idgraph.api.privacy import shows
+from idgraph.api.segments import SegmentMutations
 from idgraph.api.types import (
     ConsentStatus,
     Customer,
@@ -295,7 +296,7 @@ def _not_unlinked(actor: str, exc: _Refused | IdgraphError) -> UnlinkPayload:
 
 
 @strawberry.type(description="Change the identity graph.")
-class Mutation:
+class Mutation(SegmentMutations):
     @strawberry.mutation(
         description="Ingest a batch of events (same format and rules as `idgraph ingest`): "
         "invalid events are rejected one by one, the valid ones applied together. "

@@ -18,6 +18,7 @@ from idgraph.api.loaders import InteractionsKey
 from idgraph.api.lookahead import profile_read
 from idgraph.api.privacy import NOBODY
 from idgraph.api.relay import After, Node, PageSize, page, page_size
+from idgraph.api.segments import SegmentQueries
 from idgraph.api.tokens import InteractionRef, NodeRef
 from idgraph.api.types import (
     AuditRecord,
@@ -39,7 +40,7 @@ HIDDEN = "hidden"
 
 
 @strawberry.type(description="Read the identity graph.")
-class Query:
+class Query(SegmentQueries):
     @strawberry.field(
         description="The API key making the request: its name, role, permissions and "
         "purposes. Needs a key only (no permission, no purpose): nothing in it is personal "

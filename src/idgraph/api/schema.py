@@ -16,6 +16,7 @@ from idgraph.api.limits import Limits, QueryLimits
 from idgraph.api.mutations import Mutation
 from idgraph.api.queries import Query
 from idgraph.api.scalars import DateTime
+from idgraph.api.segments import CUSTOMER_FILTER, CustomerFilter
 from idgraph.api.types import Account, Customer, Device, Identifier, Interaction
 from idgraph.config import ApiSettings
 from idgraph.domain.rules import DEFAULT_MAX_SIZE
@@ -39,7 +40,7 @@ def build_schema(settings: ApiSettings, max_size: int = DEFAULT_MAX_SIZE) -> str
         query=Query,
         mutation=Mutation,
         types=[Customer, Identifier, Device, Account, Interaction],
-        scalar_overrides={datetime: DateTime},
+        scalar_overrides={datetime: DateTime, CustomerFilter: CUSTOMER_FILTER},
         extensions=[
             ErrorPhases,
             FlushAudit,

@@ -113,6 +113,10 @@ class AuditOperation(Enum):
     SET_CONSENT = strawberry.enum_value("setConsent", description="`setConsent`.")
     FORGET = strawberry.enum_value("forget", description="`forget` (API or CLI).")
     EXPORT = strawberry.enum_value("export", description="`idgraph export` (CLI).")
+    CUSTOMERS = strawberry.enum_value("customers", description="`customers`: one per listed.")
+    SEGMENT_EXPORT = strawberry.enum_value(
+        "segment export", description="`idgraph segment export` (CLI): one per exported."
+    )
 
 
 # ---- identity nodes ------------------------------------------------------------------

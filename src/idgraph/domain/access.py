@@ -44,6 +44,8 @@ class Operation(StrEnum):
     SET_CONSENT = "setConsent"
     FORGET = "forget"
     EXPORT = "export"
+    CUSTOMERS = "customers"
+    SEGMENT_EXPORT = "segment export"
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {

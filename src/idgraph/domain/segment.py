@@ -64,7 +64,7 @@ from idgraph.domain.text import text_problem
 from idgraph.errors import FilterError
 
 # Hostile input is refused before any of it is evaluated.
-MAX_NODES = 200  # conditions and combinators in one filter
+MAX_NODES = 64  # conditions and combinators in one filter
 MAX_DEPTH = 12  # levels of all/any/not, counting the outer condition
 MAX_IN = 100  # operands of one ``in``
 MAX_TEXT = 256  # characters of a name, kind, prefix, type, channel, source or value

@@ -1063,7 +1063,7 @@ class SqliteStore:
         after: tuple[datetime, str] | None = None,
         sort: SegmentSort = SegmentSort.UPDATED_AT_DESC,
     ) -> SegmentPage:
-        with self._read() as db:
+        with self._read() as db, sqlite_segments.budget(db):
             ids, has_next, total = sqlite_segments.page(
                 db, query, first=first, after=after, sort=sort
             )
@@ -1073,7 +1073,7 @@ class SqliteStore:
         return SegmentPage([records[cid] for cid in ids], has_next, total)
 
     async def count_segment(self, query: SegmentQuery) -> int:
-        with self._read() as db:
+        with self._read() as db, sqlite_segments.budget(db):
             return sqlite_segments.count(db, query)
 
     async def iter_segment(

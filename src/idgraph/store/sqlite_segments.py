@@ -16,6 +16,9 @@ never NULL, so ``NOT`` means what :func:`idgraph.domain.segment.matches` says.
 from __future__ import annotations
 
 import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any as AnyValue
@@ -41,6 +44,7 @@ from idgraph.domain.segment import (
     instant,
     is_number,
 )
+from idgraph.errors import InvalidInput
 from idgraph.store.port import SegmentQuery, SegmentSort
 
 INSTANT = "idgraph_instant"
@@ -114,13 +118,49 @@ class Compiled:
 
 
 def compile_query(query: SegmentQuery) -> Compiled:
-    """The condition a customer row meets to be a member of ``query``'s segment."""
+    """The condition a customer row meets to be a member of ``query``'s segment.
+
+    Every condition of a top-level ``all`` is tested on each candidate, cheapest first
+    (``AND`` stops at the first that fails). When one of them can name a small superset
+    of its customers through an index or a narrow scan (an identifier kind or prefix: the
+    ``nodes.key`` index; a trait value; a consent decision that departs from the
+    default), that set drives the query: only its customers are tested at all."""
     compiler = _Compiler(query.purposes, _ts(query.now))
-    where = compiler.condition(query.filter)
+    parts = _conjuncts(query.filter)
+    tests = [compiler.condition(p) for p in sorted(parts, key=_cost)]
     if query.visible_to is not None:
-        seen = compiler.visible(query.visible_to)
-        where = Compiled(f"({where.sql}) AND {seen.sql}", where.params + seen.params)
-    return where
+        tests.append(compiler.visible(query.visible_to))
+    drivers = [d for d in map(compiler.driver, sorted(parts, key=_cost)) if d is not None]
+    if drivers:
+        best = min(drivers, key=lambda d: d[0])[1]
+        tests.insert(0, Compiled(f"c.cluster IN ({best.sql})", best.params))
+    if not tests:
+        return Compiled("1")
+    return Compiled(" AND ".join(f"({t.sql})" for t in tests), [p for t in tests for p in t.params])
+
+
+def _conjuncts(filter: Filter) -> list[Filter]:
+    """The conditions that must all hold (nested ``all`` flattened)."""
+    if isinstance(filter, All):
+        return [c for part in filter.parts for c in _conjuncts(part)]
+    return [filter]
+
+
+def _cost(filter: Filter) -> int:
+    """A rough cost of testing a condition on one customer, to test cheap ones first."""
+    match filter:
+        case SizeCondition() | TimeCondition():
+            return 0  # columns of the customer row
+        case IdentifierCondition():
+            return 1
+        case TraitCondition():
+            return 2
+        case ConsentCondition():
+            return 3
+        case InteractionsCondition() | SourceCondition():
+            return 5
+        case _:
+            return 4
 
 
 @dataclass
@@ -167,6 +207,44 @@ class _Compiler:
             case SizeCondition(op, value):
                 return Compiled(f"c.size {_OPS[op]} ?", [value])
 
+    def driver(self, filter: Filter) -> tuple[int, Compiled] | None:
+        """A rank (lower: likely smaller) and a query of the clusters of a superset of the
+        customers ``filter`` selects, read without visiting every customer; None when
+        there is none cheaper than testing every customer."""
+        match filter:
+            case IdentifierCondition(kind, prefix):
+                low = f"{kind}:{prefix or ''}"
+                bound = _successor(low)
+                if bound is None:
+                    return None
+                return (0 if prefix else 4), Compiled(
+                    "SELECT n.cluster FROM nodes n WHERE n.key >= ? AND n.key < ?", [low, bound]
+                )
+            case TraitCondition(name, op, operand) if op is not TraitOp.EXISTS or operand:
+                predicate: str
+                params: list[AnyValue]
+                if op is TraitOp.EXISTS:
+                    predicate, params = "1", []
+                else:
+                    predicate, params = self.trait_predicate(op, operand)
+                rank = 1 if op in (TraitOp.EQ, TraitOp.IN) else 3
+                return rank, Compiled(
+                    "SELECT n.cluster FROM traits t JOIN nodes n ON n.id = t.node "
+                    f"WHERE t.name = ? AND ({predicate})",
+                    [name, *params],
+                )
+            case ConsentCondition(purpose, status):
+                default = next(p.default_allow for p in self.purposes if p.name == purpose)
+                if default is (status is ConsentState.GRANTED):
+                    return None  # customers without a decision match: no narrow set
+                # Only customers with a decision of that status can match.
+                return 2, Compiled(
+                    "SELECT n.cluster FROM consents s JOIN nodes n ON n.id = s.node "
+                    "WHERE s.purpose = ? AND s.status = ?",
+                    [purpose, "granted" if status is ConsentState.GRANTED else "denied"],
+                )
+        return None
+
     def joined(self, parts: tuple[Filter, ...], word: str, empty: str) -> Compiled:
         if not parts:
             return Compiled(empty)
@@ -184,23 +262,24 @@ class _Compiler:
                 "WHERE n.cluster = c.cluster AND t.name = ?)"
             )
             return Compiled(exists if operand else f"NOT {exists}", [name])
+        predicate, params = self.trait_predicate(op, operand)
+        return Compiled(_LATEST_TRAIT.format(predicate=predicate), [*params, name])
+
+    def trait_predicate(self, op: TraitOp, operand: object) -> tuple[str, list[AnyValue]]:
+        """The condition on one trait report ``t`` (its JSON text ``t.value``)."""
         if op is TraitOp.EQ:
-            predicate, params = _equals(operand)
-        elif op is TraitOp.IN:
+            return _equals(operand)
+        if op is TraitOp.IN:
             assert isinstance(operand, tuple)
             each = [_equals(o) for o in operand]
-            predicate = "(" + " OR ".join(f"({p})" for p, _ in each) + ")"
-            params = [v for _, ps in each for v in ps]
-        elif isinstance(operand, datetime):
-            predicate = (
-                f"json_type(t.value) = 'text' AND "
-                f"{INSTANT}(json_extract(t.value, '$')) {_OPS[Comparison(op.value)]} ?"
-            )
-            params = [_ts(operand)]
-        else:
-            predicate = f"{_NUMBER} AND json_extract(t.value, '$') {_OPS[Comparison(op.value)]} ?"
-            params = [operand]
-        return Compiled(_LATEST_TRAIT.format(predicate=predicate), [*params, name])
+            return "(" + " OR ".join(f"({p})" for p, _ in each) + ")", [
+                v for _, ps in each for v in ps
+            ]
+        compare = _OPS[Comparison(op.value)]
+        if isinstance(operand, datetime):
+            instant = f"{INSTANT}(json_extract(t.value, '$'))"
+            return f"json_type(t.value) = 'text' AND {instant} {compare} ?", [_ts(operand)]
+        return f"{_NUMBER} AND json_extract(t.value, '$') {compare} ?", [operand]
 
     def interactions(self, condition: InteractionsCondition) -> Compiled:
         if condition.at_least == 0:
@@ -239,6 +318,16 @@ class _Compiler:
         )
 
 
+def _successor(text: str) -> str | None:
+    """The least text after every text starting with ``text`` (in SQLite's binary order,
+    which is code point order), or None when there is no such text."""
+    for i in range(len(text) - 1, -1, -1):
+        if ord(text[i]) < 0x10FFFF:
+            following = ord(text[i]) + 1
+            return text[:i] + chr(0xE000 if 0xD800 <= following <= 0xDFFF else following)
+    return None
+
+
 def _equals(operand: object) -> tuple[str, list[AnyValue]]:
     """``eq`` on the trait value ``t.value`` (JSON text): same JSON type, equal."""
     if isinstance(operand, bool):
@@ -249,6 +338,31 @@ def _equals(operand: object) -> tuple[str, list[AnyValue]]:
 
 
 # ---- reads ---------------------------------------------------------------------------
+
+
+# How long one segment read may run. SQLite's work cannot be interrupted by the API's
+# asyncio timeout (the call does not wait), so a costly filter is stopped here instead.
+BUDGET_SECONDS = 10.0
+_CHECK_EVERY = 10_000  # SQLite virtual machine instructions between clock checks
+
+
+@contextmanager
+def budget(db: sqlite3.Connection, seconds: float = BUDGET_SECONDS) -> Iterator[None]:
+    """Stop the statements run inside after ``seconds``: InvalidInput, as the filter is
+    what made the read too costly."""
+    deadline = time.monotonic() + seconds
+    db.set_progress_handler(lambda: time.monotonic() > deadline, _CHECK_EVERY)
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        if "interrupted" not in str(exc):
+            raise
+        raise InvalidInput(
+            f"filter: evaluating it took over {seconds:g} s; narrow it (e.g. add a trait, "
+            "identifier or consent condition)"
+        ) from None
+    finally:
+        db.set_progress_handler(None, 0)
 
 
 def page(
