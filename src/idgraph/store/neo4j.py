@@ -87,6 +87,11 @@ Row = dict[str, Any]
 Work = Callable[[AsyncManagedTransaction], Awaitable[T]]
 
 CLEAR_BATCH = 10_000
+# The IdgraphMeta entry recording that every trait report has its ``instant`` (stores
+# written before segments get it once, at start: :meth:`Neo4jStore._backfill_instants`).
+TRAIT_INSTANTS = "trait_instants"
+# JSON text that may hold an RFC 3339 timestamp (a string starting with a year).
+TIMESTAMP_TEXT = r'"\d{4}-.*'
 # Node properties that are not descriptive attributes (``NodeRecord.attrs``).
 NODE_FIELDS = frozenset({"key", "kind", "value", "createdAt"})
 CREATE_NODES: dict[NodeType, LiteralString] = {
@@ -299,6 +304,7 @@ class Neo4jStore:
             )
             await _run(tx, cypher.SET_META, name=KEY_CHECK, value=self._erasure.key_check)
             await self._rekey_erasures(tx)
+            await self._backfill_instants(tx)
             rows = await _rows(tx, cypher.META_VALUE, name=LEGACY_SALT)
             return str(rows[0]["value"]) if rows else None
 
@@ -320,6 +326,21 @@ class Neo4jStore:
             await _run(tx, cypher.REKEY_ERASED, rows=rows)
             await _run(tx, cypher.SET_META, name=LEGACY_SALT, value=salt[0]["value"])
         await _run(tx, cypher.DELETE_META, name=UNKEYED_SALT)
+
+    async def _backfill_instants(self, tx: AsyncManagedTransaction) -> None:
+        """Give every trait report whose value is an RFC 3339 timestamp its ``instant``
+        (segments compare those), once per store: reports written before segments lack
+        it."""
+        if await _rows(tx, cypher.META_VALUE, name=TRAIT_INSTANTS):
+            return
+        rows = [
+            {"id": r["id"], "instant": _iso(at)}
+            for r in await _rows(tx, cypher.TIMESTAMP_TRAITS, shape=TIMESTAMP_TEXT)
+            if (at := instant(json.loads(r["value"]))) is not None
+        ]
+        if rows:
+            await _run(tx, cypher.SET_TRAIT_INSTANTS, rows=rows)
+        await _run(tx, cypher.SET_META, name=TRAIT_INSTANTS, value=True)
 
     async def clear(self) -> None:
         """Delete every node and relationship in the database, in batches; the schema
