@@ -482,7 +482,7 @@ async def summaries(store: Store, now: datetime) -> list[CustomerSummary]:
     ]
 
 
-FILTERS_PER_GRAPH = 20
+FILTERS_PER_GRAPH = 25
 operations = st.lists(
     st.one_of(
         st.tuples(st.just("ingest"), st.integers(1, 4)),
@@ -497,7 +497,7 @@ operations = st.lists(
 
 @pytest.mark.parametrize("backend", ["sqlite", pytest.param("neo4j", marks=pytest.mark.neo4j)])
 @settings(
-    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(ops=operations, data=st.data())
 def test_members_are_those_the_evaluator_finds(

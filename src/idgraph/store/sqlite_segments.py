@@ -121,19 +121,23 @@ def compile_query(query: SegmentQuery) -> Compiled:
     """The condition a customer row meets to be a member of ``query``'s segment.
 
     Every condition of a top-level ``all`` is tested on each candidate, cheapest first
-    (``AND`` stops at the first that fails). When one of them can name a small superset
-    of its customers through an index or a narrow scan (an identifier kind or prefix: the
+    (``AND`` stops at the first that fails). Those that can name a small superset of
+    their customers through an index or a narrow scan (an identifier kind or prefix: the
     ``nodes.key`` index; a trait value; a consent decision that departs from the
-    default), that set drives the query: only its customers are tested at all."""
+    default) come first as ``c.cluster IN (…)``: each set is read once, the narrowest
+    drives the query (only its customers are visited), the others prune them before
+    the per-customer tests."""
     compiler = _Compiler(query.purposes, _ts(query.now))
     parts = _conjuncts(query.filter)
     tests = [compiler.condition(p) for p in sorted(parts, key=_cost)]
     if query.visible_to is not None:
         tests.append(compiler.visible(query.visible_to))
-    drivers = [d for d in map(compiler.driver, sorted(parts, key=_cost)) if d is not None]
-    if drivers:
-        best = min(drivers, key=lambda d: d[0])[1]
-        tests.insert(0, Compiled(f"c.cluster IN ({best.sql})", best.params))
+    drivers = [d for d in map(compiler.driver, parts) if d is not None]
+    supersets = [
+        Compiled(f"c.cluster IN ({d.sql})", d.params)
+        for _, d in sorted(drivers, key=lambda d: d[0])
+    ]
+    tests = supersets + tests
     if not tests:
         return Compiled("1")
     return Compiled(" AND ".join(f"({t.sql})" for t in tests), [p for t in tests for p in t.params])
