@@ -382,13 +382,19 @@ async def test_a_store_written_before_segments_gets_the_instants_of_its_trait_da
 async def test_a_trait_filter_takes_integers_beyond_cypher_s_64_bits(
     neo4j_store: Neo4jStore,
 ) -> None:
+    # Events keep integers to 64 bits; a filter's operands are any JSON integer.
     graph = IdentityGraph(neo4j_store, Settings())
-    await graph.ingest([event("email:a@x.com", traits={"points": 2**70})])
+    await graph.ingest([event("email:a@x.com", traits={"points": 2**62})])
     names = [p.name for p in DEFAULT_PURPOSES]
-    for body in ({"eq": 2**70}, {"in": [2**70, -(2**64)]}, {"gt": 2**64}, {"lte": 2**70}):
+    for body, members in [
+        ({"eq": 2**70}, 0),
+        ({"gt": 2**64}, 0),
+        ({"lt": 2**70}, 1),
+        ({"in": [2**70, 2**62]}, 1),
+    ]:
         raw = {"trait": {"name": "points", **body}}
         query = SegmentQuery(parse_filter(raw, names), DEFAULT_PURPOSES, utcnow())
-        assert await neo4j_store.count_segment(query) == 1, body
+        assert await neo4j_store.count_segment(query) == members, body
 
 
 def test_the_cli_runs_on_neo4j(

@@ -1,13 +1,13 @@
 """Segment filters (:mod:`idgraph.domain.segment`) as parameterised Cypher.
 
-A :class:`~idgraph.store.port.SegmentQuery` becomes a start, a WHERE and the tail the
-caller picks (a page, a count, an export batch), all taken from the ``SEGMENT_*``
-fragments of :mod:`idgraph.store.cypher`. Each condition is one fragment, a boolean
+A :class:`~idgraph.store.port.SegmentQuery` becomes a start, a step per condition and
+the tail the caller picks (a page, a count, an export batch), all taken from the
+``SEGMENT_*`` fragments of :mod:`idgraph.store.cypher`. Each condition is one fragment, a boolean
 expression over the live customer ``c``; ``all``/``any``/``not`` join fragments with
 AND/OR/NOT. A fragment's values are named ``$_name``; the compiler renames them
 ``$p<n>_name`` (one ``n`` per condition) and puts the values in the parameters. The
-text is made of fragments, those prefixes and the three connectives only: no value a
-user wrote ever enters it, trait names, kinds and purposes included.
+text is made of fragments, those prefixes and the connectives AND, OR, NOT and WHERE
+only: no value a user wrote ever enters it, trait names, kinds and purposes included.
 
 The conditions of a top-level ``all`` (and visibility to a purpose) are separate
 ``WITH c WHERE`` steps, cheapest first (:func:`_cost`; see ``SEGMENT_THEN``).
