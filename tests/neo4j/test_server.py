@@ -20,12 +20,15 @@ from neo4j import AsyncGraphDatabase
 from idgraph.cli import main
 from idgraph.config import Settings
 from idgraph.demo import write_demo_file
-from idgraph.domain.model import Outcome
+from idgraph.domain.consent import DEFAULT_PURPOSES
+from idgraph.domain.model import Outcome, utcnow
+from idgraph.domain.segment import parse_filter
 from idgraph.errors import ConfigError
 from idgraph.jsonl import ingest_file
 from idgraph.service import IdentityGraph
 from idgraph.store.erasure import ErasureHasher, ErasureRecord
 from idgraph.store.neo4j import Neo4jStore
+from idgraph.store.port import SegmentQuery
 from idgraph.store.sqlite import SqliteStore
 from idgraph.transfer import export_to_neo4j
 from tests.conftest import ERASURE_KEY, neo4j_settings, open_test_store
@@ -344,11 +347,54 @@ async def test_a_salted_erasure_record_is_rekeyed_and_no_salt_is_kept(
     assert [r["name"] for r in await run_cypher(meta)] == [
         "erasure_key_check",
         "legacy_erase_salt",
+        "trait_instants",
     ]
     await store.close()
     again = await Neo4jStore.open(neo4j_uri(), neo4j_settings(), erasure_key=ERASURE_KEY)
     assert await again.erasures() == record  # re-keying happens once
     await again.close()
+
+
+async def test_a_store_written_before_segments_gets_the_instants_of_its_trait_dates(
+    neo4j_store: Neo4jStore,
+) -> None:
+    graph = IdentityGraph(neo4j_store, Settings())
+    joined = {"joined": "2026-01-01T05:00:00+05:00", "city": "2026-01-01"}
+    await graph.ingest([event("email:a@x.com", traits=joined)])
+    # As an earlier version left it: no instants, and no record of having set them.
+    await run_cypher("MATCH (t:Trait) REMOVE t.instant")
+    await run_cypher("MATCH (m:IdgraphMeta {name: 'trait_instants'}) DELETE m")
+    names = [p.name for p in DEFAULT_PURPOSES]
+
+    def before_2026(name: str) -> SegmentQuery:
+        raw = {"trait": {"name": name, "lte": "2026-01-01T00:00:00Z"}}
+        return SegmentQuery(parse_filter(raw, names), DEFAULT_PURPOSES, utcnow())
+
+    assert await neo4j_store.count_segment(before_2026("joined")) == 0
+    reopened = await Neo4jStore.open(neo4j_uri(), neo4j_settings(), erasure_key=ERASURE_KEY)
+    try:
+        assert await reopened.count_segment(before_2026("joined")) == 1
+        assert await reopened.count_segment(before_2026("city")) == 0, "a date, not a time"
+    finally:
+        await reopened.close()
+
+
+async def test_a_trait_filter_takes_integers_beyond_cypher_s_64_bits(
+    neo4j_store: Neo4jStore,
+) -> None:
+    # Events keep integers to 64 bits; a filter's operands are any JSON integer.
+    graph = IdentityGraph(neo4j_store, Settings())
+    await graph.ingest([event("email:a@x.com", traits={"points": 2**62})])
+    names = [p.name for p in DEFAULT_PURPOSES]
+    for body, members in [
+        ({"eq": 2**70}, 0),
+        ({"gt": 2**64}, 0),
+        ({"lt": 2**70}, 1),
+        ({"in": [2**70, 2**62]}, 1),
+    ]:
+        raw = {"trait": {"name": "points", **body}}
+        query = SegmentQuery(parse_filter(raw, names), DEFAULT_PURPOSES, utcnow())
+        assert await neo4j_store.count_segment(query) == members, body
 
 
 def test_the_cli_runs_on_neo4j(

@@ -27,8 +27,7 @@ async def open_store(settings: Settings) -> Store:
     if is_neo4j(url):
         from idgraph.store.neo4j import Neo4jStore
 
-        # The segment methods are the seg-neo4j branch's: this ignore goes with its merge.
-        return await Neo4jStore.open(url, settings.neo4j, erasure_key=erasure_key(settings))  # type: ignore[return-value]
+        return await Neo4jStore.open(url, settings.neo4j, erasure_key=erasure_key(settings))
     raise ConfigError(
         f"unsupported store URL {url!r}: use sqlite:///relative/path.db, "
         "sqlite:////absolute/path.db, a file path, or neo4j://host:7687"

@@ -56,7 +56,9 @@ from idgraph.domain.model import (
     Snapshot,
     SplitPlan,
     TraitRecord,
+    TraitReport,
 )
+from idgraph.domain.segment import SavedSegment, instant
 from idgraph.errors import InvalidInput, NotFound, StoreError, StoreUnavailable
 from idgraph.store import cypher
 from idgraph.store.encoding import counts_from_text, counts_to_text
@@ -67,11 +69,15 @@ from idgraph.store.erasure import (
     ErasureHasher,
     ErasureRecord,
 )
+from idgraph.store.neo4j_segments import compile_segment
 from idgraph.store.port import (
     InteractionPage,
     Planner,
     Profile,
     ProfileRead,
+    SegmentPage,
+    SegmentQuery,
+    SegmentSort,
     Splitter,
     SubjectChooser,
 )
@@ -81,6 +87,11 @@ Row = dict[str, Any]
 Work = Callable[[AsyncManagedTransaction], Awaitable[T]]
 
 CLEAR_BATCH = 10_000
+# The IdgraphMeta entry recording that every trait report has its ``instant`` (stores
+# written before segments get it once, at start: :meth:`Neo4jStore._backfill_instants`).
+TRAIT_INSTANTS = "trait_instants"
+# JSON text that may hold an RFC 3339 timestamp (a string starting with a year).
+TIMESTAMP_TEXT = r'"\d{4}-.*'
 # Node properties that are not descriptive attributes (``NodeRecord.attrs``).
 NODE_FIELDS = frozenset({"key", "kind", "value", "createdAt"})
 CREATE_NODES: dict[NodeType, LiteralString] = {
@@ -293,6 +304,7 @@ class Neo4jStore:
             )
             await _run(tx, cypher.SET_META, name=KEY_CHECK, value=self._erasure.key_check)
             await self._rekey_erasures(tx)
+            await self._backfill_instants(tx)
             rows = await _rows(tx, cypher.META_VALUE, name=LEGACY_SALT)
             return str(rows[0]["value"]) if rows else None
 
@@ -314,6 +326,21 @@ class Neo4jStore:
             await _run(tx, cypher.REKEY_ERASED, rows=rows)
             await _run(tx, cypher.SET_META, name=LEGACY_SALT, value=salt[0]["value"])
         await _run(tx, cypher.DELETE_META, name=UNKEYED_SALT)
+
+    async def _backfill_instants(self, tx: AsyncManagedTransaction) -> None:
+        """Give every trait report whose value is an RFC 3339 timestamp its ``instant``
+        (segments compare those), once per store: reports written before segments lack
+        it."""
+        if await _rows(tx, cypher.META_VALUE, name=TRAIT_INSTANTS):
+            return
+        rows = [
+            {"id": r["id"], "instant": _iso(at)}
+            for r in await _rows(tx, cypher.TIMESTAMP_TRAITS, shape=TIMESTAMP_TEXT)
+            if (at := instant(json.loads(r["value"]))) is not None
+        ]
+        if rows:
+            await _run(tx, cypher.SET_TRAIT_INSTANTS, rows=rows)
+        await _run(tx, cypher.SET_META, name=TRAIT_INSTANTS, value=True)
 
     async def clear(self) -> None:
         """Delete every node and relationship in the database, in batches; the schema
@@ -491,21 +518,7 @@ class Neo4jStore:
         if plan.links:
             await _run(tx, cypher.MERGE_LINKS, rows=[_link_row(k) for k in plan.links])
         if plan.traits:
-            await _run(
-                tx,
-                cypher.MERGE_TRAITS,
-                rows=[
-                    {
-                        "key": t.key,
-                        "name": t.name,
-                        "value": json.dumps(t.value),
-                        "source": t.source,
-                        "at": _iso(t.at),
-                        "eventId": t.event_id,
-                    }
-                    for t in plan.traits
-                ],
-            )
+            await _run(tx, cypher.MERGE_TRAITS, rows=[_trait_row(t) for t in plan.traits])
         if plan.interactions:
             await _run(
                 tx,
@@ -691,6 +704,75 @@ class Neo4jStore:
 
     async def count_rejected_links(self) -> int:
         return int((await self._query(cypher.COUNT_REJECTED_LINKS))[0]["total"])
+
+    # ---- segments (the filter's Cypher: store/neo4j_segments.py) --------------------
+
+    async def segment_page(
+        self,
+        query: SegmentQuery,
+        *,
+        first: int,
+        after: tuple[datetime, str] | None = None,
+        sort: SegmentSort = SegmentSort.UPDATED_AT_DESC,
+    ) -> SegmentPage:
+        compiled = compile_segment(query)
+        (row,) = await self._query(
+            compiled.statement(cypher.SEGMENT_PAGE[sort.value]),
+            **compiled.params,
+            limit=first + 1,
+            afterAt=after[0] if after else None,
+            afterId=after[1] if after else None,
+        )
+        customers = [_customer(c) for c in row["customers"]]
+        return SegmentPage(customers[:first], len(customers) > first, int(row["total"]))
+
+    async def count_segment(self, query: SegmentQuery) -> int:
+        compiled = compile_segment(query)
+        rows = await self._query(compiled.statement(cypher.SEGMENT_COUNT), **compiled.params)
+        return int(rows[0]["total"])
+
+    async def iter_segment(
+        self, query: SegmentQuery, batch_size: int = 1_000
+    ) -> AsyncIterator[list[CustomerRecord]]:
+        compiled = compile_segment(query)
+        statement = compiled.statement(cypher.SEGMENT_BATCH, after_id=True)
+        after = ""
+        while rows := await self._query(
+            statement, **compiled.params, afterId=after, pageSize=batch_size
+        ):
+            page = [_customer(r) for r in rows]
+            after = page[-1].id
+            yield page
+            if len(page) < batch_size:
+                return
+
+    async def put_segment(self, segment: SavedSegment) -> None:
+        async def work(tx: AsyncManagedTransaction) -> None:
+            await _run(
+                tx,
+                cypher.PUT_SEGMENT,
+                name=segment.name,
+                filter=json.dumps(segment.filter),
+                description=segment.description,
+                createdAt=segment.created_at,
+            )
+
+        await self._write(work)
+
+    async def segments(self) -> list[SavedSegment]:
+        found = [_segment(r["segment"]) for r in await self._query(cypher.SEGMENTS)]
+        return sorted(found, key=lambda s: s.name)
+
+    async def segment(self, name: str) -> SavedSegment | None:
+        rows = await self._query(cypher.SEGMENT_NAMED, name=name)
+        return _segment(rows[0]["segment"]) if rows else None
+
+    async def delete_segment(self, name: str) -> None:
+        async def work(tx: AsyncManagedTransaction) -> int:
+            return int((await _rows(tx, cypher.DELETE_SEGMENT, name=name))[0]["deleted"])
+
+        if not await self._write(work):
+            raise NotFound(f"no segment named {name!r}")
 
     # ---- whole graph -----------------------------------------------------------------
 
@@ -943,20 +1025,7 @@ class Neo4jStore:
         )
 
     async def import_traits(self, traits: Sequence[TraitRecord]) -> None:
-        await self._write_rows(
-            cypher.MERGE_TRAITS,
-            [
-                {
-                    "key": t.key,
-                    "name": t.name,
-                    "value": json.dumps(t.value),
-                    "source": t.source,
-                    "at": _iso(t.at),
-                    "eventId": t.event_id,
-                }
-                for t in traits
-            ],
-        )
+        await self._write_rows(cypher.MERGE_TRAITS, [_trait_row(t) for t in traits])
 
     async def import_interactions(self, views: Sequence[InteractionView]) -> None:
         await self._write_rows(
@@ -1001,6 +1070,27 @@ def _api_key(props: Row) -> ApiKey:
         props["secretHash"],
         _dt(props["createdAt"]),
         _dt(revoked) if revoked is not None else None,
+    )
+
+
+def _trait_row(t: TraitRecord | TraitReport) -> Row:
+    """A trait report for MERGE_TRAITS, with the instant its value names if it is an
+    RFC 3339 timestamp (segments compare those as instants)."""
+    at = instant(t.value) if isinstance(t.value, str) else None
+    return {
+        "key": t.key,
+        "name": t.name,
+        "value": json.dumps(t.value),
+        "source": t.source,
+        "at": _iso(t.at),
+        "eventId": t.event_id,
+        "instant": _iso(at) if at is not None else None,
+    }
+
+
+def _segment(props: Row) -> SavedSegment:
+    return SavedSegment(
+        props["name"], json.loads(props["filter"]), props["description"], _dt(props["createdAt"])
     )
 
 
