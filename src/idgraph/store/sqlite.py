@@ -41,6 +41,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from idgraph.domain.access import ApiKey, AuditEntry, ErasureReport, Role
+from idgraph.domain.health import HealthStats
 from idgraph.domain.model import (
     AttachmentRepair,
     Component,
@@ -60,7 +61,7 @@ from idgraph.domain.model import (
 from idgraph.domain.segment import SavedSegment
 from idgraph.errors import InvalidInput, NotFound, StoreError, StoreUnavailable
 from idgraph.files import create_private
-from idgraph.store import sqlite_segments
+from idgraph.store import sqlite_health, sqlite_segments
 from idgraph.store.encoding import counts_from_text, counts_to_text, sorted_json
 from idgraph.store.erasure import (
     KEY_CHECK,
@@ -1463,6 +1464,13 @@ class SqliteStore:
                 "SELECT count(*) FROM audit WHERE customer_id = ?", (customer_id,)
             ).fetchone()
         return int(row[0])
+
+    # ---- health report -------------------------------------------------------------------
+
+    async def health(self, now: datetime) -> HealthStats:
+        """Whole-table aggregates: read like a segment scan, off the event loop."""
+        counts = await self.counts()
+        return await self._scan(partial(sqlite_health.read, path=self.path, counts=counts, now=now))
 
 
 def _link_rows(
