@@ -310,6 +310,17 @@ async def _export_to_neo4j(graph: IdentityGraph, args: argparse.Namespace) -> in
     return 0
 
 
+async def cmd_report(graph: IdentityGraph, args: argparse.Namespace) -> int:
+    from idgraph.api.tokens import Tokens
+    from idgraph.report import build
+
+    page = await build(graph.store, Tokens.from_secret(graph.settings.secret()).node_id)
+    with open_private(args.output) as out:
+        out.write(page)
+    print(f"wrote the health report to {args.output}", file=sys.stderr)
+    return 0
+
+
 async def cmd_init_schema(graph: IdentityGraph, args: argparse.Namespace) -> int:
     from idgraph.store.neo4j import Neo4jStore
 
@@ -552,6 +563,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--replace", action="store_true", help="with --to: wipe the target first")
     progress_flags(p)
     p.set_defaults(run=cmd_export)
+
+    p = command("report", help="write the health report (plots, no personal data) as HTML")
+    p.add_argument("output", help="the HTML file to write, e.g. health.html")
+    p.set_defaults(run=cmd_report)
 
     p = command(
         "init-schema", help="create Neo4j constraints and indexes (idempotent; also at start)"

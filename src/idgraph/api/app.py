@@ -6,7 +6,8 @@ reaches resolvers through the Strawberry context.
 
 Every request but ``/healthz`` and ``/readyz`` needs an API key (see
 :mod:`idgraph.api.access`; failed attempts are throttled per client address, see
-:mod:`idgraph.api.throttle`); ``/metrics`` needs the ``operate`` permission.
+:mod:`idgraph.api.throttle`); ``/metrics`` and the health report ``/ui/health``
+(:mod:`idgraph.api.health_page`) need the ``operate`` permission.
 
 What a request may cost is bounded at every step: its body (:class:`BodyLimit`), the JSON
 in it (:func:`load_json`), the query (:mod:`idgraph.api.limits`: tokens, depth, aliases,
@@ -51,6 +52,7 @@ from idgraph.api.errors import (
     http_exception,
     log_unexpected,
 )
+from idgraph.api.health_page import HealthPage
 from idgraph.api.http import is_request_error, negotiate
 from idgraph.api.limits import LimitExceeded
 from idgraph.api.metrics import CONTENT_TYPE, ROUTES, Metrics
@@ -316,6 +318,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         metrics.record_store(counts)
         return Response(metrics.render(), media_type=CONTENT_TYPE)
 
+    tokens = Tokens.from_secret(settings.secret())
     return Starlette(
         routes=[
             Route(
@@ -324,12 +327,13 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
                     build_schema(settings.api, settings.rules.max_size),
                     metrics,
                     settings.api,
-                    Tokens.from_secret(settings.secret()),
+                    tokens,
                 ),
             ),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics_endpoint),
+            *HealthPage(tokens).routes(),
             *(graphiql.routes() if settings.api.graphiql else []),
         ],
         middleware=[

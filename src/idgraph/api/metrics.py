@@ -58,6 +58,7 @@ ROUTES = {
     "/healthz": ("GET",),
     "/readyz": ("GET",),
     "/metrics": ("GET",),
+    "/ui/health": ("GET",),
 }
 # Gauge name → the key of :meth:`idgraph.store.port.Store.counts`.
 STORE_COUNTS = {

@@ -956,3 +956,48 @@ MATCH (s:Segment {name: $name})
 DELETE s
 RETURN count(*) AS deleted
 """
+
+# ---- the health report (idgraph.domain.health) -------------------------------------------
+# Whole-graph aggregates, read together in one transaction. Times are stored in UTC, so
+# ``date()`` is the UTC day. Each returns ``key`` and ``n`` unless it says otherwise.
+
+HEALTH_SIZES = "MATCH (c:Customer) WHERE c.merged = false RETURN c.size AS key, count(*) AS n"
+
+HEALTH_NEW_CUSTOMERS = """
+MATCH (c:Customer) WHERE c.merged = false
+RETURN toString(date(c.createdAt)) AS key, count(*) AS n
+"""
+
+HEALTH_MERGES = """
+MATCH (:Customer)-[m:MERGED_INTO]->()
+RETURN toString(date(m.at)) AS key, count(*) AS n
+"""
+
+HEALTH_EVENTS = "MATCH (e:Event) RETURN toString(date(e.at)) AS key, count(*) AS n"
+
+HEALTH_INTERACTIONS = "MATCH (i:Interaction) RETURN i.type AS key, count(*) AS n"
+
+HEALTH_REFUSED = """
+MATCH ()-[r:LINKED]->() WHERE r.accepted = false
+RETURN r.rule AS rule, toString(date(r.lastAt)) AS day, count(*) AS n
+"""
+
+# The latest decision per customer and purpose, in the order profiles read them.
+HEALTH_CONSENT = """
+MATCH (c:Customer)<-[:BELONGS_TO]-(:Identity)-[d:CONSENT]->(p:Purpose)
+WITH c, p.name AS purpose, d ORDER BY d.recordedAt DESC, d.seq DESC
+WITH c, purpose, head(collect(d)) AS latest
+RETURN purpose,
+       CASE WHEN latest.status = $granted AND latest.expiresAt <= $now THEN $expired
+            ELSE latest.status END AS status,
+       count(*) AS n
+"""
+
+# The most linked identity nodes; the degree comes from Neo4j's counts, not a traversal.
+HEALTH_SUPER_NODES = """
+MATCH (n:Identity)
+WITH n, COUNT { (n)-[:LINKED]-() } AS links WHERE links > 0
+WITH n, links ORDER BY links DESC, n.key LIMIT $limit
+RETURN n.key AS key, n.kind AS kind, links,
+       COUNT { (n)-[r:LINKED]-() WHERE r.accepted = false } AS refused
+"""

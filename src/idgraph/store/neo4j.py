@@ -31,7 +31,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from functools import partial
 from typing import Any, LiteralString, TypeVar
 
@@ -40,6 +40,7 @@ from neo4j.exceptions import AuthError, DriverError, Neo4jError, ServiceUnavaila
 
 from idgraph.config import Neo4jSettings
 from idgraph.domain.access import ApiKey, AuditEntry, ErasureReport, Role
+from idgraph.domain.health import EXPIRED, SUPER_NODES, ConsentCoverage, HealthStats, SuperNode
 from idgraph.domain.model import (
     AttachmentRepair,
     Component,
@@ -806,13 +807,7 @@ class Neo4jStore:
         return sorted((r["a"], r["b"]) for r in await self._query(cypher.BANS))
 
     async def counts(self) -> dict[str, int]:
-        async def work(tx: AsyncManagedTransaction) -> dict[str, int]:
-            return {
-                name: int((await _rows(tx, query))[0]["total"])
-                for name, query in cypher.COUNTS.items()
-            }
-
-        return await self._read(work)
+        return await self._read(_counts)
 
     async def shared_attachments(self) -> list[SharedAttachment]:
         return await self._read(self._shared_attachments)
@@ -1059,6 +1054,49 @@ class Neo4jStore:
         for (cid, name), r in sorted(latest.items()):
             found[cid][name] = json.loads(r["value"])
         return found
+
+    # ---- health report -------------------------------------------------------------------
+
+    async def health(self, now: datetime) -> HealthStats:
+        async def work(tx: AsyncManagedTransaction) -> HealthStats:
+            async def pairs(query: LiteralString) -> list[tuple[Any, int]]:
+                return [(r["key"], r["n"]) for r in await _rows(tx, query)]
+
+            async def days(query: LiteralString) -> dict[date, int]:
+                return {date.fromisoformat(day): n for day, n in await pairs(query)}
+
+            refused: dict[str, dict[date, int]] = {}
+            for r in await _rows(tx, cypher.HEALTH_REFUSED):
+                refused.setdefault(r["rule"] or "", {})[date.fromisoformat(r["day"])] = r["n"]
+            consent: dict[str, dict[str, int]] = {}
+            granted = ConsentStatus.GRANTED.value
+            rows = await _rows(tx, cypher.HEALTH_CONSENT, granted=granted, now=now, expired=EXPIRED)
+            for r in rows:
+                consent.setdefault(r["purpose"], {})[r["status"]] = r["n"]
+            return HealthStats(
+                at=now,
+                counts=await _counts(tx),
+                store_bytes=None,
+                customer_sizes=dict(await pairs(cypher.HEALTH_SIZES)),
+                new_customers=await days(cypher.HEALTH_NEW_CUSTOMERS),
+                merges=await days(cypher.HEALTH_MERGES),
+                refused_links=refused,
+                events=await days(cypher.HEALTH_EVENTS),
+                interactions=dict(await pairs(cypher.HEALTH_INTERACTIONS)),
+                consent={p: ConsentCoverage(**by) for p, by in sorted(consent.items())},
+                super_nodes=tuple(
+                    SuperNode(r["key"], r["kind"], r["links"], r["refused"])
+                    for r in await _rows(tx, cypher.HEALTH_SUPER_NODES, limit=SUPER_NODES)
+                ),
+            )
+
+        return await self._read(work)
+
+
+async def _counts(tx: AsyncManagedTransaction) -> dict[str, int]:
+    return {
+        name: int((await _rows(tx, query))[0]["total"]) for name, query in cypher.COUNTS.items()
+    }
 
 
 def _api_key(props: Row) -> ApiKey:

@@ -30,6 +30,7 @@ from typing import Any, Protocol
 
 from idgraph.domain.access import ApiKey, AuditEntry, ErasureReport
 from idgraph.domain.consent import Purpose
+from idgraph.domain.health import HealthStats
 from idgraph.domain.model import (
     AttachmentRepair,
     Component,
@@ -334,3 +335,6 @@ class Store(Protocol):
 
     async def count_audit(self, *, customer_id: str | None) -> int:
         """How many entries :meth:`audit_log` lists in all, optionally for one customer."""
+
+    async def health(self, now: datetime) -> HealthStats:
+        """The health report's aggregates, in one read (``now`` judges consent expiry)."""

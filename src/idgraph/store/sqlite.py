@@ -41,6 +41,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from idgraph.domain.access import ApiKey, AuditEntry, ErasureReport, Role
+from idgraph.domain.health import HealthStats
 from idgraph.domain.model import (
     AttachmentRepair,
     Component,
@@ -60,7 +61,7 @@ from idgraph.domain.model import (
 from idgraph.domain.segment import SavedSegment
 from idgraph.errors import InvalidInput, NotFound, StoreError, StoreUnavailable
 from idgraph.files import create_private
-from idgraph.store import sqlite_segments
+from idgraph.store import sqlite_health, sqlite_segments
 from idgraph.store.encoding import counts_from_text, counts_to_text, sorted_json
 from idgraph.store.erasure import (
     KEY_CHECK,
@@ -80,6 +81,7 @@ from idgraph.store.port import (
     Splitter,
     SubjectChooser,
 )
+from idgraph.store.sqlite_segments import BUDGET_SECONDS
 from idgraph.store.write_cache import WriteCache, pair_code
 
 SCHEMA_VERSION = "2"
@@ -1144,27 +1146,34 @@ class SqliteStore:
             last = records[-1].id
             yield records
 
-    async def _scan(self, read: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``read``, a segment read that may visit every customer, in one read
-        transaction within its time budget.
+    async def _scan(
+        self, read: Callable[[sqlite3.Connection], T], *, budget: float | None = BUDGET_SECONDS
+    ) -> T:
+        """Run ``read``, a read that may visit every customer, in one read transaction,
+        stopped after ``budget`` seconds (None: no limit).
 
         A file store runs it on a connection and a thread of its own, one scan at a
         time: the event loop goes on serving other requests meanwhile, and costly scans
         queue among themselves without taking the threads the audit writer uses."""
         if self.path == ":memory:":  # another connection would open another database
-            with self._read() as db, sqlite_segments.budget(db):
+            with self._read() as db, sqlite_segments.budget(db, budget):
                 return read(db)
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._scanner, self._scan_in_thread, read)
+        return await loop.run_in_executor(
+            self._scanner, partial(self._scan_in_thread, read, budget)
+        )
 
-    def _scan_in_thread(self, read: Callable[[sqlite3.Connection], T]) -> T:
+    def _scan_in_thread(self, read: Callable[[sqlite3.Connection], T], budget: float | None) -> T:
         if self._scan_db is None:
             self._scan_db = sqlite3.connect(
                 self.path, isolation_level=None, check_same_thread=False, timeout=30.0
             )
             self._scan_db.execute("PRAGMA query_only = ON")
             sqlite_segments.register(self._scan_db)
-        with self._transaction("BEGIN", self._scan_db) as db, sqlite_segments.budget(db):
+        with (
+            self._transaction("BEGIN", self._scan_db) as db,
+            sqlite_segments.budget(db, budget),
+        ):
             return read(db)
 
     async def put_segment(self, segment: SavedSegment) -> None:
@@ -1496,6 +1505,16 @@ class SqliteStore:
                 "SELECT count(*) FROM audit WHERE customer_id = ?", (customer_id,)
             ).fetchone()
         return int(row[0])
+
+    # ---- health report -------------------------------------------------------------------
+
+    async def health(self, now: datetime) -> HealthStats:
+        """Whole-table aggregates, off the event loop like a segment scan. No time budget:
+        it stops a filter too costly to evaluate, whereas these reads cost what the tables
+        hold, no more."""
+        counts = await self.counts()
+        read = partial(sqlite_health.read, path=self.path, counts=counts, now=now)
+        return await self._scan(read, budget=None)
 
 
 def _link_rows(

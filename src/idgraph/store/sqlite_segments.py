@@ -351,9 +351,12 @@ _CHECK_EVERY = 10_000  # SQLite virtual machine instructions between clock check
 
 
 @contextmanager
-def budget(db: sqlite3.Connection, seconds: float = BUDGET_SECONDS) -> Iterator[None]:
-    """Stop the statements run inside after ``seconds``: InvalidInput, as the filter is
-    what made the read too costly."""
+def budget(db: sqlite3.Connection, seconds: float | None = BUDGET_SECONDS) -> Iterator[None]:
+    """Stop the statements run inside after ``seconds`` (None: never): InvalidInput, as
+    the filter is what made the read too costly."""
+    if seconds is None:
+        yield
+        return
     deadline = time.monotonic() + seconds
     db.set_progress_handler(lambda: time.monotonic() > deadline, _CHECK_EVERY)
     try:
