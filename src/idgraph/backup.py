@@ -63,7 +63,9 @@ RECORDS: dict[str, tuple[str, Any]] = {
 TYPE_OF = {part: kind for kind, (part, _) in RECORDS.items()}
 LEGACY_SALT = "legacy_salt"
 
-_encode = msgspec.json.Encoder().encode
+# Mappings with their keys sorted, so that the same content is the same line whichever
+# store it was read from (Neo4j returns a node's attributes in its own order).
+_encode = msgspec.json.Encoder(order="deterministic").encode
 
 
 @dataclass(frozen=True, slots=True)
