@@ -30,6 +30,7 @@ from collections.abc import (
     Container,
     Iterable,
     Iterator,
+    Mapping,
     Sequence,
 )
 from concurrent.futures import ThreadPoolExecutor
@@ -670,23 +671,7 @@ class SqliteStore:
             )
             db.executemany("INSERT INTO performed VALUES (?, ?)", performed)
         # Rows go in plan order, so rowid orders decisions recorded at the same time.
-        db.executemany(
-            "INSERT INTO consents (node, purpose, status, at, expires_at, source, event_id, "
-            "recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    known[c.key],
-                    c.purpose,
-                    c.status.value,
-                    ts(c.at),
-                    ts(c.expires_at) if c.expires_at else None,
-                    c.source,
-                    c.event_id,
-                    ts(c.recorded_at),
-                )
-                for c in plan.consents
-            ],
-        )
+        _insert_consents(db, plan.consents, known)
         now = ts(plan.at)
         db.executemany("INSERT INTO events VALUES (?, ?)", [(e, now) for e in plan.applied_events])
         return [pair_code(row[0], row[1]) for row in link_rows if row[5]]
@@ -1616,23 +1601,7 @@ class SqliteStore:
                 for t in batch.traits
             ],
         )
-        db.executemany(
-            "INSERT INTO consents (node, purpose, status, at, expires_at, source, event_id, "
-            "recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    known[c.key],
-                    c.purpose,
-                    c.status.value,
-                    ts(c.at),
-                    ts(c.expires_at) if c.expires_at else None,
-                    c.source,
-                    c.event_id,
-                    ts(c.recorded_at),
-                )
-                for c in batch.consents
-            ],
-        )
+        _insert_consents(db, batch.consents, known)
         # An interaction attached to several nodes (stores written before every event had
         # one subject) is listed once per customer: its row is written once.
         db.executemany(
@@ -1670,6 +1639,30 @@ class SqliteStore:
                 for k in batch.links
             ],
         )
+
+
+def _insert_consents(
+    db: sqlite3.Connection, consents: Iterable[ConsentRecord], node_id: Mapping[str, int]
+) -> None:
+    """Consent decisions, in the order given: rowid orders those recorded at the same
+    time (their ``seq``)."""
+    db.executemany(
+        "INSERT INTO consents (node, purpose, status, at, expires_at, source, event_id, "
+        "recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (
+                node_id[c.key],
+                c.purpose,
+                c.status.value,
+                ts(c.at),
+                ts(c.expires_at) if c.expires_at else None,
+                c.source,
+                c.event_id,
+                ts(c.recorded_at),
+            )
+            for c in consents
+        ],
+    )
 
 
 def _link_rows(
