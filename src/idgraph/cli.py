@@ -24,7 +24,7 @@ from idgraph.demo import FEATURED_IDENTIFIER, write_demo_file
 from idgraph.domain.access import Operation
 from idgraph.errors import IdgraphError, InvalidInput, NotFound
 from idgraph.export import write_csv, write_graphml
-from idgraph.files import open_private
+from idgraph.files import PRIVATE, open_private
 from idgraph.jsonl import LineError, ingest_file
 from idgraph.keys import KeyRing
 from idgraph.segments import FORMATS, Segments, segment_json
@@ -321,6 +321,61 @@ async def cmd_report(graph: IdentityGraph, args: argparse.Namespace) -> int:
     return 0
 
 
+async def cmd_backup(graph: IdentityGraph, args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from idgraph.backup import write_backup
+
+    path = Path(args.file)
+    # Written beside the file and renamed when complete: a failed backup leaves no
+    # file that looks like one.
+    partial = path.with_name(f".{path.name}.partial")
+    show = sys.stderr.isatty() if args.progress is None else args.progress
+    started = time.perf_counter()
+    try:
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE)
+        with (
+            os.fdopen(fd, "wb") as out,
+            tqdm(unit=" records", disable=not show, file=sys.stderr) as bar,
+        ):
+            counts = await write_backup(
+                graph.store, out, batch_size=graph.settings.batch_size, progress=bar.update
+            )
+        partial.replace(path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    seconds = time.perf_counter() - started
+    await _audit(graph, Operation.EXPORT, None, f"backup: {sum(counts.values())} records")
+    summary = ", ".join(f"{n} {kind}" for kind, n in counts.items() if n)
+    print(f"backed up {summary} to {path} in {seconds:.1f} s", file=sys.stderr)
+    return 0
+
+
+async def cmd_restore(graph: IdentityGraph, args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from idgraph.backup import restore
+
+    show = sys.stderr.isatty() if args.progress is None else args.progress
+    started = time.perf_counter()
+    with tqdm(unit=" records", disable=not show, file=sys.stderr) as bar:
+        header = await restore(
+            Path(args.file),
+            graph.store,
+            force=args.force,
+            batch_size=graph.settings.batch_size,
+            progress=bar.update,
+        )
+    seconds = time.perf_counter() - started
+    print(
+        f"restored the backup of a {header.store} store taken at "
+        f"{header.created_at.isoformat()} into {graph.store.url} in {seconds:.1f} s",
+        file=sys.stderr,
+    )
+    return 0
+
+
 async def cmd_init_schema(graph: IdentityGraph, args: argparse.Namespace) -> int:
     from idgraph.store.neo4j import Neo4jStore
 
@@ -567,6 +622,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("report", help="write the health report (plots, no personal data) as HTML")
     p.add_argument("output", help="the HTML file to write, e.g. health.html")
     p.set_defaults(run=cmd_report)
+
+    p = command("backup", help="write the whole store to FILE (while it serves): docs/backup.md")
+    p.add_argument("file")
+    progress_flags(p)
+    p.set_defaults(run=cmd_backup)
+
+    p = command("restore", help="load a backup FILE into an empty store (of either kind)")
+    p.add_argument("file")
+    p.add_argument("--force", action="store_true", help="delete everything the store holds first")
+    progress_flags(p)
+    p.set_defaults(run=cmd_restore)
 
     p = command(
         "init-schema", help="create Neo4j constraints and indexes (idempotent; also at start)"

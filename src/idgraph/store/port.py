@@ -23,7 +23,8 @@ Contract, in words:
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Collection, Sequence
-from dataclasses import dataclass
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
@@ -124,6 +125,48 @@ class SegmentPage:
     customers: list[CustomerRecord]
     has_next: bool
     total_count: int
+
+
+@dataclass(slots=True)
+class ImportBatch:
+    """Records of another store (or of a backup) for :meth:`Store.import_batch`.
+
+    Every customer a node names is in this batch or an earlier one; every node a trait,
+    consent, interaction or link names likewise. Consents are in the order they were
+    recorded (their ``seq`` is not kept). What the records do not carry (the time of
+    each alias, ban, erasure and applied event id) is set to ``at``."""
+
+    at: datetime
+    customers: list[CustomerRecord] = field(default_factory=list)
+    nodes: list[NodeRecord] = field(default_factory=list)
+    traits: list[TraitRecord] = field(default_factory=list)
+    consents: list[ConsentRecord] = field(default_factory=list)
+    interactions: list[InteractionView] = field(default_factory=list)
+    links: list[Link] = field(default_factory=list)
+    bans: list[tuple[str, str]] = field(default_factory=list)
+    erased: list[str] = field(default_factory=list)
+    legacy_salt: str | None = None
+    events: list[str] = field(default_factory=list)
+    segments: list[SavedSegment] = field(default_factory=list)
+    api_keys: list[ApiKey] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return sum(
+            len(part)
+            for part in (
+                self.customers,
+                self.nodes,
+                self.traits,
+                self.consents,
+                self.interactions,
+                self.links,
+                self.bans,
+                self.erased,
+                self.events,
+                self.segments,
+                self.api_keys,
+            )
+        )
 
 
 class Store(Protocol):
@@ -338,3 +381,18 @@ class Store(Protocol):
 
     async def health(self, now: datetime) -> HealthStats:
         """The health report's aggregates, in one read (``now`` judges consent expiry)."""
+
+    # ---- copies and backups (idgraph.transfer, idgraph.backup) ---------------------
+
+    def consistent_view(self) -> AbstractAsyncContextManager[Store]:
+        """A store to read the whole graph from as of one moment, while writers carry on
+        here (SQLite: a snapshot copy of the file; Neo4j: this store itself, whose reads
+        are not one snapshot — see docs/backup.md)."""
+
+    async def clear(self) -> None:
+        """Delete everything the store holds (keeping its schema), to restore over it."""
+
+    async def import_batch(self, batch: ImportBatch) -> None:
+        """Add ``batch`` to the store (empty, or filled by earlier batches of the same
+        copy), as they were in the source. Erasure hashes match only if this store was
+        opened with the source's erasure key."""

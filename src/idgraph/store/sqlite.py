@@ -20,6 +20,7 @@ import json
 import logging
 import sqlite3
 import stat
+import tempfile
 import threading
 import time
 from collections.abc import (
@@ -29,10 +30,11 @@ from collections.abc import (
     Container,
     Iterable,
     Iterator,
+    Mapping,
     Sequence,
 )
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime
 from functools import lru_cache, partial
 from pathlib import Path
@@ -71,6 +73,7 @@ from idgraph.store.erasure import (
     ErasureRecord,
 )
 from idgraph.store.port import (
+    ImportBatch,
     InteractionPage,
     Planner,
     Profile,
@@ -99,6 +102,25 @@ CHECKPOINT_PAGES = 16_384
 PURGE_TIMEOUT_MS = 2_000
 
 log = logging.getLogger("idgraph.store")
+
+# The tables :meth:`SqliteStore.clear` empties: all but ``meta`` (schema version, key
+# fingerprint).
+DATA_TABLES = (
+    "customers",
+    "nodes",
+    "aliases",
+    "links",
+    "bans",
+    "traits",
+    "interactions",
+    "performed",
+    "consents",
+    "events",
+    "erased",
+    "api_keys",
+    "audit",
+    "segments",
+)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -283,6 +305,7 @@ class SqliteStore:
         self.path = str(path)
         self.url = f"sqlite:///{self.path}"
         self._erasure = ErasureHasher(erasure_key)
+        self._erasure_key = erasure_key  # for consistent_view
         self._audit_db: sqlite3.Connection | None = None  # see append_audit
         self._audit_lock = threading.Lock()
         self._scan_db: sqlite3.Connection | None = None  # see _scan
@@ -657,23 +680,7 @@ class SqliteStore:
             performed.sort()
             db.executemany("INSERT INTO performed VALUES (?, ?)", performed)
         # Rows go in plan order, so rowid orders decisions recorded at the same time.
-        db.executemany(
-            "INSERT INTO consents (node, purpose, status, at, expires_at, source, event_id, "
-            "recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    known[c.key],
-                    c.purpose,
-                    c.status.value,
-                    ts(c.at),
-                    ts(c.expires_at) if c.expires_at else None,
-                    c.source,
-                    c.event_id,
-                    ts(c.recorded_at),
-                )
-                for c in plan.consents
-            ],
-        )
+        _insert_consents(db, plan.consents, known)
         now = ts(plan.at)
         db.executemany(
             "INSERT INTO events VALUES (?, ?)", [(e, now) for e in sorted(plan.applied_events)]
@@ -1515,6 +1522,199 @@ class SqliteStore:
         counts = await self.counts()
         read = partial(sqlite_health.read, path=self.path, counts=counts, now=now)
         return await self._scan(read, budget=None)
+
+    # ---- copies and backups (idgraph.transfer, idgraph.backup) ---------------------
+
+    @asynccontextmanager
+    async def consistent_view(self) -> AsyncIterator[SqliteStore]:
+        """A snapshot copy of the file (``VACUUM INTO``, one read transaction: writers
+        carry on meanwhile), in a private directory beside it, deleted afterwards."""
+        parent = None if self.path == ":memory:" else Path(self.path).parent
+        with tempfile.TemporaryDirectory(prefix=".idgraph-snapshot-", dir=parent) as tmp:
+            copy = str(Path(tmp) / "snapshot.db")
+            create_private(copy)  # VACUUM INTO fills an empty file
+            try:
+                self._db.execute("VACUUM INTO ?", (copy,))
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot snapshot SQLite store at {self.path}: {exc}") from exc
+            view = SqliteStore(copy, erasure_key=self._erasure_key)
+            try:
+                yield view
+            finally:
+                await view.close()
+
+    async def clear(self) -> None:
+        with self._write() as db:
+            for table in DATA_TABLES:
+                db.execute(f"DELETE FROM {table}")
+            db.execute("DELETE FROM meta WHERE name = ?", (LEGACY_SALT,))
+        self._erasure.legacy_salt = None
+        self._cache.clear()
+
+    async def import_batch(self, batch: ImportBatch) -> None:
+        """In one write transaction."""
+        at = ts(batch.at)
+        with self._write() as db:
+            self._import_graph(db, batch, at)
+            db.executemany(
+                "INSERT OR IGNORE INTO bans VALUES (?, ?, ?)",
+                [(min(p), max(p), at) for p in batch.bans],
+            )
+            db.executemany(
+                "INSERT OR IGNORE INTO erased VALUES (?, ?)", [(h, at) for h in batch.erased]
+            )
+            if batch.legacy_salt is not None:
+                db.execute(
+                    "INSERT OR REPLACE INTO meta VALUES (?, ?)", (LEGACY_SALT, batch.legacy_salt)
+                )
+            db.executemany(
+                "INSERT OR IGNORE INTO events VALUES (?, ?)", [(e, at) for e in batch.events]
+            )
+            db.executemany(
+                "INSERT OR REPLACE INTO segments VALUES (?, ?, ?, ?)",
+                [
+                    (s.name, json.dumps(s.filter), s.description, ts(s.created_at))
+                    for s in batch.segments
+                ],
+            )
+            db.executemany(
+                "INSERT INTO api_keys VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        k.name,
+                        k.role.value,
+                        json.dumps(list(k.purposes)),
+                        k.secret_hash,
+                        ts(k.created_at),
+                        ts(k.revoked_at) if k.revoked_at else None,
+                    )
+                    for k in batch.api_keys
+                ],
+            )
+        if batch.legacy_salt is not None:
+            self._erasure.legacy_salt = batch.legacy_salt
+        self._cache.clear()
+
+    def _import_graph(self, db: sqlite3.Connection, batch: ImportBatch, at: str) -> None:
+        """Customers, nodes and what hangs off them, with fresh integer ids."""
+        cluster = (db.execute("SELECT max(cluster) FROM customers").fetchone()[0] or 0) + 1
+        db.executemany(
+            "INSERT INTO customers (cluster, id, created_at, updated_at, size, kind_counts, "
+            "split_from) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    cluster + i,
+                    c.id,
+                    ts(c.created_at),
+                    ts(c.updated_at),
+                    c.size,
+                    counts_to_text(c.kind_counts),
+                    c.split_from,
+                )
+                for i, c in enumerate(batch.customers)
+            ],
+        )
+        db.executemany(
+            "INSERT INTO aliases VALUES (?, ?, ?)",
+            [(alias, c.id, at) for c in batch.customers for alias in c.aliases],
+        )
+        clusters = dict(
+            self._select_in(
+                "SELECT id, cluster FROM customers WHERE id IN ({marks})",
+                list({n.customer_id for n in batch.nodes}),
+            )
+        )
+        node_id = (db.execute("SELECT max(id) FROM nodes").fetchone()[0] or 0) + 1
+        db.executemany(
+            "INSERT INTO nodes VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    node_id + i,
+                    n.key,
+                    n.kind,
+                    n.value,
+                    sorted_json(dict(n.attrs)) if n.attrs else None,
+                    clusters[n.customer_id],
+                    ts(n.created_at),
+                )
+                for i, n in enumerate(batch.nodes)
+            ],
+        )
+        keys = {t.key for t in batch.traits} | {c.key for c in batch.consents}
+        keys |= {k for i in batch.interactions for k in i.keys}
+        keys |= {k for link in batch.links for k in (link.a, link.b)}
+        known = dict(
+            self._select_in("SELECT key, id FROM nodes WHERE key IN ({marks})", list(keys))
+        )
+        db.executemany(
+            "INSERT INTO traits VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (known[t.key], t.name, json_text(t.value), t.source, ts(t.at), t.event_id)
+                for t in batch.traits
+            ],
+        )
+        _insert_consents(db, batch.consents, known)
+        # An interaction attached to several nodes (stores written before every event had
+        # one subject) is listed once per customer: its row is written once.
+        db.executemany(
+            "INSERT INTO interactions (ext_id, type, channel, at, source, properties, "
+            "event_id) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (ext_id) DO NOTHING",
+            [
+                (i.id, i.type, i.channel, ts(i.at), i.source, json_text(i.properties), i.event_id)
+                for i in batch.interactions
+            ],
+        )
+        ids = dict(
+            self._select_in(
+                "SELECT ext_id, id FROM interactions WHERE ext_id IN ({marks})",
+                list({i.id for i in batch.interactions}),
+            )
+        )
+        db.executemany(
+            "INSERT OR IGNORE INTO performed VALUES (?, ?)",
+            [(known[k], ids[i.id]) for i in batch.interactions for k in i.keys],
+        )
+        db.executemany(
+            "INSERT INTO links (a, b, source, at, event_id, accepted, rule, last_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    known[k.a],
+                    known[k.b],
+                    k.source,
+                    ts(k.at),
+                    k.event_id,
+                    k.accepted,
+                    k.rule,
+                    ts(k.at),
+                )
+                for k in batch.links
+            ],
+        )
+
+
+def _insert_consents(
+    db: sqlite3.Connection, consents: Iterable[ConsentRecord], node_id: Mapping[str, int]
+) -> None:
+    """Consent decisions, in the order given: rowid orders those recorded at the same
+    time (their ``seq``)."""
+    db.executemany(
+        "INSERT INTO consents (node, purpose, status, at, expires_at, source, event_id, "
+        "recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (
+                node_id[c.key],
+                c.purpose,
+                c.status.value,
+                ts(c.at),
+                ts(c.expires_at) if c.expires_at else None,
+                c.source,
+                c.event_id,
+                ts(c.recorded_at),
+            )
+            for c in consents
+        ],
+    )
 
 
 def _link_rows(
