@@ -17,10 +17,12 @@ from typing import Any
 
 from cross_web import HTTPException
 from starlette.requests import Request
+from starlette.responses import Response
 from strawberry.extensions import FieldExtension
 from strawberry.extensions.field_extension import SyncExtensionResolver
 from strawberry.types import Info
 
+from idgraph.api.errors import http_error, http_exception
 from idgraph.api.throttle import AuthThrottle
 from idgraph.domain.access import ApiKey, Permission
 from idgraph.domain.consent import Purpose
@@ -54,6 +56,20 @@ async def authenticate(request: Request, keyring: KeyRing, throttle: AuthThrottl
             raise HTTPException(401, "an API key is required: send Authorization: Bearer <key>")
         raise HTTPException(401, "the API key is unknown or revoked")
     return key
+
+
+async def refuse_unless_operator(request: Request) -> Response | None:
+    """The HTTP answer refusing a request to an operator page (``/metrics``,
+    ``/ui/health``: no purpose, as they hold no personal data) without a live key whose
+    role has the ``operate`` permission; None when the request may go on."""
+    state = request.app.state
+    try:
+        key = await authenticate(request, state.keyring, state.throttle)
+    except HTTPException as exc:
+        return http_exception(exc)
+    if not key.may(Permission.OPERATE):
+        return http_error(403, f"the role {key.role.value!r} has no 'operate' permission")
+    return None
 
 
 def check(key: ApiKey, purpose: Purpose | None, permission: Permission) -> None:

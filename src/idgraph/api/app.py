@@ -41,7 +41,7 @@ from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.types import ExecutionResult
 
 from idgraph.api import graphiql
-from idgraph.api.access import authenticate
+from idgraph.api.access import authenticate, refuse_unless_operator
 from idgraph.api.audit import AuditWriter
 from idgraph.api.context import Context
 from idgraph.api.cors import cors
@@ -60,7 +60,6 @@ from idgraph.api.schema import build_schema
 from idgraph.api.throttle import AuthThrottle
 from idgraph.api.tokens import Tokens
 from idgraph.config import ApiSettings, Settings, load_settings
-from idgraph.domain.access import Permission
 from idgraph.domain.events import json_int
 from idgraph.errors import StoreError
 from idgraph.keys import KeyRing
@@ -304,15 +303,10 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
     async def metrics_endpoint(request: Request) -> Response:
         """Needs a key with the ``operate`` permission (no purpose: it holds no personal
         data)."""
-        state = request.app.state
+        if (refusal := await refuse_unless_operator(request)) is not None:
+            return refusal
         try:
-            key = await authenticate(request, state.keyring, state.throttle)
-        except HTTPException as exc:
-            return http_exception(exc)
-        if not key.may(Permission.OPERATE):
-            return http_error(403, f"the role {key.role.value!r} has no 'operate' permission")
-        try:
-            counts = await state.graph.store.counts()
+            counts = await request.app.state.graph.store.counts()
         except StoreError:
             counts = None
         metrics.record_store(counts)

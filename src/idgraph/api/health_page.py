@@ -13,15 +13,13 @@ from __future__ import annotations
 import asyncio
 import time
 
-from cross_web import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from idgraph.api.access import authenticate
-from idgraph.api.errors import http_error, http_exception
+from idgraph.api.access import refuse_unless_operator
+from idgraph.api.errors import http_error
 from idgraph.api.tokens import Tokens
-from idgraph.domain.access import Permission
 from idgraph.errors import StoreError
 from idgraph.report import build
 from idgraph.store.port import Store
@@ -48,15 +46,10 @@ class HealthPage:
         self._built = -float("inf")  # time.monotonic() of the build
 
     async def endpoint(self, request: Request) -> Response:
-        state = request.app.state
+        if (refusal := await refuse_unless_operator(request)) is not None:
+            return refusal
         try:
-            key = await authenticate(request, state.keyring, state.throttle)
-        except HTTPException as exc:
-            return http_exception(exc)
-        if not key.may(Permission.OPERATE):
-            return http_error(403, f"the role {key.role.value!r} has no 'operate' permission")
-        try:
-            page = await self._current(state.graph.store)
+            page = await self._current(request.app.state.graph.store)
         except StoreError:
             return http_error(503, "the store is unavailable; try again shortly")
         return HTMLResponse(page, headers=HEADERS)

@@ -569,3 +569,31 @@ def _size(value: object, path: str) -> int:
     if not _is_int(value) or not 0 <= value <= MAX_SIZE:  # type: ignore[operator]
         raise FilterError(path, "expected a non-negative integer")
     return value  # type: ignore[return-value]
+
+
+def conjuncts(filter: Filter) -> list[Filter]:
+    """The conditions every member meets: the parts of nested top-level ``all``s."""
+    if isinstance(filter, All):
+        return [c for part in filter.parts for c in conjuncts(part)]
+    return [filter]
+
+
+def cost_rank(filter: Filter) -> int:
+    """The rank of a condition's cost per customer, for the stores' query compilers:
+    they test the cheap ones first (``AND`` stops at the first that fails)."""
+    match filter:
+        case TimeCondition() | SizeCondition():
+            return 0  # a property of the customer
+        case IdentifierCondition():
+            return 1  # its nodes
+        case TraitCondition():
+            return 2  # its nodes' traits
+        case ConsentCondition():
+            return 3  # its nodes' decisions
+        case InteractionsCondition(at_least=1):
+            return 4  # its nodes' interactions, until one fits
+        case SourceCondition():
+            return 5  # traits, interactions, decisions and links
+        case InteractionsCondition():
+            return 6  # all its nodes' interactions
+    return 7  # any, not: their parts

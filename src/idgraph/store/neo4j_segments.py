@@ -10,7 +10,8 @@ text is made of fragments, those prefixes and the connectives AND, OR, NOT and W
 only: no value a user wrote ever enters it, trait names, kinds and purposes included.
 
 The conditions of a top-level ``all`` (and visibility to a purpose) are separate
-``WITH c WHERE`` steps, cheapest first (:func:`_cost`; see ``SEGMENT_THEN``).
+``WITH c WHERE`` steps, cheapest first (:func:`idgraph.domain.segment.cost_rank`; see
+``SEGMENT_THEN``).
 
 The start. With no help, a statement checks every live customer (about 1.3 s for a
 three-condition filter over 50k customers on a busy 2-core machine). When a condition
@@ -55,6 +56,8 @@ from idgraph.domain.segment import (
     TimeCondition,
     TraitCondition,
     TraitOp,
+    conjuncts,
+    cost_rank,
     is_number,
 )
 from idgraph.domain.segment import Any as AnyOf
@@ -90,33 +93,6 @@ def _cypher_number(value: Any) -> int | float:
     return value if isinstance(value, float) or -(2**63) <= value < 2**63 else float(value)
 
 
-def _conjuncts(filter: Filter) -> list[Filter]:
-    """The conditions every member meets: the parts of nested top-level ``all``s."""
-    if isinstance(filter, All):
-        return [c for part in filter.parts for c in _conjuncts(part)]
-    return [filter]
-
-
-def _cost(filter: Filter) -> int:
-    """The rank of a condition's cost per customer: the cheap ones are tested first."""
-    match filter:
-        case TimeCondition() | SizeCondition():
-            return 0  # a property of the customer
-        case IdentifierCondition():
-            return 1  # its nodes
-        case TraitCondition():
-            return 2  # its nodes' traits
-        case ConsentCondition():
-            return 3  # its nodes' decisions
-        case InteractionsCondition(at_least=1):
-            return 4  # its nodes' interactions, until one fits
-        case SourceCondition():
-            return 5  # traits, interactions, decisions and links
-        case InteractionsCondition():
-            return 6  # all its nodes' interactions
-    return 7  # any, not: their parts
-
-
 def compile_segment(query: SegmentQuery) -> Compiled:
     return _Compiler(query).compiled()
 
@@ -134,8 +110,8 @@ class _Compiler:
         purposes = {p.name: p for p in self.query.purposes}
         self.params |= {"now": self.query.now, "granted": ConsentStatus.GRANTED.value}
         steps = [
-            (_cost(part), self.condition(part, purposes, required=True))
-            for part in _conjuncts(self.query.filter)
+            (cost_rank(part), self.condition(part, purposes, required=True))
+            for part in conjuncts(self.query.filter)
         ]
         if (purpose := self.query.visible_to) is not None:
             visible = self.fragment(
@@ -143,7 +119,7 @@ class _Compiler:
             )
             if not purpose.default_allow:
                 self.starts.append((3, cypher.SEGMENT_START["consent"], self.last))
-            steps.append((_cost(ConsentCondition(purpose.name, ConsentState.GRANTED)), visible))
+            steps.append((cost_rank(ConsentCondition(purpose.name, ConsentState.GRANTED)), visible))
         start = cypher.SEGMENT_START_ALL
         if self.starts:
             _, fragment, prefix = min(self.starts, key=lambda s: s[0])

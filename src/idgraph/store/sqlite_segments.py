@@ -41,6 +41,8 @@ from idgraph.domain.segment import (
     TimeField,
     TraitCondition,
     TraitOp,
+    conjuncts,
+    cost_rank,
     instant,
     is_number,
 )
@@ -128,8 +130,8 @@ def compile_query(query: SegmentQuery) -> Compiled:
     drives the query (only its customers are visited), the others prune them before
     the per-customer tests."""
     compiler = _Compiler(query.purposes, _ts(query.now))
-    parts = _conjuncts(query.filter)
-    tests = [compiler.condition(p) for p in sorted(parts, key=_cost)]
+    parts = conjuncts(query.filter)
+    tests = [compiler.condition(p) for p in sorted(parts, key=cost_rank)]
     if query.visible_to is not None:
         tests.append(compiler.visible(query.visible_to))
     drivers = [d for d in map(compiler.driver, parts) if d is not None]
@@ -141,30 +143,6 @@ def compile_query(query: SegmentQuery) -> Compiled:
     if not tests:
         return Compiled("1")
     return Compiled(" AND ".join(f"({t.sql})" for t in tests), [p for t in tests for p in t.params])
-
-
-def _conjuncts(filter: Filter) -> list[Filter]:
-    """The conditions that must all hold (nested ``all`` flattened)."""
-    if isinstance(filter, All):
-        return [c for part in filter.parts for c in _conjuncts(part)]
-    return [filter]
-
-
-def _cost(filter: Filter) -> int:
-    """A rough cost of testing a condition on one customer, to test cheap ones first."""
-    match filter:
-        case SizeCondition() | TimeCondition():
-            return 0  # columns of the customer row
-        case IdentifierCondition():
-            return 1
-        case TraitCondition():
-            return 2
-        case ConsentCondition():
-            return 3
-        case InteractionsCondition() | SourceCondition():
-            return 5
-        case _:
-            return 4
 
 
 @dataclass
