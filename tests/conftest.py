@@ -3,13 +3,16 @@ when ``NEO4J_URI`` is set (``NEO4J_URI=bolt://127.0.0.1:7687 NEO4J_PASSWORD=… 
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import AsyncIterator
+import tempfile
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
 
 from idgraph.config import Neo4jSettings, Settings
+from idgraph.domain.rules import Rules
 from idgraph.service import IdentityGraph
 from idgraph.store.port import Store
 from idgraph.store.sqlite import SqliteStore
@@ -49,6 +52,23 @@ async def open_test_store(backend: str, tmp_path: Path) -> Store:
     from idgraph.store.neo4j import Neo4jStore
 
     return await Neo4jStore.open(uri, neo4j_settings(), erasure_key=ERASURE_KEY, clear=True)
+
+
+def run_on_graph(
+    backend: str, rules: Rules, body: Callable[[IdentityGraph], Awaitable[None]]
+) -> None:
+    """Run ``body`` on a graph over a fresh store: for hypothesis tests, whose examples
+    each need an empty store (a function-scoped fixture would be shared by them)."""
+
+    async def main() -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            store = await open_test_store(backend, Path(tmp))
+            try:
+                await body(IdentityGraph(store, Settings(rules=rules)))
+            finally:
+                await store.close()
+
+    asyncio.run(main())
 
 
 @pytest.fixture(params=["sqlite", pytest.param("neo4j", marks=pytest.mark.neo4j)])

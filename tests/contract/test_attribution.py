@@ -20,8 +20,8 @@ from idgraph.domain.model import ConsentStatus, Outcome, utcnow
 from idgraph.service import IdentityGraph
 from idgraph.store.port import Store
 from idgraph.store.sqlite import SqliteStore
-from tests.conftest import neo4j_settings
-from tests.contract.test_properties import BACKENDS, TIGHT, property_settings, run
+from tests.conftest import neo4j_settings, run_on_graph
+from tests.contract.test_properties import BACKENDS, TIGHT, property_settings
 from tests.events import event
 
 HOUSEHOLD = [
@@ -397,7 +397,7 @@ def test_every_interaction_trait_and_consent_shows_only_with_its_subject(
                     erased |= {k for k, cid in known.items() if cid == known[op[1]]}
         await assert_attribution(graph, sent, erased)
 
-    run(backend, TIGHT, body)
+    run_on_graph(backend, TIGHT, body)
 
 
 async def assert_attribution(graph: IdentityGraph, sent: dict[str, Sent], erased: set[str]) -> None:

@@ -5,10 +5,7 @@ Each runs on every backend (Neo4j when NEO4J_URI is set); a fresh store per exam
 
 from __future__ import annotations
 
-import asyncio
-import tempfile
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import networkx as nx
@@ -16,10 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from idgraph.config import Settings
 from idgraph.domain.rules import Rules
 from idgraph.service import IdentityGraph
-from tests.conftest import open_test_store
+from tests.conftest import run_on_graph
 
 KEYS = (
     [f"email:e{i}@x.com" for i in range(4)]
@@ -59,18 +55,6 @@ def raw(i: int, keys: list[str]) -> dict[str, Any]:
     return raw
 
 
-def run(backend: str, rules: Rules, body: Callable[[IdentityGraph], Awaitable[None]]) -> None:
-    async def main() -> None:
-        with tempfile.TemporaryDirectory() as tmp:
-            store = await open_test_store(backend, Path(tmp))
-            try:
-                await body(IdentityGraph(store, Settings(rules=rules)))
-            finally:
-                await store.close()
-
-    asyncio.run(main())
-
-
 async def partition(graph: IdentityGraph) -> set[frozenset[str]]:
     customers = await graph.store.customer_ids_of(KEYS)
     groups: dict[str, set[str]] = {}
@@ -103,7 +87,7 @@ def test_without_refusals_customers_are_components_of_the_evidence(
         assert await partition(graph) == {frozenset(c) for c in nx.connected_components(evidence)}
         assert await graph.check() == []
 
-    run(backend, GENEROUS, body)
+    run_on_graph(backend, GENEROUS, body)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -133,7 +117,7 @@ def test_under_rules_and_unlinks_customers_are_components_of_accepted_links(
             assert customers[a] != customers[b], f"ban {a} — {b} broken"
         assert await graph.check() == []
 
-    run(backend, TIGHT, body)
+    run_on_graph(backend, TIGHT, body)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -158,6 +142,6 @@ def test_batch_size_does_not_change_the_outcome(
 
         return body
 
-    run(backend, TIGHT, ingest_in(1))
-    run(backend, TIGHT, ingest_in(batch))
+    run_on_graph(backend, TIGHT, ingest_in(1))
+    run_on_graph(backend, TIGHT, ingest_in(batch))
     assert results[0] == results[1]

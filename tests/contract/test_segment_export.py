@@ -4,18 +4,14 @@ give (ties on time broken by event id, then node key), in the same order of name
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
-import tempfile
-from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from idgraph.config import Settings
 from idgraph.domain.consent import DEFAULT_PURPOSES
 from idgraph.domain.model import utcnow
 from idgraph.domain.profile import merge_traits
@@ -24,7 +20,7 @@ from idgraph.domain.segment import parse_filter
 from idgraph.segments import export
 from idgraph.service import IdentityGraph
 from idgraph.store.port import SegmentQuery, Store
-from tests.conftest import open_test_store
+from tests.conftest import run_on_graph
 from tests.events import event
 
 KEYS = ["email:a@x.com", "email:b@x.com", "email:c@x.com", "cookie:c1", "cookie:c2", "phone:1"]
@@ -87,16 +83,7 @@ def test_trait_values_are_the_merged_traits(
             cid: list(v.items()) for cid, v in expected.items()
         }
 
-    async def main() -> None:
-        with tempfile.TemporaryDirectory() as tmp:
-            store = await open_test_store(backend, Path(tmp))
-            try:
-                rules = Rules(limits={}, default_limit=50, max_size=1000)
-                await body(IdentityGraph(store, Settings(rules=rules)))
-            finally:
-                await store.close()
-
-    asyncio.run(main())
+    run_on_graph(backend, Rules(limits={}, default_limit=50, max_size=1000), body)
 
 
 async def test_export_columns_are_the_merged_traits(graph: IdentityGraph) -> None:

@@ -7,16 +7,13 @@ ordinary reads (never from its segment queries)."""
 from __future__ import annotations
 
 import asyncio
-import tempfile
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from idgraph.config import Settings
 from idgraph.domain.consent import DEFAULT_PURPOSES
 from idgraph.domain.model import ConsentStatus, utcnow
 from idgraph.domain.rules import Rules
@@ -31,7 +28,7 @@ from idgraph.domain.segment import (
 from idgraph.errors import NotFound
 from idgraph.service import IdentityGraph
 from idgraph.store.port import SegmentQuery, SegmentSort, Store
-from tests.conftest import open_test_store
+from tests.conftest import run_on_graph
 from tests.events import event
 
 PURPOSES = DEFAULT_PURPOSES
@@ -537,13 +534,4 @@ def test_members_are_those_the_evaluator_finds(
             assert sorted(exported) == exported
             assert set(exported) == expected
 
-    async def main() -> None:
-        with tempfile.TemporaryDirectory() as tmp:
-            store = await open_test_store(backend, Path(tmp))
-            try:
-                rules = Rules(limits={}, default_limit=50, max_size=1000)
-                await body(IdentityGraph(store, Settings(rules=rules)))
-            finally:
-                await store.close()
-
-    asyncio.run(main())
+    run_on_graph(backend, Rules(limits={}, default_limit=50, max_size=1000), body)

@@ -84,7 +84,7 @@ from idgraph.store.port import (
     Splitter,
     SubjectChooser,
 )
-from idgraph.store.sqlite_segments import BUDGET_SECONDS
+from idgraph.store.sqlite_segments import BUDGET_SECONDS, LATEST_TRAIT_FIRST
 from idgraph.store.write_cache import WriteCache, pair_code
 
 SCHEMA_VERSION = "2"
@@ -897,8 +897,7 @@ class SqliteStore:
         self, customer_ids: Sequence[str], names: Collection[str]
     ) -> dict[str, dict[str, Any]]:
         # One statement per chunk of customers: only the asked names are read (the
-        # ``traits`` key is (node, name)), and the window keeps each one's latest report
-        # in ``merge_traits``'s order; fixed-width ``at`` text sorts as time does.
+        # ``traits`` key is (node, name)), and the window keeps each one's latest report.
         wanted = sorted(set(names))
         found: dict[str, dict[str, Any]] = {}
         if wanted:
@@ -906,7 +905,7 @@ class SqliteStore:
                 rows = self._select_in(
                     "SELECT id, name, value FROM (SELECT c.id AS id, t.name AS name, "
                     "t.value AS value, row_number() OVER (PARTITION BY c.cluster, t.name "
-                    "ORDER BY t.at DESC, t.event_id DESC, n.key DESC) AS latest "
+                    f"ORDER BY {LATEST_TRAIT_FIRST}) AS latest "
                     "FROM customers c JOIN nodes n ON n.cluster = c.cluster "
                     f"JOIN traits t ON t.node = n.id WHERE t.name IN ({_marks(len(wanted))}) "
                     "AND c.id IN ({marks})) WHERE latest = 1 ORDER BY id, name",

@@ -62,10 +62,13 @@ _NUMBER = "json_type(t.value) IN ('integer', 'real')"
 
 # The merged (latest-wins) value of one trait: the report of the customer's nodes with
 # the latest (at, event id, node key), as ``domain.profile.merge_traits`` picks it.
+# Trait reports ``t`` of nodes ``n``, latest first in ``merge_traits``'s order (time, then
+# event id, then node key); fixed-width ``at`` text sorts as time does.
+LATEST_TRAIT_FIRST = "t.at DESC, t.event_id DESC, n.key DESC"
 _LATEST_TRAIT = (
     "coalesce((SELECT {predicate} FROM nodes n JOIN traits t ON t.node = n.id "
     "WHERE n.cluster = c.cluster AND t.name = ? "
-    "ORDER BY t.at DESC, t.event_id DESC, n.key DESC LIMIT 1), 0)"
+    f"ORDER BY {LATEST_TRAIT_FIRST} LIMIT 1), 0)"
 )
 # The latest decision for a purpose among some consent rows: 1 (a live grant), 0 (a
 # live denial) or NULL (none, or an expired one: then the purpose's default applies).
