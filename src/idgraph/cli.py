@@ -421,6 +421,26 @@ async def cmd_forget(graph: IdentityGraph, args: argparse.Namespace) -> int:
     return 0
 
 
+async def cmd_purge(graph: IdentityGraph, args: argparse.Namespace) -> int:
+    from idgraph import retention
+    from idgraph.domain.model import utcnow
+
+    settings = graph.settings.retention
+    if args.apply:
+        report = await retention.purge(graph.store, settings, utcnow(), actor=CLI_ACTOR)
+    else:
+        report = await retention.count(graph.store, settings, utcnow())
+    if not report.cutoffs:
+        print("nothing to purge: no policy is set in [retention] (docs/operations.md)")
+        return 0
+    print(f"{'policy':<21} {'older than':<26} {'deleted' if report.applied else 'to delete':>10}")
+    for policy, cutoff in report.cutoffs.items():
+        print(f"{policy.value:<21} {cutoff:%Y-%m-%d %H:%M:%S UTC}    {report.counts[policy]:>10}")
+    if not report.applied:
+        print("dry run: nothing deleted; idgraph purge --apply deletes these", file=sys.stderr)
+    return 0
+
+
 async def cmd_segment(graph: IdentityGraph, args: argparse.Namespace) -> int:
     segments = Segments(graph.store, graph.settings)
     if args.action == "list":
@@ -683,6 +703,12 @@ def build_parser() -> argparse.ArgumentParser:
         "name"
     )
     p.set_defaults(run=cmd_segment)
+
+    p = command("purge", help="count, or with --apply delete, what [retention] keeps no more")
+    p.add_argument(
+        "--apply", action="store_true", help="delete, in batches (default: a dry run that counts)"
+    )
+    p.set_defaults(run=cmd_purge)
 
     p = command("forget", help="erase a customer (by identifier kind:value or id)")
     p.add_argument("subject", help="e.g. email:alice@example.com or cus_…")

@@ -38,6 +38,7 @@ from pydantic.dataclasses import dataclass
 from pydantic_core import CoreSchema, core_schema
 
 from idgraph.domain.consent import DEFAULT_PURPOSES, Purpose
+from idgraph.domain.retention import RetentionPolicy
 from idgraph.domain.rules import DEFAULT_LIMIT, DEFAULT_LIMITS, DEFAULT_MAX_SIZE, Rules
 from idgraph.errors import ConfigError
 from idgraph.secret import ServerSecret, load_secret
@@ -261,6 +262,65 @@ def _purposes(table: dict[str, PurposeTable]) -> tuple[Purpose, ...]:
     return tuple(Purpose(name, p.description, p.default == "allow") for name, p in table.items())
 
 
+INTERVAL = re.compile(r"(\d+(?:\.\d+)?)\s*([smhd])")
+UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _interval(value: object) -> float:
+    """An interval in seconds, from a number of hours or text such as ``"24h"``,
+    ``"30m"``, ``"7d"``, ``"90s"``."""
+    if isinstance(value, bool):
+        raise ValueError('must be a number of hours or an interval such as "24h"')
+    if isinstance(value, int | float):
+        seconds = float(value) * 3600
+    elif isinstance(value, str) and (match := INTERVAL.fullmatch(value.strip())):
+        seconds = float(match[1]) * UNIT_SECONDS[match[2]]
+    else:
+        raise ValueError('must be a number of hours or an interval such as "24h"')
+    if not 0 < seconds < float("inf"):
+        raise ValueError("must be longer than zero")
+    return seconds
+
+
+Days = Annotated[int, Strict(), Field(gt=0)]
+
+
+@dataclass(frozen=True, config=SECTION)
+class RetentionSettings:
+    """``[retention]``: what ``idgraph purge`` deletes, and how often ``idgraph serve``
+    runs it (docs/operations.md, "Retention"). Every policy is off unless set."""
+
+    interactions_days: Days | None = None
+    """Delete interactions dated (by their event's timestamp) more than this many days
+    ago."""
+    anonymous_customers_days: Days | None = None
+    """Delete customers made only of cookies and devices that were inactive for this
+    many days: no change to the customer, and no link, trait, consent decision or
+    interaction on its nodes, dated within them."""
+    audit_days: Days | None = None
+    """Delete audit entries older than this many days."""
+    event_ids_days: Days | None = None
+    """Forget applied event ids (idempotency records) older than this many days, except
+    those whose interaction is still stored; such an event sent again is applied again."""
+    keep_expired_consents: Flag = True
+    """Keep expired consent decisions as history; ``false`` deletes those a later
+    decision of the same identity node for the same purpose replaced."""
+    schedule: Annotated[float | None, PlainValidator(_interval)] = None
+    """How often ``idgraph serve`` purges (with ``--apply``): hours, or text such as
+    ``"24h"``, ``"30m"``, ``"7d"``. Unset: only ``idgraph purge`` does."""
+    batch_size: Count = 1_000
+    """Rows a purge examines (and at most deletes) per transaction."""
+
+    def policy(self) -> RetentionPolicy:
+        return RetentionPolicy(
+            interactions_days=self.interactions_days,
+            anonymous_customers_days=self.anonymous_customers_days,
+            audit_days=self.audit_days,
+            event_ids_days=self.event_ids_days,
+            keep_expired_consents=self.keep_expired_consents,
+        )
+
+
 RulesField = Annotated[Rules, Table(RulesTable, RulesTable.rules)]
 PurposesField = Annotated[
     tuple[Purpose, ...],
@@ -295,6 +355,7 @@ class Settings:
     purposes: PurposesField = DEFAULT_PURPOSES
     neo4j: Neo4jSettings = field(default_factory=Neo4jSettings)
     api: ApiSettings = field(default_factory=ApiSettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
 
     @property
     def default_region(self) -> str:

@@ -48,7 +48,7 @@ def test_every_cypher_constant_is_a_plain_literal_with_parameters_only() -> None
             assert quoted <= {"writer", "audit_seq"}, f"{name}: values must be $parameters"
 
 
-@pytest.mark.parametrize("module", ["neo4j.py", "neo4j_segments.py"])
+@pytest.mark.parametrize("module", ["neo4j.py", "neo4j_segments.py", "neo4j_retention.py"])
 def test_every_statement_the_adapter_runs_comes_from_the_cypher_module(module: str) -> None:
     """The segment compiler (neo4j_segments.py) joins cypher.py's fragments; it holds
     no Cypher of its own beyond the connectives AND, OR, NOT and WHERE."""

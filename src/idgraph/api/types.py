@@ -125,6 +125,9 @@ class AuditOperation(Enum):
     SEGMENT_EXPORT = strawberry.enum_value(
         "segment export", description="`idgraph segment export` (CLI): one per exported."
     )
+    PURGE = strawberry.enum_value(
+        "purge", description="`idgraph purge --apply` or a scheduled purge: counts only."
+    )
 
 
 # ---- identity nodes ------------------------------------------------------------------

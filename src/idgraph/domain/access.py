@@ -46,6 +46,7 @@ class Operation(StrEnum):
     EXPORT = "export"
     CUSTOMERS = "customers"
     SEGMENT_EXPORT = "segment export"
+    PURGE = "purge"
 
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {

@@ -16,6 +16,9 @@ JSONValue = Any
 
 DEVICE = "device"
 ACCOUNT = "account"
+# An event's interaction has the event's id and this suffix: an interaction still
+# stored makes a replay of its event a duplicate even once the event id is forgotten.
+INTERACTION_ID_SUFFIX = "#interaction"
 
 
 class NodeType(StrEnum):

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from idgraph.domain.model import (
+    INTERACTION_ID_SUFFIX,
     ConsentRecord,
     CustomerUpdate,
     Event,
@@ -149,7 +150,7 @@ class _Planner:
             i = event.interaction
             plan.interactions.append(
                 InteractionRecord(
-                    id=f"{event.id}#interaction",
+                    id=event.id + INTERACTION_ID_SUFFIX,
                     key=subject.key,
                     type=i.type,
                     channel=i.channel,

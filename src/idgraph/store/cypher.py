@@ -58,6 +58,7 @@ SCHEMA = (
     "CREATE INDEX linked_accepted IF NOT EXISTS FOR ()-[r:LINKED]-() ON (r.accepted)",
     "CREATE INDEX linked_rule IF NOT EXISTS FOR ()-[r:LINKED]-() ON (r.rule)",
     "CREATE INDEX audit_customer IF NOT EXISTS FOR (e:AuditEntry) ON (e.customerId)",
+    "CREATE INDEX audit_at IF NOT EXISTS FOR (e:AuditEntry) ON (e.at)",
     # A segment's start (neo4j_segments.py): customers with a trait of a given value.
     "CREATE INDEX trait_name_value IF NOT EXISTS FOR (t:Trait) ON (t.name, t.value)",
 )
@@ -1001,3 +1002,116 @@ WITH n, links ORDER BY links DESC, n.key LIMIT $limit
 RETURN n.key AS key, n.kind AS kind, links,
        COUNT { (n)-[r:LINKED]-() WHERE r.accepted = false } AS refused
 """
+
+
+# ---- retention (idgraph.store.neo4j_retention; domain.retention says what goes) ---------
+
+# Found through a time index, and every one found goes: each batch takes the oldest.
+RETENTION_OLDEST = {
+    "interactions": """
+MATCH (i:Interaction) WHERE i.at < $cutoff
+WITH i LIMIT $limit
+DETACH DELETE i
+RETURN count(*) AS deleted
+""",
+    "audit": """
+MATCH (e:AuditEntry) WHERE e.at < $cutoff
+WITH e LIMIT $limit
+DELETE e
+RETURN count(*) AS deleted
+""",
+}
+
+# The next ``$limit`` rows by key after ``$after``, each with whether it goes.
+RETENTION_WINDOW = {
+    "event_ids": """
+MATCH (e:Event) WHERE e.id > $after
+WITH e ORDER BY e.id LIMIT $limit
+RETURN e.id AS key,
+       e.at < $cutoff AND NOT EXISTS { MATCH (:Interaction {id: e.id + $suffix}) } AS doomed
+""",
+    "expired_consents": """
+MATCH (n:Identity) WHERE n.key > $after
+WITH n ORDER BY n.key LIMIT $limit
+OPTIONAL MATCH (n)-[d:CONSENT]->(p:Purpose)
+WHERE d.expiresAt <= $cutoff AND EXISTS {
+  MATCH (n)-[later:CONSENT]->(p)
+  WHERE later.recordedAt > d.recordedAt OR (later.recordedAt = d.recordedAt AND later.seq > d.seq)
+}
+RETURN n.key AS key, collect(elementId(d)) AS doomed
+ORDER BY key
+""",
+    "anonymous_customers": """
+MATCH (c:Customer) WHERE c.id > $after
+WITH c ORDER BY c.id LIMIT $limit
+RETURN c.id AS key,
+       c.merged = false AND c.updatedAt < $cutoff AND NOT EXISTS {
+         MATCH (n:Identity)-[:BELONGS_TO]->(c)
+         WHERE NOT n.kind IN $anonymous
+            OR EXISTS { MATCH (n)-[:HAS_TRAIT]->(t:Trait) WHERE t.at >= $cutoff }
+            OR EXISTS { MATCH (n)-[s:CONSENT]->(:Purpose) WHERE s.at >= $cutoff }
+            OR EXISTS { MATCH (n)-[:PERFORMED]->(i:Interaction) WHERE i.at >= $cutoff }
+            OR EXISTS { MATCH (n)-[l:LINKED]-(:Identity) WHERE l.lastAt >= $cutoff }
+       } AS doomed
+""",
+}
+
+RETENTION_COUNT = {
+    "interactions": "MATCH (i:Interaction) WHERE i.at < $cutoff RETURN count(i) AS total",
+    "audit": "MATCH (e:AuditEntry) WHERE e.at < $cutoff RETURN count(e) AS total",
+    "event_ids": """
+MATCH (e:Event) WHERE e.at < $cutoff
+  AND NOT EXISTS { MATCH (:Interaction {id: e.id + $suffix}) }
+RETURN count(e) AS total
+""",
+    "expired_consents": """
+MATCH (n:Identity)-[d:CONSENT]->(p:Purpose)
+WHERE d.expiresAt <= $cutoff AND EXISTS {
+  MATCH (n)-[later:CONSENT]->(p)
+  WHERE later.recordedAt > d.recordedAt OR (later.recordedAt = d.recordedAt AND later.seq > d.seq)
+}
+RETURN count(d) AS total
+""",
+    "anonymous_customers": """
+MATCH (c:Customer {merged: false}) WHERE c.updatedAt < $cutoff AND NOT EXISTS {
+  MATCH (n:Identity)-[:BELONGS_TO]->(c)
+  WHERE NOT n.kind IN $anonymous
+     OR EXISTS { MATCH (n)-[:HAS_TRAIT]->(t:Trait) WHERE t.at >= $cutoff }
+     OR EXISTS { MATCH (n)-[s:CONSENT]->(:Purpose) WHERE s.at >= $cutoff }
+     OR EXISTS { MATCH (n)-[:PERFORMED]->(i:Interaction) WHERE i.at >= $cutoff }
+     OR EXISTS { MATCH (n)-[l:LINKED]-(:Identity) WHERE l.lastAt >= $cutoff }
+}
+RETURN count(c) AS total
+""",
+}
+
+PURGE_EVENT_IDS = "UNWIND $keys AS id MATCH (e:Event {id: id}) DELETE e"
+
+PURGE_CONSENTS = """
+UNWIND $keys AS id
+MATCH ()-[d:CONSENT]->()
+WHERE elementId(d) = id
+DELETE d
+"""
+
+# A customer goes whole, as ``forget`` removes one (without recording erasure hashes),
+# in this order: its interactions unless another customer's node performed them too
+# (stores written by early versions), its traits and aliases, its nodes (with their
+# links, bans, consents and PERFORMED), itself.
+PURGE_CUSTOMERS = (
+    """
+UNWIND $keys AS id
+MATCH (c:Customer {id: id})<-[:BELONGS_TO]-(:Identity)-[:PERFORMED]->(i:Interaction)
+WITH DISTINCT c, i
+WHERE NOT EXISTS { MATCH (m:Identity)-[:PERFORMED]->(i) WHERE NOT (m)-[:BELONGS_TO]->(c) }
+DETACH DELETE i
+""",
+    """
+UNWIND $keys AS id
+MATCH (:Customer {id: id})<-[:BELONGS_TO]-(:Identity)-[:HAS_TRAIT]->(t:Trait)
+DETACH DELETE t
+""",
+    "UNWIND $keys AS id MATCH (a:Customer)-[:MERGED_INTO]->(:Customer {id: id}) DETACH DELETE a",
+    "UNWIND $keys AS id MATCH (:Customer {id: id})<-[:BELONGS_TO]-(n:Identity) DETACH DELETE n",
+    "UNWIND $keys AS id MATCH (c:Customer {id: id}) DETACH DELETE c",
+)

@@ -29,7 +29,15 @@ they start from indexed keys or ids and expand one customer (bounded by the rule
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Collection,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, date, datetime
 from functools import partial
@@ -59,9 +67,10 @@ from idgraph.domain.model import (
     TraitRecord,
     TraitReport,
 )
+from idgraph.domain.retention import Policy, PurgeStep
 from idgraph.domain.segment import SavedSegment, instant
 from idgraph.errors import InvalidInput, NotFound, StoreError, StoreUnavailable
-from idgraph.store import cypher
+from idgraph.store import cypher, neo4j_retention
 from idgraph.store.encoding import counts_from_text, counts_to_text
 from idgraph.store.erasure import (
     KEY_CHECK,
@@ -1118,6 +1127,25 @@ class Neo4jStore:
             await self.put_key(key)
             if key.revoked_at is not None:
                 await self.revoke_key(key.name, key.revoked_at)
+
+    # ---- retention (idgraph.retention) -------------------------------------------------
+
+    async def retention_counts(self, cutoffs: Mapping[Policy, datetime]) -> dict[Policy, int]:
+        async def work(tx: AsyncManagedTransaction) -> dict[Policy, int]:
+            return await neo4j_retention.counts(partial(_rows, tx), dict(cutoffs))
+
+        return await self._read(work)
+
+    async def purge_batch(
+        self, policy: Policy, cutoff: datetime, *, limit: int, after: str | int | None = None
+    ) -> PurgeStep:
+        async def work(tx: AsyncManagedTransaction) -> PurgeStep:
+            await _run(tx, cypher.LOCK_WRITERS)
+            return await neo4j_retention.purge_batch(
+                partial(_rows, tx), policy, cutoff, limit, after
+            )
+
+        return await self._write(work)
 
 
 async def _counts(tx: AsyncManagedTransaction) -> dict[str, int]:

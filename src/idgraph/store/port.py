@@ -22,7 +22,7 @@ Contract, in words:
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Collection, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -46,6 +46,7 @@ from idgraph.domain.model import (
     SplitPlan,
     TraitRecord,
 )
+from idgraph.domain.retention import Policy, PurgeStep
 from idgraph.domain.segment import Filter, SavedSegment
 from idgraph.store.erasure import ErasureRecord
 
@@ -396,3 +397,19 @@ class Store(Protocol):
         """Add ``batch`` to the store (empty, or filled by earlier batches of the same
         copy), as they were in the source. Erasure hashes match only if this store was
         opened with the source's erasure key."""
+
+    # ---- retention (idgraph.retention) -----------------------------------------------
+
+    async def retention_counts(self, cutoffs: Mapping[Policy, datetime]) -> dict[Policy, int]:
+        """In one read: for each policy, how many rows (customers, for
+        ``anonymous_customers``) it would delete now with that cut-off
+        (:mod:`idgraph.domain.retention` says which)."""
+
+    async def purge_batch(
+        self, policy: Policy, cutoff: datetime, *, limit: int, after: str | int | None = None
+    ) -> PurgeStep:
+        """In one write transaction: examine at most ``limit`` rows of ``policy``'s kind
+        and delete those it would count, keeping every invariant (a customer goes whole,
+        with everything on its nodes). ``after`` is the previous batch's ``resume`` (None
+        at first); the policy is done when ``resume`` is None. Rows that become eligible
+        meanwhile may be left for the next purge."""

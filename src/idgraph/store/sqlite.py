@@ -60,10 +60,11 @@ from idgraph.domain.model import (
     SplitPlan,
     TraitRecord,
 )
+from idgraph.domain.retention import Policy, PurgeStep
 from idgraph.domain.segment import SavedSegment
 from idgraph.errors import InvalidInput, NotFound, StoreError, StoreUnavailable
 from idgraph.files import create_private
-from idgraph.store import sqlite_health, sqlite_segments
+from idgraph.store import sqlite_health, sqlite_retention, sqlite_segments
 from idgraph.store.encoding import counts_from_text, counts_to_text, sorted_json
 from idgraph.store.erasure import (
     KEY_CHECK,
@@ -220,6 +221,10 @@ CREATE TABLE IF NOT EXISTS audit (
     detail      TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS audit_by_customer ON audit (customer_id, seq);
+-- For retention (idgraph.store.sqlite_retention): the oldest rows first. Created at every
+-- open, so a file of an earlier version gets them too and stays readable by it.
+CREATE INDEX IF NOT EXISTS interactions_by_time ON interactions (at);
+CREATE INDEX IF NOT EXISTS audit_by_time ON audit (at);
 CREATE TABLE IF NOT EXISTS segments (
     name        TEXT PRIMARY KEY,
     filter      TEXT NOT NULL,
@@ -1690,6 +1695,24 @@ class SqliteStore:
                 for k in batch.links
             ],
         )
+
+    # ---- retention (idgraph.retention) -------------------------------------------------
+
+    async def retention_counts(self, cutoffs: Mapping[Policy, datetime]) -> dict[Policy, int]:
+        with self._read() as db:
+            return sqlite_retention.counts(db, {p: ts(c) for p, c in cutoffs.items()})
+
+    async def purge_batch(
+        self, policy: Policy, cutoff: datetime, *, limit: int, after: str | int | None = None
+    ) -> PurgeStep:
+        try:
+            with self._write() as db:
+                step = sqlite_retention.purge_batch(db, policy, ts(cutoff), limit, after)
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite store at {self.path}: {exc}") from exc
+        if policy is Policy.ANONYMOUS_CUSTOMERS and step.deleted:
+            self._cache.clear()
+        return step
 
 
 def _insert_consents(
