@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager, suppress
 from datetime import datetime
 
 from idgraph.config import RetentionSettings
@@ -68,7 +69,24 @@ async def purge(
     return report
 
 
-async def run_on_schedule(store: Store, settings: RetentionSettings, interval: float) -> None:
+@asynccontextmanager
+async def scheduled(store: Store, settings: RetentionSettings) -> AsyncIterator[None]:
+    """While inside, purge every ``settings.schedule`` seconds (never, if unset), in a
+    background task that the exit cancels (between batches on SQLite; a Neo4j batch
+    cut short is rolled back)."""
+    if settings.schedule is None:
+        yield
+        return
+    task = asyncio.create_task(_every(store, settings, settings.schedule), name="idgraph-purge")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with suppress(asyncio.CancelledError):
+            await task
+
+
+async def _every(store: Store, settings: RetentionSettings, interval: float) -> None:
     """Purge every ``interval`` seconds, the first time one interval after start, until
     cancelled. One purge at a time: the next waits for the previous to end. A failed
     purge is logged (its error class and, for idgraph's own errors, their message, which

@@ -2,7 +2,8 @@
 
 ``create_app`` builds everything per application (no module-level state): the store is
 opened in Starlette's lifespan (unless one is handed in, which the caller then owns) and
-reaches resolvers through the Strawberry context.
+reaches resolvers through the Strawberry context. With ``[retention] schedule`` set, the
+lifespan also runs purges in the background (:func:`idgraph.retention.scheduled`).
 
 Every request but ``/healthz`` and ``/readyz`` needs an API key (see
 :mod:`idgraph.api.access`; failed attempts are throttled per client address, see
@@ -40,6 +41,7 @@ from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.types import ExecutionResult
 
+from idgraph import retention
 from idgraph.api import graphiql
 from idgraph.api.access import authenticate, refuse_unless_operator
 from idgraph.api.audit import AuditWriter
@@ -291,7 +293,8 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         app.state.audit_writer = writer = AuditWriter(opened)
         writer.start()
         try:
-            yield
+            async with retention.scheduled(opened, settings.retention):
+                yield
         finally:
             try:
                 await writer.close()
