@@ -427,7 +427,17 @@ async def cmd_purge(graph: IdentityGraph, args: argparse.Namespace) -> int:
 
     settings = graph.settings.retention
     if args.apply:
-        report = await retention.purge(graph.store, settings, utcnow(), actor=CLI_ACTOR)
+        from tqdm import tqdm
+
+        show = sys.stderr.isatty() if args.progress is None else args.progress
+        with tqdm(unit=" rows", disable=not show, file=sys.stderr) as bar:
+            report = await retention.purge(
+                graph.store,
+                settings,
+                utcnow(),
+                actor=CLI_ACTOR,
+                on_batch=lambda _, deleted: bar.update(deleted),
+            )
     else:
         report = await retention.count(graph.store, settings, utcnow())
     if not report.cutoffs:
@@ -708,6 +718,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--apply", action="store_true", help="delete, in batches (default: a dry run that counts)"
     )
+    progress_flags(p)
     p.set_defaults(run=cmd_purge)
 
     p = command("forget", help="erase a customer (by identifier kind:value or id)")

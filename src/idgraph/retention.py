@@ -43,7 +43,7 @@ async def purge(
     now: datetime,
     *,
     actor: str,
-    on_batch: Callable[[Policy, int], None] | None = None,
+    on_batch: Callable[[Policy, int], object] | None = None,
 ) -> PurgeReport:
     """Delete what each active policy no longer keeps at ``now``; return the counts and
     record them in the audit trail (as ``actor``). ``on_batch(policy, deleted)`` is

@@ -169,6 +169,36 @@ async def test_a_replayed_event_whose_id_was_forgotten_is_applied_again(
     assert await graph.check() == []
 
 
+async def test_a_purge_stopped_between_batches_leaves_a_consistent_store(
+    graph: IdentityGraph,
+) -> None:
+    """Each batch commits on its own: stopped after the first (here by an error; a kill
+    is the same to the store), what it deleted is gone, the invariants hold, and the
+    next purge finishes the work."""
+    await known_ages(graph)
+    before = (await retention.count(graph.store, ALL, NOW)).counts
+    first: list[int] = []
+
+    class Stop(Exception):
+        pass
+
+    def stop(policy: Policy, deleted: int) -> None:
+        first.append(deleted)
+        raise Stop
+
+    with pytest.raises(Stop):
+        await retention.purge(graph.store, ALL, NOW, actor="cli", on_batch=stop)
+
+    assert await graph.check() == []
+    left = (await retention.count(graph.store, ALL, NOW)).counts
+    assert left[Policy.ANONYMOUS_CUSTOMERS] == before[Policy.ANONYMOUS_CUSTOMERS] - first[0]
+    assert left[Policy.AUDIT] == before[Policy.AUDIT]  # not reached
+    await retention.purge(graph.store, ALL, NOW, actor="cli")
+    assert await graph.check() == []
+    assert await graph.store.customer_ids_of(["cookie:old"]) == {}
+    assert set((await retention.count(graph.store, ALL, NOW)).counts.values()) == {0}
+
+
 async def test_no_policy_set_purges_nothing(graph: IdentityGraph) -> None:
     await known_ages(graph)
     before = await graph.store.counts()
