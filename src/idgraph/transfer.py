@@ -27,6 +27,7 @@ from datetime import datetime
 from idgraph.config import Neo4jSettings
 from idgraph.domain.model import InteractionView, utcnow
 from idgraph.errors import InvalidInput
+from idgraph.store.encrypted import KEYRING_META
 from idgraph.store.port import ImportBatch, Store
 
 Progress = Callable[[int], object]
@@ -77,7 +78,11 @@ async def export_to_neo4j(
             )
         async with source.consistent_view() as view:
             # The segment methods are the seg-neo4j branch's: this ignore goes with its merge.
-            return await copy_store(view, target, batch_size=batch_size, progress=progress)
+            copied = await copy_store(view, target, batch_size=batch_size, progress=progress)
+        if (keyring := await source.meta(KEYRING_META)) is not None:
+            # The copy holds the values sealed by the source's keyring: it needs it too.
+            await target.put_meta(KEYRING_META, keyring)
+        return copied
     finally:
         await target.close()
 

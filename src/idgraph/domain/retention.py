@@ -78,10 +78,13 @@ class RetentionPolicy:
 class PurgeStep:
     """What one batch of a purge did: how many rows (customers, for
     ``anonymous_customers``) it deleted, and where the next batch resumes (an adapter's
-    position, passed back as it is), or None when the policy has nothing more."""
+    position, passed back as it is), or None when the policy has nothing more.
+    ``removed_nodes`` are the keys of the identity nodes it deleted, so that encryption
+    at rest can shred their keys as erasure does."""
 
     deleted: int
     resume: str | int | None
+    removed_nodes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -1112,6 +1112,12 @@ MATCH (:Customer {id: id})<-[:BELONGS_TO]-(:Identity)-[:HAS_TRAIT]->(t:Trait)
 DETACH DELETE t
 """,
     "UNWIND $keys AS id MATCH (a:Customer)-[:MERGED_INTO]->(:Customer {id: id}) DETACH DELETE a",
-    "UNWIND $keys AS id MATCH (:Customer {id: id})<-[:BELONGS_TO]-(n:Identity) DETACH DELETE n",
+    """
+UNWIND $keys AS id
+MATCH (:Customer {id: id})<-[:BELONGS_TO]-(n:Identity)
+WITH n, n.key AS removed
+DETACH DELETE n
+RETURN removed
+""",
     "UNWIND $keys AS id MATCH (c:Customer {id: id}) DETACH DELETE c",
 )

@@ -66,7 +66,8 @@ async def purge_batch(
         doomed = [d for row in window for d in row["doomed"]]
     else:
         doomed = [row["key"] for row in window if row["doomed"]]
-    if doomed:
-        for statement in _DELETE[policy]:
-            await run(statement, keys=doomed)
-    return PurgeStep(len(doomed), window[-1]["key"] if len(window) == limit else None)
+    removed: list[str] = []
+    for statement in _DELETE[policy] if doomed else ():
+        removed.extend(row["removed"] for row in await run(statement, keys=doomed))
+    resume = window[-1]["key"] if len(window) == limit else None
+    return PurgeStep(len(doomed), resume, tuple(removed))

@@ -102,6 +102,8 @@ _DELETE = {
     Policy.EXPIRED_CONSENTS: (f"DELETE FROM consents WHERE rowid IN {_IN}",),
 }
 
+_NODES_OF_CUSTOMERS = f"SELECT key FROM nodes WHERE cluster IN {_IN}"
+
 # A customer goes whole, as ``forget`` removes one (without recording erasure hashes):
 # its interactions unless another customer's node performed them too (stores written by
 # early versions), then whatever names its nodes, then the nodes, aliases and itself.
@@ -153,12 +155,14 @@ def purge_batch(
         window = db.execute(_WINDOWS[policy], params).fetchall()
         doomed = [key for key, goes in window if goes]
         resume = window[-1][0] if len(window) == limit else None
+    removed: tuple[str, ...] = ()
     if doomed:
         ids = json.dumps(doomed)
         if policy is Policy.ANONYMOUS_CUSTOMERS:
+            removed = tuple(key for (key,) in db.execute(_NODES_OF_CUSTOMERS, (ids,)))
             for statement in _DELETE_CUSTOMERS:
                 db.execute(statement, (ids,) * statement.count(_IN))
         else:
             for statement in _DELETE[policy]:
                 db.execute(statement, (ids,))
-    return PurgeStep(len(doomed), resume)
+    return PurgeStep(len(doomed), resume, removed)
