@@ -76,7 +76,6 @@ async def export_to_neo4j(
                 f"{existing['customers']} customers: pass --replace to wipe it first"
             )
         async with source.consistent_view() as view:
-            # The segment methods are the seg-neo4j branch's: this ignore goes with its merge.
             return await copy_store(view, target, batch_size=batch_size, progress=progress)
     finally:
         await target.close()
@@ -90,12 +89,17 @@ async def copy_store(
     progress: Progress = lambda n: None,
 ) -> dict[str, int]:
     """Copy everything :func:`read_store` reads of ``source`` into the empty store
-    ``target``; ``progress(n)`` after each batch. Returns what was copied, by part."""
+    ``target``, as one unit (:meth:`Store.import_all`); ``progress(n)`` after each batch.
+    Returns what was copied, by part."""
     copied = Tally()
-    async for batch in read_store(source, batch_size, at=utcnow()):
-        await target.import_batch(batch)
-        copied.add(batch)
-        progress(len(batch.customers) + len(batch.nodes) + len(batch.links))
+
+    async def batches() -> AsyncIterator[ImportBatch]:
+        async for batch in read_store(source, batch_size, at=utcnow()):
+            yield batch
+            copied.add(batch)
+            progress(len(batch.customers) + len(batch.nodes) + len(batch.links))
+
+    await target.import_all(batches(), clear=False)
     return copied.counts
 
 

@@ -17,7 +17,9 @@ def erasure_key(settings: Settings) -> bytes:
     return settings.secret().subkey("erasure")
 
 
-async def open_store(settings: Settings) -> Store:
+async def open_store(settings: Settings, *, restoring: bool = False) -> Store:
+    """The configured store. ``restoring``: open it even if a restore into it did not
+    complete (``idgraph restore`` only; see :meth:`Store.import_all`)."""
     url = settings.store
     path = sqlite_path(url)
     if path is not None:
@@ -27,7 +29,9 @@ async def open_store(settings: Settings) -> Store:
     if is_neo4j(url):
         from idgraph.store.neo4j import Neo4jStore
 
-        return await Neo4jStore.open(url, settings.neo4j, erasure_key=erasure_key(settings))
+        return await Neo4jStore.open(
+            url, settings.neo4j, erasure_key=erasure_key(settings), restoring=restoring
+        )
     raise ConfigError(
         f"unsupported store URL {url!r}: use sqlite:///relative/path.db, "
         "sqlite:////absolute/path.db, a file path, or neo4j://host:7687"
