@@ -150,17 +150,40 @@ async def read_store(source: Store, batch_size: int, *, at: datetime) -> AsyncIt
 async def _interactions(
     source: Store, customer_ids: Sequence[str], batch_size: int
 ) -> AsyncIterator[list[InteractionView]]:
-    """Every interaction of these customers, newest first, in batches."""
-    pending: list[InteractionView] = []
+    """Every interaction of these customers, each customer's newest first, in batches of
+    about ``batch_size``: customers whose interactions fit in one batch together are read
+    in one call (their counts are read first), a customer with more alone, page by page.
+    ``source`` is a consistent view, so the counts still hold when the pages are read."""
+    counts = await source.count_interactions(customer_ids)
+    group: list[str] = []
+    size = 0
     for cid in customer_ids:
-        before = None
-        while page := (await source.interactions_of([cid], limit=batch_size, before=before))[cid]:
-            pending.extend(page)
-            before = (page[-1].at, page[-1].id)
-            if len(pending) >= batch_size:
-                yield pending
-                pending = []
-            if len(page) < batch_size:
-                break
-    if pending:
-        yield pending
+        if size + counts[cid] > batch_size and group:
+            yield await _all_interactions(source, group, batch_size)
+            group, size = [], 0
+        if counts[cid] > batch_size:
+            async for page in _interaction_pages(source, cid, batch_size):
+                yield page
+        elif counts[cid]:
+            group.append(cid)
+            size += counts[cid]
+    if group:
+        yield await _all_interactions(source, group, batch_size)
+
+
+async def _all_interactions(
+    source: Store, customer_ids: list[str], limit: int
+) -> list[InteractionView]:
+    found = await source.interactions_of(customer_ids, limit=limit)
+    return [i for cid in customer_ids for i in found[cid]]
+
+
+async def _interaction_pages(
+    source: Store, customer_id: str, batch_size: int
+) -> AsyncIterator[list[InteractionView]]:
+    before = None
+    while page := (await source.interactions_of([customer_id], limit=batch_size, before=before))[
+        customer_id
+    ]:
+        yield page
+        before = (page[-1].at, page[-1].id)
