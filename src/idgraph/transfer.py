@@ -1,5 +1,5 @@
 """Copy one store into another: the reading side (:func:`read_store`) and the writing
-side (:meth:`Store.import_batch`) that ``idgraph export --to neo4j://…`` joins directly
+side (:meth:`Store.import_all`) that ``idgraph export --to neo4j://…`` joins directly
 and ``idgraph backup``/``restore`` join through a file (:mod:`idgraph.backup`).
 
 The source is read in batches: customers page by page with everything hanging off them

@@ -1193,7 +1193,7 @@ class Neo4jStore:
         await self._mark_restoring()
         try:
             async for batch in batches:
-                await self.import_batch(batch)
+                await self._import_batch(batch)
         except Exception as exc:
             try:
                 await self.clear()
@@ -1214,7 +1214,7 @@ class Neo4jStore:
             partial(_run, query=cypher.SET_META, name=RESTORE_INCOMPLETE, value=started)
         )
 
-    async def import_batch(self, batch: ImportBatch) -> None:
+    async def _import_batch(self, batch: ImportBatch) -> None:
         """Part by part, each part one write transaction or more."""
         await self.import_customers(batch.customers)
         await self.import_nodes(batch.nodes)

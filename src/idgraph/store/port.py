@@ -129,7 +129,7 @@ class SegmentPage:
 
 @dataclass(slots=True)
 class ImportBatch:
-    """Records of another store (or of a backup) for :meth:`Store.import_batch`.
+    """Records of another store (or of a backup), one batch of :meth:`Store.import_all`.
 
     Every customer a node names is in this batch or an earlier one; every node a trait,
     consent, interaction or link names likewise. Consents are in the order they were
@@ -392,16 +392,14 @@ class Store(Protocol):
     async def clear(self) -> None:
         """Delete everything the store holds (keeping its schema), to restore over it."""
 
-    async def import_batch(self, batch: ImportBatch) -> None:
-        """Add ``batch`` to the store (empty, or filled by earlier batches of the same
-        copy), as they were in the source. Erasure hashes match only if this store was
-        opened with the source's erasure key."""
-
     async def import_all(self, batches: AsyncIterable[ImportBatch], *, clear: bool) -> None:
-        """Import a whole copy, batch after batch as :meth:`import_batch` does, after
-        deleting everything the store holds if ``clear``; a failure part-way leaves none
-        of it. SQLite: all in one transaction, so a failure (or a kill) leaves the store
-        as it was. Neo4j, where a large copy cannot be one transaction: the store is
-        marked *restore incomplete* first and unmarked last, so that it refuses to open
-        for anything but another restore should the process die; on an error the
-        batches written are deleted again (best effort) and the mark stays."""
+        """Add a whole copy to the store (empty, once everything it holds is deleted if
+        ``clear``), batch after batch, as the records were in the source; a failure
+        part-way leaves none of it. Erasure hashes match only if this store was opened
+        with the source's erasure key.
+
+        SQLite: all in one transaction, so a failure (or a kill) leaves the store as it
+        was. Neo4j, where a large copy cannot be one transaction: the store is marked
+        *restore incomplete* first and unmarked last, so that it refuses to open for
+        anything but another restore should the process die; on an error the batches
+        written are deleted again (best effort) and the mark stays."""

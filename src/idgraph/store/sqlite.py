@@ -1549,14 +1549,6 @@ class SqliteStore:
         self._erasure.legacy_salt = None
         self._cache.clear()
 
-    async def import_batch(self, batch: ImportBatch) -> None:
-        """In one write transaction."""
-        with self._write() as db:
-            self._import(db, batch)
-        if batch.legacy_salt is not None:
-            self._erasure.legacy_salt = batch.legacy_salt
-        self._cache.clear()
-
     async def import_all(self, batches: AsyncIterable[ImportBatch], *, clear: bool) -> None:
         """In one write transaction: until it commits, other connections read the store as
         it was (and their writes wait), and a failure or a kill leaves it so. The WAL
