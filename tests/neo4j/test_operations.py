@@ -65,7 +65,7 @@ async def test_a_store_written_before_versions_were_kept_is_migrated(
     assert "identifier_key" not in names
     assert await run_cypher("MATCH (m:IdgraphMeta {name: 'trait_instants'}) RETURN m") == []
     instants = await run_cypher("MATCH (t:Trait) RETURN toString(t.instant) AS at")
-    assert instants == [{"at": "2026-01-01T00:00Z"}]
+    assert instants == [{"at": "2026-01-01T00:00:00Z"}]
 
 
 async def test_a_store_written_by_a_newer_idgraph_is_refused_untouched(
@@ -112,11 +112,15 @@ async def test_a_store_whose_restore_failed_opens_only_to_restore_again(
     monkeypatch.setenv("IDGRAPH_SECRET", "operations-test-secret-0123456789abcdef")
     Path("one.jsonl").write_text(json.dumps(event("email:new@x.com")) + "\n")
     capsys.readouterr()
+
+    async def cli(*argv: str) -> int:
+        return await asyncio.to_thread(main, list(argv))  # main runs its own event loop
+
     for refused in (["serve"], ["ingest", "one.jsonl"], ["backup", "b.backup"]):
-        assert main(refused) == 2
+        assert await cli(*refused) == 2
         assert "incomplete restore" in capsys.readouterr().err
-    assert main(["restore", "--force", str(good), "--no-progress"]) == 0
-    assert main(["check"]) == 0
+    assert await cli("restore", "--force", str(good), "--no-progress") == 0
+    assert await cli("check") == 0
     opened = await reopen()
     assert (await opened.counts())["nodes"] == 40
     await opened.close()

@@ -1339,7 +1339,7 @@ class _LockedView(Neo4jStore):
                 # An explicit transaction runs statements as a managed one does.
                 return await work(cast(AsyncManagedTransaction, self._tx))
             except Neo4jError as exc:
-                if exc.code == "Neo.ClientError.Transaction.TransactionTimedOut":
+                if "TransactionTimedOut" in (exc.code or ""):
                     raise StoreError(
                         f"Neo4j at {self.url} ended the consistent read after its "
                         "db.transaction.timeout: raise that setting above the time a "
