@@ -12,6 +12,7 @@ import pytest
 
 from idgraph.cli import main
 from idgraph.demo import DemoGenerator
+from tests.backups import rewritten, with_a_customer_twice
 from tests.events import event
 
 GONE = event("email:gone@x.com", "cookie:gone", event_id="gone")
@@ -114,4 +115,21 @@ def test_a_store_that_is_not_empty_is_refused_unless_forced(
     assert any(line.startswith("email:other@x.com,") for line in csv_export(other, "kept.csv"))
     assert main(["--store", other, "restore", "--force", "backup.gz"]) == 0
     assert csv_export(other, "forced.csv") == csv_export(source, "orig.csv")
+    assert main(["--store", other, "check"]) == 0
+
+
+def test_a_forced_restore_that_fails_part_way_leaves_the_target_as_it_was(
+    source: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The file passes every check, but its last record is refused: one transaction, so
+    the target keeps what it held (even what --force was to delete)."""
+    other = target(tmp_path, "other.db")
+    Path("one.jsonl").write_text(json.dumps(event("email:other@x.com")) + "\n")
+    assert main(["--store", other, "ingest", "one.jsonl"]) == 0
+    before = csv_export(other, "before.csv")
+    bad = rewritten(Path("backup.gz"), tmp_path / "bad.gz", with_a_customer_twice)
+    capsys.readouterr()
+    assert main(["--store", other, "restore", "--force", str(bad)]) == 2
+    assert "nothing was written" in capsys.readouterr().err
+    assert csv_export(other, "after.csv") == before
     assert main(["--store", other, "check"]) == 0

@@ -19,7 +19,7 @@ import gzip
 import hashlib
 import json
 import zlib
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
@@ -141,17 +141,24 @@ async def restore(
     progress: Progress = lambda n: None,
 ) -> Header:
     """Check ``path`` whole, then load it into ``target``, which must be empty unless
-    ``force`` (then it is cleared first). Returns the backup's header."""
+    ``force`` (then it is cleared first), as one unit (:meth:`Store.import_all`: should
+    it fail, the target holds none of it). Returns the backup's header."""
     from idgraph.transfer import is_empty
 
     header = verify(path)
-    if not await is_empty(target):
-        if not force:
-            raise InvalidInput(
-                f"{target.url} is not empty: restore into an empty store, "
-                "or pass --force to delete everything it holds first"
-            )
-        await target.clear()
+    empty = await is_empty(target)
+    if not empty and not force:
+        raise InvalidInput(
+            f"{target.url} is not empty: restore into an empty store, "
+            "or pass --force to delete everything it holds first"
+        )
+    await target.import_all(_batches(path, batch_size, progress), clear=not empty)
+    return header
+
+
+async def _batches(path: Path, batch_size: int, progress: Progress) -> AsyncIterator[ImportBatch]:
+    """The records of ``path`` in batches of ``batch_size``, in file order;
+    ``progress(n)`` once a batch of ``n`` records is taken."""
     at = utcnow()
     batch = ImportBatch(at)
     seq = 0
@@ -164,12 +171,11 @@ async def restore(
             record = _with_seq(record, seq)
         getattr(batch, part).append(record)
         if len(batch) >= batch_size:
-            await target.import_batch(batch)
+            yield batch
             progress(len(batch))
             batch = ImportBatch(at)
-    await target.import_batch(batch)
+    yield batch
     progress(len(batch))
-    return header
 
 
 def _with_seq(record: ConsentRecord, seq: int) -> ConsentRecord:

@@ -757,7 +757,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 async def _run(run: Command, settings: Settings, args: argparse.Namespace) -> int:
-    store = await open_store(settings)
+    store = await open_store(settings, restoring=run is cmd_restore)
     try:
         return await run(IdentityGraph(store, settings), args)
     finally:

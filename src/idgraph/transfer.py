@@ -1,5 +1,5 @@
 """Copy one store into another: the reading side (:func:`read_store`) and the writing
-side (:meth:`Store.import_batch`) that ``idgraph export --to neo4j://…`` joins directly
+side (:meth:`Store.import_all`) that ``idgraph export --to neo4j://…`` joins directly
 and ``idgraph backup``/``restore`` join through a file (:mod:`idgraph.backup`).
 
 The source is read in batches: customers page by page with everything hanging off them
@@ -77,7 +77,6 @@ async def export_to_neo4j(
                 f"{existing['customers']} customers: pass --replace to wipe it first"
             )
         async with source.consistent_view() as view:
-            # The segment methods are the seg-neo4j branch's: this ignore goes with its merge.
             copied = await copy_store(view, target, batch_size=batch_size, progress=progress)
         if (keyring := await source.meta(KEYRING_META)) is not None:
             # The copy holds the values sealed by the source's keyring: it needs it too.
@@ -95,12 +94,17 @@ async def copy_store(
     progress: Progress = lambda n: None,
 ) -> dict[str, int]:
     """Copy everything :func:`read_store` reads of ``source`` into the empty store
-    ``target``; ``progress(n)`` after each batch. Returns what was copied, by part."""
+    ``target``, as one unit (:meth:`Store.import_all`); ``progress(n)`` after each batch.
+    Returns what was copied, by part."""
     copied = Tally()
-    async for batch in read_store(source, batch_size, at=utcnow()):
-        await target.import_batch(batch)
-        copied.add(batch)
-        progress(len(batch.customers) + len(batch.nodes) + len(batch.links))
+
+    async def batches() -> AsyncIterator[ImportBatch]:
+        async for batch in read_store(source, batch_size, at=utcnow()):
+            yield batch
+            copied.add(batch)
+            progress(len(batch.customers) + len(batch.nodes) + len(batch.links))
+
+    await target.import_all(batches(), clear=False)
     return copied.counts
 
 
@@ -151,17 +155,40 @@ async def read_store(source: Store, batch_size: int, *, at: datetime) -> AsyncIt
 async def _interactions(
     source: Store, customer_ids: Sequence[str], batch_size: int
 ) -> AsyncIterator[list[InteractionView]]:
-    """Every interaction of these customers, newest first, in batches."""
-    pending: list[InteractionView] = []
+    """Every interaction of these customers, each customer's newest first, in batches of
+    about ``batch_size``: customers whose interactions fit in one batch together are read
+    in one call (their counts are read first), a customer with more alone, page by page.
+    ``source`` is a consistent view, so the counts still hold when the pages are read."""
+    counts = await source.count_interactions(customer_ids)
+    group: list[str] = []
+    size = 0
     for cid in customer_ids:
-        before = None
-        while page := (await source.interactions_of([cid], limit=batch_size, before=before))[cid]:
-            pending.extend(page)
-            before = (page[-1].at, page[-1].id)
-            if len(pending) >= batch_size:
-                yield pending
-                pending = []
-            if len(page) < batch_size:
-                break
-    if pending:
-        yield pending
+        if size + counts[cid] > batch_size and group:
+            yield await _all_interactions(source, group, batch_size)
+            group, size = [], 0
+        if counts[cid] > batch_size:
+            async for page in _interaction_pages(source, cid, batch_size):
+                yield page
+        elif counts[cid]:
+            group.append(cid)
+            size += counts[cid]
+    if group:
+        yield await _all_interactions(source, group, batch_size)
+
+
+async def _all_interactions(
+    source: Store, customer_ids: list[str], limit: int
+) -> list[InteractionView]:
+    found = await source.interactions_of(customer_ids, limit=limit)
+    return [i for cid in customer_ids for i in found[cid]]
+
+
+async def _interaction_pages(
+    source: Store, customer_id: str, batch_size: int
+) -> AsyncIterator[list[InteractionView]]:
+    before = None
+    while page := (await source.interactions_of([customer_id], limit=batch_size, before=before))[
+        customer_id
+    ]:
+        yield page
+        before = (page[-1].at, page[-1].id)

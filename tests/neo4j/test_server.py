@@ -73,6 +73,7 @@ async def test_init_schema_is_idempotent(neo4j_store: Neo4jStore) -> None:
 async def test_opening_drops_the_per_label_key_constraints_of_earlier_versions(
     neo4j_store: Neo4jStore,
 ) -> None:
+    await run_cypher("MATCH (m:IdgraphMeta {name: 'schema_version'}) DELETE m")  # version 1
     for name, label in [("identifier_key", "Identifier"), ("account_key", "Account")]:
         await run_cypher(
             f"CREATE CONSTRAINT {name} IF NOT EXISTS FOR (n:{label}) REQUIRE n.key IS UNIQUE"
@@ -347,7 +348,7 @@ async def test_a_salted_erasure_record_is_rekeyed_and_no_salt_is_kept(
     assert [r["name"] for r in await run_cypher(meta)] == [
         "erasure_key_check",
         "legacy_erase_salt",
-        "trait_instants",
+        "schema_version",
     ]
     await store.close()
     again = await Neo4jStore.open(neo4j_uri(), neo4j_settings(), erasure_key=ERASURE_KEY)
@@ -361,9 +362,9 @@ async def test_a_store_written_before_segments_gets_the_instants_of_its_trait_da
     graph = IdentityGraph(neo4j_store, Settings())
     joined = {"joined": "2026-01-01T05:00:00+05:00", "city": "2026-01-01"}
     await graph.ingest([event("email:a@x.com", traits=joined)])
-    # As an earlier version left it: no instants, and no record of having set them.
+    # As an earlier version left it: no instants, and no schema version.
     await run_cypher("MATCH (t:Trait) REMOVE t.instant")
-    await run_cypher("MATCH (m:IdgraphMeta {name: 'trait_instants'}) DELETE m")
+    await run_cypher("MATCH (m:IdgraphMeta {name: 'schema_version'}) DELETE m")
     names = [p.name for p in DEFAULT_PURPOSES]
 
     def before_2026(name: str) -> SegmentQuery:

@@ -31,7 +31,8 @@ Housekeeping nodes: ``(:Event {id, at})`` (applied event ids), ``(:Erased {hash,
 (keyed hashes of erased keys, :mod:`idgraph.store.erasure`), ``(:ApiKey {name, role,
 purposes, secretHash, createdAt, revokedAt?})``, ``(:AuditEntry {seq, at, actor, purpose,
 operation, customerId?, detail})``, ``(:IdgraphMeta {name, value})`` (audit counter;
-erasure key fingerprint; legacy erasure salt), ``(:IdgraphLock {name})``.
+erasure key fingerprint; legacy erasure salt; schema version; the mark of a restore in
+progress), ``(:IdgraphLock {name})``.
 """
 
 from __future__ import annotations

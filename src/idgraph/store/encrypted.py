@@ -2,7 +2,7 @@
 
 :class:`EncryptedStore` implements the :class:`~idgraph.store.port.Store` port by
 delegating to another store (SQLite or Neo4j, unchanged): it seals values on the way in
-(``write_batch``'s plan, ``import_batch``) and opens them on the way out (profiles,
+(``write_batch``'s plan, ``import_all``) and opens them on the way out (profiles,
 traits, trait values, interactions); everything else passes through. Identifier values,
 trait names and interaction types stay plaintext: they are what the graph looks up,
 links and counts by (docs/operations.md, "Encryption at rest").
@@ -18,7 +18,7 @@ another keyring, it refuses to start (:func:`refuse_if_encrypted`,
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any
@@ -130,20 +130,21 @@ class EncryptedStore:
         await self.inner.write_batch(keys, event_ids, sealing_planner)
         return planned[0]  # as planned, in plaintext, for the caller's outcomes
 
-    async def import_batch(self, batch: ImportBatch) -> None:
+    async def import_all(self, batches: AsyncIterable[ImportBatch], *, clear: bool) -> None:
         """Values sealed by this keyring (or shredded from it) are kept as they are, so a
         backup restores with its ciphertext; others are sealed now."""
+        await self.inner.import_all((self._sealed(batch) async for batch in batches), clear=clear)
+
+    def _sealed(self, batch: ImportBatch) -> ImportBatch:
         sealer = self._sealer
         traits = [t for t in batch.traits if sealer.trait_state(t) is Seal.FOREIGN]
         views = [v for v in batch.interactions if sealer.interaction_state(v) is Seal.FOREIGN]
         sealed_traits = dict(zip(map(id, traits), sealer.seal_traits(traits), strict=True))
         sealed_views = dict(zip(map(id, views), sealer.seal_views(views), strict=True))
-        await self.inner.import_batch(
-            dataclasses.replace(
-                batch,
-                traits=[sealed_traits.get(id(t), t) for t in batch.traits],
-                interactions=[sealed_views.get(id(v), v) for v in batch.interactions],
-            )
+        return dataclasses.replace(
+            batch,
+            traits=[sealed_traits.get(id(t), t) for t in batch.traits],
+            interactions=[sealed_views.get(id(v), v) for v in batch.interactions],
         )
 
     async def rewrite_customer(self, customer_id: str, splitter: Splitter) -> SplitPlan:

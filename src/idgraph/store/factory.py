@@ -20,10 +20,12 @@ def erasure_key(settings: Settings) -> bytes:
     return settings.secret().subkey("erasure")
 
 
-async def open_store(settings: Settings) -> Store:
+async def open_store(settings: Settings, *, restoring: bool = False) -> Store:
     """The configured store, encrypted at rest if a data key is configured. ConfigError if
-    the store was encrypted and no key, or another key, is configured."""
-    store = await _open_adapter(settings)
+    the store was encrypted and no key, or another key, is configured. ``restoring``:
+    open it even if a restore into it did not complete (``idgraph restore`` only; see
+    :meth:`Store.import_all`)."""
+    store = await _open_adapter(settings, restoring=restoring)
     try:
         key = settings.data_key()
         if key is None:
@@ -35,7 +37,7 @@ async def open_store(settings: Settings) -> Store:
         raise
 
 
-async def _open_adapter(settings: Settings) -> Store:
+async def _open_adapter(settings: Settings, *, restoring: bool) -> Store:
     url = settings.store
     path = sqlite_path(url)
     if path is not None:
@@ -45,7 +47,9 @@ async def _open_adapter(settings: Settings) -> Store:
     if is_neo4j(url):
         from idgraph.store.neo4j import Neo4jStore
 
-        return await Neo4jStore.open(url, settings.neo4j, erasure_key=erasure_key(settings))
+        return await Neo4jStore.open(
+            url, settings.neo4j, erasure_key=erasure_key(settings), restoring=restoring
+        )
     raise ConfigError(
         f"unsupported store URL {url!r}: use sqlite:///relative/path.db, "
         "sqlite:////absolute/path.db, a file path, or neo4j://host:7687"

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import (
+    AsyncIterable,
     AsyncIterator,
     Awaitable,
     Callable,
@@ -41,9 +42,9 @@ from collections.abc import (
 from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, date, datetime
 from functools import partial
-from typing import Any, LiteralString, TypeVar
+from typing import Any, LiteralString, TypeVar, cast
 
-from neo4j import AsyncGraphDatabase, AsyncManagedTransaction
+from neo4j import AsyncGraphDatabase, AsyncManagedTransaction, AsyncTransaction
 from neo4j.exceptions import AuthError, DriverError, Neo4jError, ServiceUnavailable, SessionExpired
 
 from idgraph.config import Neo4jSettings
@@ -69,7 +70,14 @@ from idgraph.domain.model import (
 )
 from idgraph.domain.retention import Policy, PurgeStep
 from idgraph.domain.segment import SavedSegment, instant
-from idgraph.errors import InvalidInput, NotFound, StoreError, StoreUnavailable
+from idgraph.errors import (
+    ConfigError,
+    IdgraphError,
+    InvalidInput,
+    NotFound,
+    StoreError,
+    StoreUnavailable,
+)
 from idgraph.store import cypher, neo4j_retention
 from idgraph.store.encoding import counts_from_text, counts_to_text
 from idgraph.store.erasure import (
@@ -98,9 +106,18 @@ Row = dict[str, Any]
 Work = Callable[[AsyncManagedTransaction], Awaitable[T]]
 
 CLEAR_BATCH = 10_000
-# The IdgraphMeta entry recording that every trait report has its ``instant`` (stores
-# written before segments get it once, at start: :meth:`Neo4jStore._backfill_instants`).
-TRAIT_INSTANTS = "trait_instants"
+# The shape of the graph this idgraph writes, kept in the IdgraphMeta entry
+# ``schema_version`` (a store without one was written before versions were kept: 1).
+# A newer idgraph migrates an older store when it opens it (:meth:`Neo4jStore._migrate`);
+# an older idgraph refuses a newer store. Raise it with every change an older idgraph
+# would misread, and add the step from the previous version to ``_migrate``.
+SCHEMA_VERSION = 2
+SCHEMA_VERSION_META = "schema_version"
+# How version 1 recorded that its trait reports had their ``instant``.
+TRAIT_INSTANTS_V1 = "trait_instants"
+# The IdgraphMeta entry of a store being restored (:meth:`Neo4jStore.import_all`): written
+# first and deleted last, so a store where a restore did not complete refuses to open.
+RESTORE_INCOMPLETE = "restore_incomplete"
 # JSON text that may hold an RFC 3339 timestamp (a string starting with a year).
 TIMESTAMP_TEXT = r'"\d{4}-.*'
 # Node properties that are not descriptive attributes (``NodeRecord.attrs``).
@@ -260,12 +277,20 @@ class Neo4jStore:
 
     @classmethod
     async def open(
-        cls, url: str, settings: Neo4jSettings, *, erasure_key: bytes, clear: bool = False
+        cls,
+        url: str,
+        settings: Neo4jSettings,
+        *,
+        erasure_key: bytes,
+        clear: bool = False,
+        restoring: bool = False,
     ) -> Neo4jStore:
-        """Connect, check the credentials and database, and create the schema if needed.
+        """Connect, check the credentials and database, and create or migrate the schema.
         ``erasure_key`` keys the erasure record (:mod:`idgraph.store.erasure`); it is
         never written to the database. ``clear`` wipes the database first (see
-        :meth:`clear`), so a database erased under another key can be replaced."""
+        :meth:`clear`), so a database erased under another key can be replaced. A store
+        where a restore did not complete is refused unless ``restoring`` (to restore
+        again)."""
         try:
             driver = AsyncGraphDatabase.driver(url, auth=(settings.user, settings.password))
         except (DriverError, ValueError) as exc:
@@ -277,10 +302,22 @@ class Neo4jStore:
             if clear:
                 await store._delete_all()
             await store.init_schema()
+            if not restoring:
+                await store._refuse_incomplete_restore()
         except BaseException:
             await driver.close()
             raise
         return store
+
+    async def _refuse_incomplete_restore(self) -> None:
+        rows = await self._query(cypher.META_VALUE, name=RESTORE_INCOMPLETE)
+        if rows:
+            raise StoreError(
+                f"the Neo4j store at {self.url} holds an incomplete restore (started "
+                f"{rows[0]['value']}), which may be part of a backup: run "
+                "`idgraph restore --force FILE` again; until a restore completes, idgraph "
+                "opens this store for nothing else"
+            )
 
     async def close(self) -> None:
         await self._driver.close()
@@ -295,18 +332,35 @@ class Neo4jStore:
             raise StoreUnavailable(str(exc)) from exc
 
     async def init_schema(self) -> tuple[str, ...]:
-        """Create the constraints and indexes (idempotent) and the writers' lock node, and
-        re-key an erasure record written before the HMAC. Runs at every start;
-        ``idgraph init-schema`` runs it on demand. Returns the schema statements."""
-        for statement in (*cypher.RETIRED_SCHEMA, *cypher.SCHEMA):
-            # Schema changes cannot share a transaction with data writes.
+        """Check the stored schema version (refusing a newer store), create the
+        constraints and indexes (idempotent) and the writers' lock node, and migrate a
+        store an earlier idgraph wrote. Runs at every start; ``idgraph init-schema`` runs
+        it on demand. Returns the schema statements."""
+        version = await self._read(self._stored_version)
+        # Schema changes cannot share a transaction with data writes.
+        if version < 2:
+            for statement in cypher.RETIRED_SCHEMA:
+                await self._write(partial(_run, query=statement))
+        for statement in cypher.SCHEMA:
             await self._write(partial(_run, query=statement))
         await self._bootstrap()
         return cypher.SCHEMA
 
+    async def _stored_version(self, tx: AsyncManagedTransaction) -> int:
+        rows = await _rows(tx, cypher.META_VALUE, name=SCHEMA_VERSION_META)
+        version = int(rows[0]["value"]) if rows else 1
+        if version > SCHEMA_VERSION:
+            raise ConfigError(
+                f"the Neo4j store at {self.url} has schema version {version}, and this "
+                f"idgraph knows versions up to {SCHEMA_VERSION}: a newer idgraph wrote it; "
+                "run that version (or a later one)"
+            )
+        return version
+
     async def _bootstrap(self) -> None:
         async def work(tx: AsyncManagedTransaction) -> str | None:
             await _run(tx, cypher.LOCK_WRITERS)
+            version = await self._stored_version(tx)  # again, now that writers wait
             recorded = await _rows(tx, cypher.META_VALUE, name=KEY_CHECK)
             self._erasure.verify(
                 recorded[0]["value"] if recorded else None,
@@ -314,12 +368,22 @@ class Neo4jStore:
                 store=self.url,
             )
             await _run(tx, cypher.SET_META, name=KEY_CHECK, value=self._erasure.key_check)
-            await self._rekey_erasures(tx)
-            await self._backfill_instants(tx)
+            await self._migrate(tx, version)
             rows = await _rows(tx, cypher.META_VALUE, name=LEGACY_SALT)
             return str(rows[0]["value"]) if rows else None
 
         self._erasure.legacy_salt = await self._write(work)
+
+    async def _migrate(self, tx: AsyncManagedTransaction, version: int) -> None:
+        """Bring a store at schema ``version`` to :data:`SCHEMA_VERSION`, step by step, in
+        the transaction that opens it (the constraints changed before, in
+        :meth:`init_schema`). Each step runs once: the version is recorded with it."""
+        if version < 2:
+            # 1 → 2: erasure hashes keyed, every timestamp trait with its instant.
+            await self._rekey_erasures(tx)
+            await self._backfill_instants(tx)
+            await _run(tx, cypher.DELETE_META, name=TRAIT_INSTANTS_V1)
+        await _run(tx, cypher.SET_META, name=SCHEMA_VERSION_META, value=SCHEMA_VERSION)
 
     async def _rekey_erasures(self, tx: AsyncManagedTransaction) -> None:
         """A store erased before the HMAC keeps its salt in an ``IdgraphMeta`` node: key
@@ -340,10 +404,7 @@ class Neo4jStore:
 
     async def _backfill_instants(self, tx: AsyncManagedTransaction) -> None:
         """Give every trait report whose value is an RFC 3339 timestamp its ``instant``
-        (segments compare those), once per store: reports written before segments lack
-        it."""
-        if await _rows(tx, cypher.META_VALUE, name=TRAIT_INSTANTS):
-            return
+        (segments compare those): reports written before segments lack it."""
         rows = [
             {"id": r["id"], "instant": _iso(at)}
             for r in await _rows(tx, cypher.TIMESTAMP_TRAITS, shape=TIMESTAMP_TEXT)
@@ -351,7 +412,6 @@ class Neo4jStore:
         ]
         if rows:
             await _run(tx, cypher.SET_TRAIT_INSTANTS, rows=rows)
-        await _run(tx, cypher.SET_META, name=TRAIT_INSTANTS, value=True)
 
     async def clear(self) -> None:
         """Delete every node and relationship in the database, in batches; the schema
@@ -1111,11 +1171,59 @@ class Neo4jStore:
 
     @asynccontextmanager
     async def consistent_view(self) -> AsyncIterator[Neo4jStore]:
-        """This store: Neo4j Community has no snapshot to read from while writers carry
-        on, and the whole-graph iterators read page by page (docs/backup.md)."""
-        yield self
+        """The store as of one moment, for a backup or a copy: a view whose reads all run
+        in one transaction, which first takes the writers' lock (:data:`LOCK_WRITERS
+        <idgraph.store.cypher.LOCK_WRITERS>`) and holds it until the view closes.
 
-    async def import_batch(self, batch: ImportBatch) -> None:
+        One transaction alone is no snapshot on Neo4j: its isolation is read committed,
+        so each statement sees what writers committed since the one before. The lock
+        every idgraph writer takes first keeps them out instead: ingest, steward actions
+        and erasures wait (in the server, without failing, under the default
+        ``db.lock.acquisition.timeout`` of 0) until the view closes, while reads and
+        their audit entries (which take no lock) go on. The transaction writes nothing
+        else and is rolled back, so the server keeps no state for it but the lock; each
+        read is one page, fully consumed, so memory stays bounded by the page size.
+        ``db.transaction.timeout`` (unlimited by default) must allow a whole export."""
+        with self._translated("consistent read"):
+            async with self._session() as session:
+                tx = await session.begin_transaction()
+                try:
+                    await _run(tx, cypher.LOCK_WRITERS)
+                    yield _LockedView(self, tx)
+                finally:
+                    await tx.close()  # rolls back: the lock's time is not kept
+
+    async def import_all(self, batches: AsyncIterable[ImportBatch], *, clear: bool) -> None:
+        """Batch by batch (a large copy cannot be one transaction), between the
+        :data:`RESTORE_INCOMPLETE` mark and its removal. On an error, what was written is
+        deleted again, best effort, and the store stays marked."""
+        if clear:
+            await self.clear()
+        await self._mark_restoring()
+        try:
+            async for batch in batches:
+                await self._import_batch(batch)
+        except Exception as exc:
+            try:
+                await self.clear()
+                await self._mark_restoring()
+                undone = "what it had written is deleted"
+            except IdgraphError as again:
+                undone = f"deleting what it had written failed too ({again})"
+            raise StoreError(
+                f"restore into {self.url} failed: {exc}\n{undone}; the store is marked as "
+                "holding an incomplete restore and opens for nothing else until "
+                "`idgraph restore --force FILE` completes"
+            ) from exc
+        await self._write(partial(_run, query=cypher.DELETE_META, name=RESTORE_INCOMPLETE))
+
+    async def _mark_restoring(self) -> None:
+        started = _iso(datetime.now(UTC))
+        await self._write(
+            partial(_run, query=cypher.SET_META, name=RESTORE_INCOMPLETE, value=started)
+        )
+
+    async def _import_batch(self, batch: ImportBatch) -> None:
         """Part by part, each part one write transaction or more."""
         await self.import_customers(batch.customers)
         await self.import_nodes(batch.nodes)
@@ -1128,7 +1236,6 @@ class Neo4jStore:
             await self.import_erasures(ErasureRecord(batch.erased, batch.legacy_salt), batch.at)
         await self.import_event_ids(batch.events, batch.at)
         for segment in batch.segments:
-            # The segment methods are the seg-neo4j branch's: this ignore goes with its merge.
             await self.put_segment(segment)
         for key in batch.api_keys:
             await self.put_key(key)
@@ -1243,3 +1350,30 @@ def _consent_rows(consents: Sequence[ConsentRecord]) -> list[Row]:
         }
         for c in consents
     ]
+
+
+class _LockedView(Neo4jStore):
+    """The reads of a :class:`Neo4jStore`, every one in the transaction that
+    :meth:`Neo4jStore.consistent_view` holds; it refuses writes."""
+
+    def __init__(self, store: Neo4jStore, tx: AsyncTransaction) -> None:
+        super().__init__(store._driver, store.url, store.database, b"")
+        self._erasure = store._erasure
+        self._tx = tx
+
+    async def _read(self, work: Work[T]) -> T:
+        with self._translated("read"):
+            try:
+                # An explicit transaction runs statements as a managed one does.
+                return await work(cast(AsyncManagedTransaction, self._tx))
+            except Neo4jError as exc:
+                if "TransactionTimedOut" in (exc.code or ""):
+                    raise StoreError(
+                        f"Neo4j at {self.url} ended the consistent read after its "
+                        "db.transaction.timeout: raise that setting above the time a "
+                        "whole export takes"
+                    ) from exc
+                raise
+
+    async def _write(self, work: Work[T]) -> T:
+        raise StoreError(f"a consistent view of {self.url} is read-only")

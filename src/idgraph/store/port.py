@@ -22,7 +22,7 @@ Contract, in words:
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Collection, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -130,7 +130,7 @@ class SegmentPage:
 
 @dataclass(slots=True)
 class ImportBatch:
-    """Records of another store (or of a backup) for :meth:`Store.import_batch`.
+    """Records of another store (or of a backup), one batch of :meth:`Store.import_all`.
 
     Every customer a node names is in this batch or an earlier one; every node a trait,
     consent, interaction or link names likewise. Consents are in the order they were
@@ -393,17 +393,24 @@ class Store(Protocol):
     # ---- copies and backups (idgraph.transfer, idgraph.backup) ---------------------
 
     def consistent_view(self) -> AbstractAsyncContextManager[Store]:
-        """A store to read the whole graph from as of one moment, while writers carry on
-        here (SQLite: a snapshot copy of the file; Neo4j: this store itself, whose reads
-        are not one snapshot — see docs/backup.md)."""
+        """A store to read the whole graph from as of one moment (SQLite: a snapshot copy
+        of the file, while writers carry on; Neo4j: reads in one transaction holding the
+        writers' lock, so writers wait until it closes — see docs/operations.md)."""
 
     async def clear(self) -> None:
         """Delete everything the store holds (keeping its schema), to restore over it."""
 
-    async def import_batch(self, batch: ImportBatch) -> None:
-        """Add ``batch`` to the store (empty, or filled by earlier batches of the same
-        copy), as they were in the source. Erasure hashes match only if this store was
-        opened with the source's erasure key."""
+    async def import_all(self, batches: AsyncIterable[ImportBatch], *, clear: bool) -> None:
+        """Add a whole copy to the store (empty, once everything it holds is deleted if
+        ``clear``), batch after batch, as the records were in the source; a failure
+        part-way leaves none of it. Erasure hashes match only if this store was opened
+        with the source's erasure key.
+
+        SQLite: all in one transaction, so a failure (or a kill) leaves the store as it
+        was. Neo4j, where a large copy cannot be one transaction: the store is marked
+        *restore incomplete* first and unmarked last, so that it refuses to open for
+        anything but another restore should the process die; on an error the batches
+        written are deleted again (best effort) and the mark stays."""
 
     # ---- retention (idgraph.retention) -----------------------------------------------
 

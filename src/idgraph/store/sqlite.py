@@ -24,6 +24,7 @@ import tempfile
 import threading
 import time
 from collections.abc import (
+    AsyncIterable,
     AsyncIterator,
     Callable,
     Collection,
@@ -64,7 +65,7 @@ from idgraph.domain.model import (
 )
 from idgraph.domain.retention import Policy, PurgeStep
 from idgraph.domain.segment import SavedSegment
-from idgraph.errors import InvalidInput, NotFound, StoreError, StoreUnavailable
+from idgraph.errors import ConfigError, InvalidInput, NotFound, StoreError, StoreUnavailable
 from idgraph.files import create_private
 from idgraph.store import sqlite_health, sqlite_retention, sqlite_segments
 from idgraph.store.encoding import counts_from_text, counts_to_text, sorted_json
@@ -360,7 +361,7 @@ class SqliteStore:
                         "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
                         (SCHEMA_VERSION,),
                     )
-                    _migrate(db)
+                    _migrate(db, self.path)
                     self._check_key(db)
                     rekeyed = self._rekey_erasures(db)
                     legacy = db.execute(
@@ -1562,55 +1563,69 @@ class SqliteStore:
 
     async def clear(self) -> None:
         with self._write() as db:
-            for table in DATA_TABLES:
-                db.execute(f"DELETE FROM {table}")
-            db.execute("DELETE FROM meta WHERE name = ?", (LEGACY_SALT,))
+            _clear(db)
         self._erasure.legacy_salt = None
         self._cache.clear()
 
-    async def import_batch(self, batch: ImportBatch) -> None:
-        """In one write transaction."""
+    async def import_all(self, batches: AsyncIterable[ImportBatch], *, clear: bool) -> None:
+        """In one write transaction: until it commits, other connections read the store as
+        it was (and their writes wait), and a failure or a kill leaves it so. The WAL
+        grows by the size of the copy meanwhile."""
+        legacy_salt = None if clear else self._erasure.legacy_salt
+        try:
+            with self._write() as db:
+                if clear:
+                    _clear(db)
+                async for batch in batches:
+                    self._import(db, batch)
+                    legacy_salt = batch.legacy_salt or legacy_salt
+        except sqlite3.Error as exc:
+            raise StoreError(
+                f"SQLite store at {self.path}: import failed, nothing was written: {exc}"
+            ) from exc
+        finally:
+            self._cache.clear()
+        self._erasure.legacy_salt = legacy_salt
+
+    def _import(self, db: sqlite3.Connection, batch: ImportBatch) -> None:
+        """One batch, in the transaction of ``db``."""
         at = ts(batch.at)
-        with self._write() as db:
-            self._import_graph(db, batch, at)
-            db.executemany(
-                "INSERT OR IGNORE INTO bans VALUES (?, ?, ?)",
-                [(min(p), max(p), at) for p in batch.bans],
-            )
-            db.executemany(
-                "INSERT OR IGNORE INTO erased VALUES (?, ?)", [(h, at) for h in batch.erased]
-            )
-            if batch.legacy_salt is not None:
-                db.execute(
-                    "INSERT OR REPLACE INTO meta VALUES (?, ?)", (LEGACY_SALT, batch.legacy_salt)
-                )
-            db.executemany(
-                "INSERT OR IGNORE INTO events VALUES (?, ?)", [(e, at) for e in batch.events]
-            )
-            db.executemany(
-                "INSERT OR REPLACE INTO segments VALUES (?, ?, ?, ?)",
-                [
-                    (s.name, json.dumps(s.filter), s.description, ts(s.created_at))
-                    for s in batch.segments
-                ],
-            )
-            db.executemany(
-                "INSERT INTO api_keys VALUES (?, ?, ?, ?, ?, ?)",
-                [
-                    (
-                        k.name,
-                        k.role.value,
-                        json.dumps(list(k.purposes)),
-                        k.secret_hash,
-                        ts(k.created_at),
-                        ts(k.revoked_at) if k.revoked_at else None,
-                    )
-                    for k in batch.api_keys
-                ],
-            )
+        self._import_graph(db, batch, at)
+        db.executemany(
+            "INSERT OR IGNORE INTO bans VALUES (?, ?, ?)",
+            [(min(p), max(p), at) for p in batch.bans],
+        )
+        db.executemany(
+            "INSERT OR IGNORE INTO erased VALUES (?, ?)", [(h, at) for h in batch.erased]
+        )
         if batch.legacy_salt is not None:
-            self._erasure.legacy_salt = batch.legacy_salt
-        self._cache.clear()
+            db.execute(
+                "INSERT OR REPLACE INTO meta VALUES (?, ?)", (LEGACY_SALT, batch.legacy_salt)
+            )
+        db.executemany(
+            "INSERT OR IGNORE INTO events VALUES (?, ?)", [(e, at) for e in batch.events]
+        )
+        db.executemany(
+            "INSERT OR REPLACE INTO segments VALUES (?, ?, ?, ?)",
+            [
+                (s.name, json.dumps(s.filter), s.description, ts(s.created_at))
+                for s in batch.segments
+            ],
+        )
+        db.executemany(
+            "INSERT INTO api_keys VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    k.name,
+                    k.role.value,
+                    json.dumps(list(k.purposes)),
+                    k.secret_hash,
+                    ts(k.created_at),
+                    ts(k.revoked_at) if k.revoked_at else None,
+                )
+                for k in batch.api_keys
+            ],
+        )
 
     def _import_graph(self, db: sqlite3.Connection, batch: ImportBatch, at: str) -> None:
         """Customers, nodes and what hangs off them, with fresh integer ids."""
@@ -1797,18 +1812,28 @@ def _warn_if_shared(path: Path) -> None:
         )
 
 
-def _migrate(db: sqlite3.Connection) -> None:
+def _clear(db: sqlite3.Connection) -> None:
+    for table in DATA_TABLES:
+        db.execute(f"DELETE FROM {table}")
+    db.execute("DELETE FROM meta WHERE name = ?", (LEGACY_SALT,))
+
+
+def _migrate(db: sqlite3.Connection, path: str) -> None:
     """Bring a file written by an earlier version to :data:`SCHEMA_VERSION`, inside the
-    transaction that opens it."""
+    transaction that opens it; refuse a file a newer version wrote."""
     (version,) = db.execute("SELECT value FROM meta WHERE name = 'schema_version'").fetchone()
     if version == SCHEMA_VERSION:
         return
+    if int(version) > int(SCHEMA_VERSION):
+        raise ConfigError(
+            f"the SQLite store at {path} has schema version {version}, and this idgraph "
+            f"knows versions up to {SCHEMA_VERSION}: a newer idgraph wrote it; run that "
+            "version (or a later one)"
+        )
     while version in MIGRATIONS:
         for statement in MIGRATIONS[version]:
             db.execute(statement)
         version = str(int(version) + 1)
-    if version != SCHEMA_VERSION:
-        raise StoreError(f"schema version {version} is unknown to this idgraph: upgrade it")
     db.execute("UPDATE meta SET value = ? WHERE name = 'schema_version'", (version,))
 
 
