@@ -22,7 +22,7 @@ from typing import Any
 from idgraph.config import Settings, load_settings
 from idgraph.demo import FEATURED_IDENTIFIER, write_demo_file
 from idgraph.domain.access import Operation
-from idgraph.errors import IdgraphError, InvalidInput, NotFound
+from idgraph.errors import ConfigError, IdgraphError, InvalidInput, NotFound
 from idgraph.export import write_csv, write_graphml
 from idgraph.files import PRIVATE, open_private
 from idgraph.jsonl import LineError, ingest_file
@@ -377,10 +377,12 @@ async def cmd_restore(graph: IdentityGraph, args: argparse.Namespace) -> int:
 
 
 async def cmd_init_schema(graph: IdentityGraph, args: argparse.Namespace) -> int:
+    from idgraph.store.encrypted import EncryptedStore
     from idgraph.store.neo4j import Neo4jStore
 
-    if isinstance(graph.store, Neo4jStore):
-        statements = await graph.store.init_schema()
+    store = graph.store.inner if isinstance(graph.store, EncryptedStore) else graph.store
+    if isinstance(store, Neo4jStore):
+        statements = await store.init_schema()
         print(f"ok: {len(statements)} constraints and indexes in place on {graph.store.url}")
     else:
         print(f"ok: {graph.store.url} creates its schema when it opens")
@@ -418,6 +420,26 @@ async def cmd_forget(graph: IdentityGraph, args: argparse.Namespace) -> int:
         raise
     await _audit(graph, Operation.FORGET, report.customer_id, purpose="erasure")
     print(json.dumps(dataclasses.asdict(report), indent=2))
+    return 0
+
+
+async def cmd_rotate_key(graph: IdentityGraph, args: argparse.Namespace) -> int:
+    from idgraph.encryption.datakey import DataKey
+    from idgraph.secret import read_key_file
+    from idgraph.store.encrypted import EncryptedStore
+
+    if not isinstance(graph.store, EncryptedStore):
+        raise ConfigError("no data key is configured: the store is not encrypted")
+    new = DataKey(read_key_file(Path(args.new_key_file), "the new data key file"))
+    keyring = graph.store.keyring
+    rewrapped = keyring.rotate(new)
+    print(
+        f"re-wrapped {rewrapped} data-encryption keys in {keyring.path} under the new data "
+        "key (no data rewritten). Configure the new key (IDGRAPH_DATA_KEY_FILE or "
+        "[encryption] data_key_file) and restart every idgraph process; the old key no "
+        "longer opens the keyring.",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -687,6 +709,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("forget", help="erase a customer (by identifier kind:value or id)")
     p.add_argument("subject", help="e.g. email:alice@example.com or cus_…")
     p.set_defaults(run=cmd_forget)
+
+    p = command(
+        "rotate-key",
+        help="re-wrap the data-encryption keys under a new data key (no data rewritten)",
+    )
+    p.add_argument("--new-key-file", required=True, metavar="PATH", help="file of the new data key")
+    p.set_defaults(run=cmd_rotate_key)
     return parser
 
 

@@ -39,8 +39,9 @@ from pydantic_core import CoreSchema, core_schema
 
 from idgraph.domain.consent import DEFAULT_PURPOSES, Purpose
 from idgraph.domain.rules import DEFAULT_LIMIT, DEFAULT_LIMITS, DEFAULT_MAX_SIZE, Rules
+from idgraph.encryption.datakey import DataKey, data_key_configured, load_data_key
 from idgraph.errors import ConfigError
-from idgraph.secret import ServerSecret, load_secret
+from idgraph.secret import ServerSecret, default_secret_path, load_secret
 
 DEFAULT_STORE = "sqlite:///idgraph.db"
 DEFAULT_CONFIG_FILE = "idgraph.toml"
@@ -201,6 +202,21 @@ class ApiSettings:
 
 
 @dataclass(frozen=True, config=SECTION)
+class EncryptionSettings:
+    """``[encryption]``: trait values and interaction properties encrypted at rest, when a
+    data key is configured (``IDGRAPH_DATA_KEY`` gives the key itself); see the operations
+    guide, "Encryption at rest"."""
+
+    data_key_file: Annotated[Text | None, Env("IDGRAPH_DATA_KEY_FILE")] = None
+    """File of the data key (at least 32 characters, e.g. ``openssl rand -hex 32``); never
+    created for you. Unset, and no ``IDGRAPH_DATA_KEY``: nothing is encrypted."""
+    keyring: Annotated[Text | None, Env("IDGRAPH_KEYRING")] = None
+    """File of the keyring: the per-identity-node data keys, wrapped by the data key, kept
+    outside the store so that erasure shreds them. Unset: beside the server secret, with
+    the suffix ``.keyring`` (``idgraph.keyring``)."""
+
+
+@dataclass(frozen=True, config=SECTION)
 class NormalizationSettings:
     """``[normalization]``: how identifier values are normalized."""
 
@@ -295,6 +311,7 @@ class Settings:
     purposes: PurposesField = DEFAULT_PURPOSES
     neo4j: Neo4jSettings = field(default_factory=Neo4jSettings)
     api: ApiSettings = field(default_factory=ApiSettings)
+    encryption: EncryptionSettings = field(default_factory=EncryptionSettings)
 
     @property
     def default_region(self) -> str:
@@ -302,6 +319,20 @@ class Settings:
 
     def secret(self) -> ServerSecret:
         return load_secret(self.store, self.secret_file)
+
+    @property
+    def encrypted(self) -> bool:
+        """Whether a data key is configured (trait values are then sealed)."""
+        return data_key_configured(self.encryption.data_key_file)
+
+    def data_key(self) -> DataKey | None:
+        return load_data_key(self.encryption.data_key_file)
+
+    def keyring_path(self) -> Path:
+        if self.encryption.keyring:
+            return Path(self.encryption.keyring)
+        beside = Path(self.secret_file) if self.secret_file else default_secret_path(self.store)
+        return beside.with_suffix(".keyring")
 
     def purpose(self, name: str) -> Purpose | None:
         return next((p for p in self.purposes if p.name == name), None)

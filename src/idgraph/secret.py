@@ -69,6 +69,18 @@ def load_secret(
     return ServerSecret(_read_or_create(path))
 
 
+def read_key_file(path: Path, what: str) -> bytes:
+    """The key material in ``path`` (text, trimmed): at least 32 characters, else
+    :class:`ConfigError` naming ``what`` it is."""
+    try:
+        material = path.read_text().strip().encode()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read {what} {path}: {exc}") from exc
+    if len(material) < MIN_SECRET_CHARS:
+        raise ConfigError(f"{what} {path} is shorter than {MIN_SECRET_CHARS} characters")
+    return material
+
+
 def _read_or_create(path: Path) -> bytes:
     try:
         return _read(path)
@@ -88,12 +100,6 @@ def _read_or_create(path: Path) -> bytes:
 
 
 def _read(path: Path) -> bytes:
-    try:
-        material = path.read_text().strip().encode()
-    except FileNotFoundError:
-        raise
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read the server secret {path}: {exc}") from exc
-    if len(material) < MIN_SECRET_CHARS:
-        raise ConfigError(f"the server secret {path} is shorter than {MIN_SECRET_CHARS} characters")
-    return material
+    if not path.exists():
+        raise FileNotFoundError(path)
+    return read_key_file(path, "the server secret")

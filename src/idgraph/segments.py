@@ -38,7 +38,8 @@ class Segments:
 
     def parse(self, raw: object, root: str = "filter") -> Filter:
         """The filter ``raw`` (decoded JSON) describes; FilterError naming where not."""
-        return parse_filter(raw, [p.name for p in self.settings.purposes], root)
+        purposes = [p.name for p in self.settings.purposes]
+        return parse_filter(raw, purposes, root, sealed_traits=self.settings.encrypted)
 
     async def selection(self, raw: object | None, name: str | None) -> Filter:
         """The filter of a request: ``raw``, the saved segment ``name``, or both (a customer

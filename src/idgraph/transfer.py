@@ -27,6 +27,7 @@ from datetime import datetime
 from idgraph.config import Neo4jSettings
 from idgraph.domain.model import InteractionView, utcnow
 from idgraph.errors import InvalidInput
+from idgraph.store.encrypted import KEYRING_META
 from idgraph.store.port import ImportBatch, Store
 
 Progress = Callable[[int], object]
@@ -77,7 +78,10 @@ async def export_to_neo4j(
             )
         async with source.consistent_view() as view:
             # The segment methods are the seg-neo4j branch's: this ignore goes with its merge.
-            return await copy_store(view, target, batch_size=batch_size, progress=progress)
+            copied = await copy_store(view, target, batch_size=batch_size, progress=progress)
+        if (keyring := await source.meta(KEYRING_META)) is not None:
+            await target.put_meta(KEYRING_META, keyring)  # the copy is sealed by the same
+        return copied
     finally:
         await target.close()
 

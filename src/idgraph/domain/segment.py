@@ -372,15 +372,20 @@ _TRAIT_OPS = ", ".join(op.value for op in TraitOp)
 _COMPARISONS = ", ".join(op.value for op in Comparison)
 
 
-def parse_filter(raw: object, purposes: Collection[str], root: str = "filter") -> Filter:
+def parse_filter(
+    raw: object, purposes: Collection[str], root: str = "filter", *, sealed_traits: bool = False
+) -> Filter:
     """The filter ``raw`` (decoded JSON) describes; FilterError naming the path of the
-    first problem. ``purposes`` are the configured purpose names."""
-    return _Parser(purposes).condition(raw, root, 1)
+    first problem. ``purposes`` are the configured purpose names. With ``sealed_traits``
+    (trait values encrypted at rest) only ``exists`` may test a trait: the store cannot
+    compare ciphertext."""
+    return _Parser(purposes, sealed_traits).condition(raw, root, 1)
 
 
 class _Parser:
-    def __init__(self, purposes: Collection[str]) -> None:
+    def __init__(self, purposes: Collection[str], sealed_traits: bool = False) -> None:
         self.purposes = purposes
+        self.sealed_traits = sealed_traits
         self.nodes = 0
 
     def count(self, path: str, n: int = 1) -> None:
@@ -475,6 +480,10 @@ class _Parser:
         conditions: list[Filter] = []
         for key, value in fields.items():
             op, where = TraitOp(key), f"{path}.{key}"
+            if self.sealed_traits and op is not TraitOp.EXISTS:
+                raise FilterError(
+                    where, "trait values are encrypted at rest: only exists can test a trait"
+                )
             operand: Scalar | datetime | tuple[Scalar, ...]
             if op is TraitOp.EQ:
                 operand = _scalar(value, where)

@@ -769,6 +769,13 @@ class Neo4jStore:
         rows = await self._query(cypher.SEGMENT_NAMED, name=name)
         return _segment(rows[0]["segment"]) if rows else None
 
+    async def meta(self, name: str) -> str | None:
+        rows = await self._query(cypher.META_VALUE, name=name)
+        return str(rows[0]["value"]) if rows else None
+
+    async def put_meta(self, name: str, value: str) -> None:
+        await self._write(partial(_run, query=cypher.SET_META, name=name, value=value))
+
     async def delete_segment(self, name: str) -> None:
         async def work(tx: AsyncManagedTransaction) -> int:
             return int((await _rows(tx, cypher.DELETE_SEGMENT, name=name))[0]["deleted"])

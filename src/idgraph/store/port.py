@@ -382,6 +382,13 @@ class Store(Protocol):
     async def health(self, now: datetime) -> HealthStats:
         """The health report's aggregates, in one read (``now`` judges consent expiry)."""
 
+    async def meta(self, name: str) -> str | None:
+        """A value the store keeps about itself (not data: no copy or backup carries it),
+        set by :meth:`put_meta`; None if unset. ``clear`` may drop it."""
+
+    async def put_meta(self, name: str, value: str) -> None:
+        """Set a value :meth:`meta` reads."""
+
     # ---- copies and backups (idgraph.transfer, idgraph.backup) ---------------------
 
     def consistent_view(self) -> AbstractAsyncContextManager[Store]:

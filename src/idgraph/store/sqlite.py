@@ -1198,6 +1198,14 @@ class SqliteStore:
         row = self._db.execute("SELECT * FROM segments WHERE name = ?", (name,)).fetchone()
         return None if row is None else _saved_segment(row)
 
+    async def meta(self, name: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE name = ?", (name,)).fetchone()
+        return None if row is None else str(row[0])
+
+    async def put_meta(self, name: str, value: str) -> None:
+        with self._write() as db:
+            db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (name, value))
+
     async def delete_segment(self, name: str) -> None:
         with self._write() as db:
             if db.execute("DELETE FROM segments WHERE name = ?", (name,)).rowcount == 0:
