@@ -58,6 +58,7 @@ class Keyring:
         self._key = key
         self._lock = threading.Lock()  # one connection, used from the loop and threads
         self._cache: dict[bytes, AESGCM] = {}
+        self._ids: dict[str, bytes] = {}  # node key → DEK id, bounded like the cache
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             create_private(self.path)
@@ -92,7 +93,14 @@ class Keyring:
         self._db.close()
 
     def dek_id(self, node_key: str) -> bytes:
-        return hashlib.blake2b(node_key.encode(), key=self._salt, digest_size=ID_BYTES).digest()
+        dek_id = self._ids.get(node_key)
+        if dek_id is None:
+            if len(self._ids) >= CACHE_SIZE:
+                self._ids.clear()
+            dek_id = self._ids[node_key] = hashlib.blake2b(
+                node_key.encode(), key=self._salt, digest_size=ID_BYTES
+            ).digest()
+        return dek_id
 
     def ciphers_for(self, node_keys: Iterable[str]) -> dict[str, tuple[bytes, AESGCM]]:
         """The DEK of each node (its id and cipher), created for nodes that have none."""
@@ -120,7 +128,8 @@ class Keyring:
 
     def cipher(self, dek_id: bytes) -> AESGCM | None:
         """The DEK of that id, None if the keyring has none (shredded, or never made)."""
-        return self.load((dek_id,)).get(dek_id)
+        cached = self._cache.get(dek_id)
+        return cached if cached is not None else self.load((dek_id,)).get(dek_id)
 
     def load(self, dek_ids: Iterable[bytes]) -> dict[bytes, AESGCM]:
         """The DEKs of these ids the keyring holds, read and unwrapped once and then kept
