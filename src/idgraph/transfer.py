@@ -80,7 +80,8 @@ async def export_to_neo4j(
             # The segment methods are the seg-neo4j branch's: this ignore goes with its merge.
             copied = await copy_store(view, target, batch_size=batch_size, progress=progress)
         if (keyring := await source.meta(KEYRING_META)) is not None:
-            await target.put_meta(KEYRING_META, keyring)  # the copy is sealed by the same
+            # The copy holds the values sealed by the source's keyring: it needs it too.
+            await target.put_meta(KEYRING_META, keyring)
         return copied
     finally:
         await target.close()
