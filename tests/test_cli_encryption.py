@@ -140,3 +140,15 @@ def test_restoring_a_plaintext_backup_with_a_key_encrypts_it(
     assert main(["--store", encrypted, "restore", "plain.backup"]) == 0
     assert CITY.encode() not in (tmp_path / "encrypted.db").read_bytes()
     assert city(encrypted, capsys) == CITY
+
+
+def test_segment_exports_give_trait_columns_decrypted(
+    store: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    everyone = '{"all": []}'
+    assert (
+        main(["--store", store, "segment", "export", "-", "--filter", everyone, "--trait", "city"])
+        == 0
+    )
+    assert CITY in capsys.readouterr().out

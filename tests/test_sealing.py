@@ -60,6 +60,7 @@ def test_any_trait_value_round_trips_and_opens_only_where_it_was_sealed(
     for moved in (
         dataclasses.replace(sealed, name=name + "x"),  # another trait of the node
         dataclasses.replace(sealed, key=key + "x"),  # the same trait of another node
+        dataclasses.replace(sealed, event_id="e2"),  # another report of the same trait
     ):
         with pytest.raises(StoreError, match="not sealed by this store's keyring"):
             sealer.open_traits([moved])

@@ -5,10 +5,10 @@ A sealed value is text, so both stores keep it as they keep any string:
 the AES-256-GCM ciphertext of the value's JSON with its tag. Interaction properties
 become ``{"idgraph:sealed": "<sealed text>"}`` (no properties stay ``{}``).
 
-The associated data binds each ciphertext to where it belongs: a trait value to its node
-key and trait name, interaction properties to the interaction id; and a sealed value
-opens only with the DEK of the node it is stored on. A ciphertext copied to another
-row, trait or node does not open.
+The associated data binds each ciphertext to the row it belongs to: a trait value to its
+node key, trait name and event id, interaction properties to the interaction id; and a
+sealed value opens only with the DEK of the node it is stored on. A ciphertext copied
+to another row, trait or node does not open.
 
 A value whose DEK the keyring no longer holds was shredded (its node was erased); reads
 leave it out (:meth:`Sealer.open_traits` omits the report, :meth:`Sealer.open_interactions`
@@ -57,8 +57,12 @@ class Seal(Enum):
     FOREIGN = "foreign"  # plaintext, or sealed elsewhere: not this keyring's
 
 
-def trait_ad(node_key: str, name: str) -> bytes:
-    return b"trait\0" + node_key.encode() + b"\0" + name.encode()
+def trait_ad(trait: TraitReport | TraitRecord) -> bytes:
+    """The row a trait value belongs to: its node, name and event (one report each)."""
+    return b"trait" + b"".join(
+        len(part).to_bytes(4, "big") + part  # length-prefixed: one encoding per row
+        for part in (trait.key.encode(), trait.name.encode(), trait.event_id.encode())
+    )
 
 
 def interaction_ad(interaction_id: str) -> bytes:
@@ -75,10 +79,7 @@ class Sealer:
 
     def seal_traits(self, traits: list[Trait]) -> list[Trait]:
         ciphers = self.keyring.ciphers_for({t.key for t in traits})
-        return [
-            _with_value(t, self._seal(*ciphers[t.key], t.value, trait_ad(t.key, t.name)))
-            for t in traits
-        ]
+        return [_with_value(t, self._seal(*ciphers[t.key], t.value, trait_ad(t))) for t in traits]
 
     def seal_interactions(self, records: list[InteractionRecord]) -> list[InteractionRecord]:
         return self._seal_properties(records, [r.key for r in records])
@@ -111,7 +112,7 @@ class Sealer:
         self.keyring.load(self.keyring.dek_id(t.key) for t in traits)
         opened = []
         for t in traits:
-            found, value = self._open(t.value, trait_ad(t.key, t.name), (t.key,))
+            found, value = self._open(t.value, trait_ad(t), (t.key,))
             if found:
                 opened.append(_with_value(t, value))
         return opened
@@ -148,7 +149,7 @@ class Sealer:
         return self._try(stored, ad, node_keys)[0]
 
     def trait_state(self, trait: TraitRecord) -> Seal:
-        return self.state(trait.value, trait_ad(trait.key, trait.name), (trait.key,))
+        return self.state(trait.value, trait_ad(trait), (trait.key,))
 
     def interaction_state(self, view: InteractionView) -> Seal:
         if not view.properties:
