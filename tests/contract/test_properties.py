@@ -145,3 +145,42 @@ def test_batch_size_does_not_change_the_outcome(
     run_on_graph(backend, TIGHT, ingest_in(1))
     run_on_graph(backend, TIGHT, ingest_in(batch))
     assert results[0] == results[1]
+
+
+trait_report = st.tuples(
+    st.sampled_from(KEYS[:4]),
+    st.sampled_from(["tier", "city"]),
+    st.integers(0, 3),
+    st.integers(0, 2),
+)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@property_settings
+@given(reports=st.lists(trait_report, min_size=1, max_size=20), batch=st.integers(2, 20))
+def test_batch_size_does_not_change_the_traits_kept(
+    backend: str, reports: list[tuple[str, str, int, int]], batch: int
+) -> None:
+    """Per node and trait name the latest report wins, the last of equal times: reports
+    out of order and tied in one batch are kept as one by one."""
+    raws = [
+        {**raw(i, [key]), "timestamp": f"2026-01-01T00:00:0{second}Z", "traits": {name: value}}
+        for i, (key, name, value, second) in enumerate(reports)
+    ]
+    results: list[object] = []
+
+    def ingest_in(size: int) -> Callable[[IdentityGraph], Awaitable[None]]:
+        async def body(graph: IdentityGraph) -> None:
+            for start in range(0, len(raws), size):
+                await graph.ingest(raws[start : start + size])
+            ids = sorted(set((await graph.store.customer_ids_of(KEYS)).values()))
+            traits = await graph.store.traits_of(ids)
+            results.append(
+                sorted((t.key, t.name, t.value, t.at, t.event_id) for c in ids for t in traits[c])
+            )
+
+        return body
+
+    run_on_graph(backend, TIGHT, ingest_in(1))
+    run_on_graph(backend, TIGHT, ingest_in(batch))
+    assert results[0] == results[1]

@@ -356,6 +356,22 @@ async def test_a_salted_erasure_record_is_rekeyed_and_no_salt_is_kept(
     await again.close()
 
 
+async def test_an_erasure_by_another_process_is_refused_by_a_writer_that_saw_none(
+    neo4j_store: Neo4jStore,
+) -> None:
+    """A writer whose last batch found nothing erased sends no key hashes; an erasure
+    another process made since is still refused."""
+    graph = IdentityGraph(neo4j_store, Settings())
+    await graph.ingest([event("email:a@x.com", "cookie:a")])
+    other = await Neo4jStore.open(neo4j_uri(), neo4j_settings(), erasure_key=ERASURE_KEY)
+    await IdentityGraph(other, Settings()).forget("email:a@x.com")
+    await other.close()
+    for _ in range(2):
+        replay = await graph.ingest([event("email:b@x.com", "cookie:a")])
+        assert [o.outcome for o in replay.outcomes] == [Outcome.REJECTED]
+    assert await graph.customer_of("email:b@x.com") is None
+
+
 async def test_a_store_written_before_segments_gets_the_instants_of_its_trait_dates(
     neo4j_store: Neo4jStore,
 ) -> None:

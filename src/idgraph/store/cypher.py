@@ -99,6 +99,8 @@ RETURN count(*) AS deleted
 # steward's few decisions: scanning them all is cheaper than expanding customers.
 # ``createdAt`` comes as epoch seconds and nanoseconds: the driver builds a DateTime
 # object in Python far more slowly than two integers, and a batch reads thousands.
+# ``anyErased`` (from the count store, no scan) tells a writer that sent no hashes,
+# believing nothing was ever erased, to look them up after all (ERASED_AMONG).
 SNAPSHOT = """
 CALL {
   UNWIND $keys AS key
@@ -123,19 +125,28 @@ CALL {
   MATCH (e:Erased {hash: hash})
   RETURN collect(e.hash) AS erased
 }
-RETURN members, bans, seen, erased,
-       [c IN found | {id: c.id, size: c.size, kindCounts: c.kindCounts,
-                      createdAt: [c.createdAt.epochSeconds, c.createdAt.nanosecond]}]
-       AS customers
+CALL {
+  MATCH (e:Erased)
+  RETURN count(e) > 0 AS anyErased
+}
+RETURN members, bans, seen, erased, anyErased,
+       [c IN found | [c.id, c.size, c.kindCounts,
+                      c.createdAt.epochSeconds, c.createdAt.nanosecond]] AS customers
+"""
+
+ERASED_AMONG = """
+UNWIND $hashes AS hash
+MATCH (e:Erased {hash: hash})
+RETURN collect(e.hash) AS erased
 """
 
 # ---- applying a ResolutionPlan (in this order) -------------------------------------------
 
+# New customers with their final size and counts (the plan knows them already).
 CREATE_CUSTOMERS = """
 UNWIND $rows AS row
-WITH row, datetime(row.at) AS at
-CREATE (:Customer {id: row.id, createdAt: at, updatedAt: at, size: 0,
-                   kindCounts: row.kindCounts, merged: false})
+CREATE (:Customer {id: row.id, createdAt: datetime(row.at), updatedAt: datetime(row.updatedAt),
+                   size: row.size, kindCounts: row.kindCounts, merged: false})
 """
 
 # Merges: each row names an absorbed customer and the live customer it ends in.
@@ -202,24 +213,46 @@ MATCH (c:Customer {id: row.id})
 SET c.size = row.size, c.kindCounts = row.kindCounts, c.updatedAt = datetime(row.at)
 """
 
-# A pair seen again keeps its first evidence. New evidence for an accepted pair writes
-# nothing; for a refused pair it sets the verdict, rule and time anew (like SQLite).
+# Links, one row per node pair: the first evidence's source, time and event, and the
+# verdict (accepted, rule, ``lastAt``) of the first accepted evidence, or else of the last
+# refused one (the adapter folds a batch's evidence per pair: ``_link_rows``).
+# A pair with a node the snapshot did not know cannot be linked yet: it is created.
+CREATE_LINKS = """
+UNWIND $rows AS row
+MATCH (x:Identity {key: row.a})
+MATCH (y:Identity {key: row.b})
+CREATE (x)-[:LINKED {source: row.source, at: datetime(row.at), eventId: row.eventId,
+                     accepted: row.accepted, rule: row.rule, lastAt: datetime(row.lastAt)}]->(y)
+"""
+
+# A pair of known nodes may be linked already: it keeps its first evidence. New evidence
+# for an accepted pair writes nothing; for a refused pair it sets the verdict, rule and
+# time anew (like SQLite).
 MERGE_LINKS = """
 UNWIND $rows AS row
-WITH row, datetime(row.at) AS at
 MATCH (x:Identity {key: row.a})
 MATCH (y:Identity {key: row.b})
 MERGE (x)-[r:LINKED]->(y)
-ON CREATE SET r.source = row.source, r.at = at, r.eventId = row.eventId,
-              r.accepted = row.accepted, r.rule = row.rule, r.lastAt = at
-WITH r, row, at
+ON CREATE SET r.source = row.source, r.at = datetime(row.at), r.eventId = row.eventId,
+              r.accepted = row.accepted, r.rule = row.rule, r.lastAt = datetime(row.lastAt)
+WITH r, row
 WHERE NOT r.accepted
-SET r.accepted = row.accepted, r.rule = row.rule, r.lastAt = at
+SET r.accepted = row.accepted, r.rule = row.rule, r.lastAt = datetime(row.lastAt)
+"""
+
+# Traits, one row per (identity node, trait name): the batch's latest report (the adapter
+# keeps it: ``_trait_rows``). A node the snapshot did not know has no trait yet.
+# ``instant``: the UTC instant a string value names when it is an RFC 3339 timestamp, else
+# null (no property), for segment comparisons (idgraph.domain.segment.instant decides).
+CREATE_TRAITS = """
+UNWIND $rows AS row
+MATCH (n:Identity {key: row.key})
+CREATE (n)-[:HAS_TRAIT]->(:Trait {name: row.name, value: row.value, source: row.source,
+                                  at: datetime(row.at), eventId: row.eventId,
+                                  instant: datetime(row.instant)})
 """
 
 # The latest report per (identity node, trait name) wins; an older report changes nothing.
-# ``instant``: the UTC instant a string value names when it is an RFC 3339 timestamp, else
-# null (no property), for segment comparisons (idgraph.domain.segment.instant decides).
 MERGE_TRAITS = """
 UNWIND $rows AS row
 MATCH (n:Identity {key: row.key})

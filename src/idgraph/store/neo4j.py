@@ -35,6 +35,7 @@ from collections.abc import (
     Awaitable,
     Callable,
     Collection,
+    Container,
     Iterator,
     Mapping,
     Sequence,
@@ -44,7 +45,7 @@ from datetime import UTC, date, datetime
 from functools import partial
 from typing import Any, LiteralString, TypeVar, cast
 
-from neo4j import AsyncGraphDatabase, AsyncManagedTransaction, AsyncTransaction
+from neo4j import AsyncGraphDatabase, AsyncManagedTransaction, AsyncTransaction, Record
 from neo4j.exceptions import AuthError, DriverError, Neo4jError, ServiceUnavailable, SessionExpired
 
 from idgraph.config import Neo4jSettings
@@ -57,6 +58,7 @@ from idgraph.domain.model import (
     ConsentStatus,
     CustomerRecord,
     CustomerState,
+    CustomerUpdate,
     InteractionView,
     Link,
     NodeRecord,
@@ -132,6 +134,13 @@ CREATE_NODES: dict[NodeType, LiteralString] = {
 async def _rows(tx: AsyncManagedTransaction, query: LiteralString, **params: Any) -> list[Row]:
     result = await tx.run(query, params)
     return await result.data()
+
+
+async def _record(tx: AsyncManagedTransaction, query: LiteralString, **params: Any) -> Record:
+    """The one record a statement returns, its values as they came: ``data()`` would copy
+    every nested list, thousands in a batch's snapshot."""
+    result = await tx.run(query, params)
+    return await result.single(strict=True)
 
 
 async def _run(tx: AsyncManagedTransaction, query: LiteralString, **params: Any) -> None:
@@ -274,6 +283,9 @@ class Neo4jStore:
         self.url = url
         self.database = database
         self._erasure = ErasureHasher(erasure_key)
+        # Whether this store may hold erased keys; false only while every snapshot read
+        # under the writers' lock found none (``_snapshot``).
+        self._any_erased = True
 
     @classmethod
     async def open(
@@ -502,24 +514,32 @@ class Neo4jStore:
     async def _snapshot(
         self, tx: AsyncManagedTransaction, keys: list[str], event_ids: list[str]
     ) -> Snapshot:
-        by_hash = self._erasure.candidates(keys)
-        (found,) = await _rows(
+        # Hashing every key and looking each hash up is wasted while nothing was ever
+        # erased, the usual case: the statement then says whether that still holds, read
+        # under the writers' lock, so an erasure by another process since is never missed.
+        by_hash = self._erasure.candidates(keys) if self._any_erased else {}
+        found = await _record(
             tx, cypher.SNAPSHOT, keys=keys, eventIds=event_ids, hashes=list(by_hash)
         )
+        erased = found["erased"]
+        if found["anyErased"] and not self._any_erased:
+            by_hash = self._erasure.candidates(keys)
+            erased = (await _record(tx, cypher.ERASED_AMONG, hashes=list(by_hash)))["erased"]
+        self._any_erased = found["anyErased"]
         return Snapshot(
             node_customer=dict(found["members"]),
             customers={
-                c["id"]: CustomerState(
-                    c["id"],
-                    _from_epoch(c["createdAt"]),
-                    c["size"],
-                    counts_from_text(c["kindCounts"]),
+                cid: CustomerState(
+                    cid,
+                    _from_epoch([seconds, nanos]),
+                    size,
+                    counts_from_text(counts),
                 )
-                for c in found["customers"]
+                for cid, size, counts, seconds, nanos in found["customers"]
             },
             bans={frozenset(pair) for pair in found["bans"]},
             seen_events=set(found["seen"]),
-            erased_keys={by_hash[h] for h in found["erased"]},
+            erased_keys={by_hash[h] for h in erased},
         )
 
     async def erasures(self) -> ErasureRecord:
@@ -534,12 +554,16 @@ class Neo4jStore:
 
     async def _apply(self, tx: AsyncManagedTransaction, plan: ResolutionPlan) -> None:
         at = plan.at
+        new_ids = {c.id for c in plan.new_customers}
+        updates = [u for u in plan.customer_updates if u.id not in new_ids]
         if plan.new_customers:
+            # Created with their final state: the plan's update of a new customer.
+            final = {u.id: u for u in plan.customer_updates if u.id in new_ids}
             await _run(
                 tx,
                 cypher.CREATE_CUSTOMERS,
                 rows=[
-                    {"id": c.id, "at": _iso(c.created_at), "kindCounts": "{}"}
+                    _new_customer_row(c.id, c.created_at, final.get(c.id))
                     for c in plan.new_customers
                 ],
             )
@@ -548,13 +572,13 @@ class Neo4jStore:
             # id straight to the customer it ends in, so the rows are independent.
             survivor_of = {m.absorbed: m.survivor for m in plan.merges}
 
-            def final(cid: str) -> str:
+            def final_id(cid: str) -> str:
                 while cid in survivor_of:
                     cid = survivor_of[cid]
                 return cid
 
             rows = [
-                {"absorbed": m.absorbed, "survivor": final(m.survivor), "at": _iso(at)}
+                {"absorbed": m.absorbed, "survivor": final_id(m.survivor), "at": _iso(at)}
                 for m in plan.merges
             ]
             for query in (cypher.MOVE_MEMBERS, cypher.REPOINT_ALIASES, cypher.RETIRE_CUSTOMERS):
@@ -567,7 +591,7 @@ class Neo4jStore:
             )
         for node_type, node_rows in by_type.items():
             await _run(tx, CREATE_NODES[node_type], rows=node_rows)
-        if plan.customer_updates:
+        if updates:
             await _run(
                 tx,
                 cypher.UPDATE_CUSTOMERS,
@@ -578,18 +602,27 @@ class Neo4jStore:
                         "kindCounts": counts_to_text(u.kind_counts),
                         "at": _iso(u.updated_at),
                     }
-                    for u in plan.customer_updates
+                    for u in updates
                 ],
             )
         await self._apply_evidence(tx, plan)
         await _run(tx, cypher.CREATE_EVENTS, ids=plan.applied_events, at=at)
 
     async def _apply_evidence(self, tx: AsyncManagedTransaction, plan: ResolutionPlan) -> None:
-        """Links, traits, interactions and consents of a plan."""
-        if plan.links:
-            await _run(tx, cypher.MERGE_LINKS, rows=[_link_row(k) for k in plan.links])
-        if plan.traits:
-            await _run(tx, cypher.MERGE_TRAITS, rows=[_trait_row(t) for t in plan.traits])
+        """Links, traits, interactions and consents of a plan. Evidence about a node the
+        snapshot did not know (the plan creates it) cannot exist yet: it is created, not
+        merged, which spares the server a search and a lock per row."""
+        new_keys = {n.node.key for n in plan.new_nodes}
+        new_links, known_links = _link_rows(plan.links, new_keys)
+        new_traits, known_traits = _trait_rows(plan.traits, new_keys)
+        for query, rows in (
+            (cypher.CREATE_LINKS, new_links),
+            (cypher.MERGE_LINKS, known_links),
+            (cypher.CREATE_TRAITS, new_traits),
+            (cypher.MERGE_TRAITS, known_traits),
+        ):
+            if rows:
+                await _run(tx, query, rows=rows)
         if plan.interactions:
             await _run(
                 tx,
@@ -1295,6 +1328,24 @@ def _trait_row(t: TraitRecord | TraitReport) -> Row:
     }
 
 
+def _trait_rows(
+    traits: Sequence[TraitReport], new_keys: Container[str]
+) -> tuple[list[Row], list[Row]]:
+    """One row per (node, trait name): the latest report, the last of equal times, which
+    is what merging the reports one by one would keep. Rows for nodes in ``new_keys``
+    (CREATE_TRAITS), then the others (MERGE_TRAITS)."""
+    latest: dict[tuple[str, str], TraitReport] = {}
+    for t in traits:
+        kept = latest.get((t.key, t.name))
+        if kept is None or t.at >= kept.at:
+            latest[t.key, t.name] = t
+    created: list[Row] = []
+    merged: list[Row] = []
+    for (key, _), t in latest.items():
+        (created if key in new_keys else merged).append(_trait_row(t))
+    return created, merged
+
+
 def _segment(props: Row) -> SavedSegment:
     return SavedSegment(
         props["name"], json.loads(props["filter"]), props["description"], _dt(props["createdAt"])
@@ -1302,14 +1353,49 @@ def _segment(props: Row) -> SavedSegment:
 
 
 def _link_row(k: Link) -> Row:
+    at = _iso(k.at)
     return {
         "a": k.a,
         "b": k.b,
         "source": k.source,
-        "at": _iso(k.at),
+        "at": at,
         "eventId": k.event_id,
         "accepted": k.accepted,
         "rule": k.rule,
+        "lastAt": at,
+    }
+
+
+def _link_rows(links: Sequence[Link], new_keys: Container[str]) -> tuple[list[Row], list[Row]]:
+    """One row per node pair: the first evidence's source, time and event, with the
+    verdict of the first accepted evidence (later ones change nothing) or else of the last
+    refused one, which is what merging the links one by one would store. Pairs with a
+    node in ``new_keys`` (CREATE_LINKS), then the others (MERGE_LINKS)."""
+    rows: dict[tuple[str, str], Row] = {}
+    for k in links:
+        row = rows.get((k.a, k.b))
+        if row is None:
+            rows[k.a, k.b] = _link_row(k)
+        elif not row["accepted"]:
+            row["accepted"], row["rule"], row["lastAt"] = k.accepted, k.rule, _iso(k.at)
+    created: list[Row] = []
+    merged: list[Row] = []
+    for (a, b), row in rows.items():
+        (created if a in new_keys or b in new_keys else merged).append(row)
+    return created, merged
+
+
+def _new_customer_row(cid: str, created_at: datetime, final: CustomerUpdate | None) -> Row:
+    """A new customer with its final state, or empty if the plan has none for it."""
+    at = _iso(created_at)
+    if final is None:
+        return {"id": cid, "at": at, "updatedAt": at, "size": 0, "kindCounts": "{}"}
+    return {
+        "id": cid,
+        "at": at,
+        "updatedAt": _iso(final.updated_at),
+        "size": final.size,
+        "kindCounts": counts_to_text(final.kind_counts),
     }
 
 
