@@ -133,3 +133,16 @@ def test_a_forced_restore_that_fails_part_way_leaves_the_target_as_it_was(
     assert "nothing was written" in capsys.readouterr().err
     assert csv_export(other, "after.csv") == before
     assert main(["--store", other, "check"]) == 0
+
+
+def test_restore_under_another_server_secret_is_refused_when_the_backup_erased_someone(
+    source: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Loaded under another secret, the erasure record would no longer match the erased
+    identifiers: they would be accepted again. The file says whose secret it needs."""
+    monkeypatch.setenv("IDGRAPH_SECRET", "another-server-secret-0123456789abcdef")
+    capsys.readouterr()
+    assert main(["--store", target(tmp_path), "restore", "backup.gz"]) == 2
+    assert "erasure record written under another server secret" in capsys.readouterr().err
+    assert main(["--store", target(tmp_path), "check"]) == 0
+    assert "(0 nodes, 0 customers" in capsys.readouterr().out

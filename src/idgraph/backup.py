@@ -38,7 +38,9 @@ from idgraph.domain.model import (
     utcnow,
 )
 from idgraph.domain.segment import SavedSegment
-from idgraph.errors import InvalidInput
+from idgraph.errors import ConfigError, InvalidInput
+from idgraph.store.encrypted import KEYRING_META
+from idgraph.store.erasure import KEY_CHECK
 from idgraph.store.port import ImportBatch, Store
 from idgraph.store.url import is_neo4j
 from idgraph.transfer import Progress, Tally, read_store
@@ -75,6 +77,11 @@ class Header:
     store: str
     created_at: datetime
     counts: dict[str, int]
+    # The fingerprint of the source's erasure key (none in files of earlier versions): a
+    # restore refuses to load an erasure record into a store under another secret.
+    erasure_key_check: str | None = None
+    # The id of the keyring that sealed its values (encryption at rest), or None.
+    keyring: str | None = None
 
 
 async def write_backup(
@@ -99,6 +106,8 @@ async def write_backup(
                     "store": "neo4j" if is_neo4j(source.url) else "sqlite",
                     "created_at": utcnow(),
                     "counts": await view.counts(),
+                    "erasure_key_check": await source.meta(KEY_CHECK),
+                    "keyring": await source.meta(KEYRING_META),
                 }
             )
             async for batch in read_store(view, batch_size, at=utcnow()):
@@ -126,10 +135,16 @@ def _plain(record: object) -> object:
 
 def verify(path: Path) -> Header:
     """Check the whole file; raise :class:`InvalidInput` naming what is wrong."""
+    return _verify(path)[0]
+
+
+def _verify(path: Path) -> tuple[Header, dict[str, int]]:
+    """:func:`verify`, also returning the number of records of each type."""
     header: list[Header] = []
-    for _ in _records(path, header):
+    counts: dict[str, int] = {}
+    for _ in _records(path, header, counts):
         pass
-    return header[0]
+    return header[0], counts
 
 
 async def restore(
@@ -145,12 +160,35 @@ async def restore(
     it fail, the target holds none of it). Returns the backup's header."""
     from idgraph.transfer import is_empty
 
-    header = verify(path)
+    header, records = _verify(path)
     empty = await is_empty(target)
     if not empty and not force:
         raise InvalidInput(
             f"{target.url} is not empty: restore into an empty store, "
             "or pass --force to delete everything it holds first"
+        )
+    if records.get("erased") and header.erasure_key_check not in (
+        None,
+        await target.meta(KEY_CHECK),
+    ):
+        raise ConfigError(
+            f"{path} holds an erasure record written under another server secret than "
+            f"{target.url}'s: restore with the secret of the store the backup was taken "
+            "from (IDGRAPH_SECRET or the secret file; docs/operations.md), or erased "
+            "identifiers would no longer be refused"
+        )
+    if header.keyring is not None and header.keyring != (
+        keyring := await target.meta(KEYRING_META)
+    ):
+        raise ConfigError(
+            f"{path} holds values encrypted at rest by keyring {header.keyring}, and "
+            + (
+                f"{target.url} has no data key configured"
+                if keyring is None
+                else f"{target.url} is sealed by keyring {keyring}"
+            )
+            + ": restore with the data key and the keyring file of the store the backup "
+            'was taken from (docs/operations.md, "Encryption at rest")'
         )
     await target.import_all(_batches(path, batch_size, progress), clear=not empty)
     return header
@@ -182,12 +220,14 @@ def _with_seq(record: ConsentRecord, seq: int) -> ConsentRecord:
     return replace(record, seq=seq)
 
 
-def _records(path: Path, header_out: list[Header]) -> Iterator[tuple[str, Any]]:
+def _records(
+    path: Path, header_out: list[Header], counts: dict[str, int] | None = None
+) -> Iterator[tuple[str, Any]]:
     """Every record of the file as (ImportBatch field, record), each checked; the
-    trailer's counts and checksum are checked after the last record, and the header is
-    appended to ``header_out``."""
+    trailer's counts and checksum are checked after the last record, the header is
+    appended to ``header_out`` and the records of each type counted in ``counts``."""
     digest = hashlib.sha256()
-    counts: dict[str, int] = {}
+    counts = {} if counts is None else counts
     header: Header | None = None
     trailer: dict[str, Any] | None = None
     try:
@@ -243,7 +283,8 @@ def _header(obj: dict[str, Any], where: str) -> Header:
             f"idgraph, which reads version {VERSION}"
         )
     try:
-        return msgspec.convert({k: obj.get(k) for k in ("store", "created_at", "counts")}, Header)
+        fields = ("store", "created_at", "counts", "erasure_key_check", "keyring")
+        return msgspec.convert({k: obj.get(k) for k in fields}, Header)
     except msgspec.ValidationError as exc:
         raise InvalidInput(f"{where}: bad header: {exc}") from exc
 

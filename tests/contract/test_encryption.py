@@ -233,3 +233,23 @@ async def test_a_purged_anonymous_customers_values_stay_unreadable_in_an_older_b
     assert (await encrypted.traits_of([customer])).get(customer, []) == []
     assert (await read_back(encrypted, "email:ann@x.com"))[0] == {"age": 41, "city": CITY}
     assert await IdentityGraph(encrypted, Settings()).check() == []
+
+
+async def test_a_backup_restored_with_another_keyring_is_refused_and_leaves_nothing(
+    store: Store, tmp_path: Path
+) -> None:
+    """The right data key but a keyring that never held the backup's keys: sealing the
+    values again would store text that never opens, so the restore is refused whole."""
+    encrypted = await sealed(store, tmp_path / "idgraph.keyring")
+    await fill(encrypted)
+    file = await backup(encrypted, tmp_path / "store.backup")
+
+    copy = await sealed(
+        await open_test_store("sqlite", tmp_path / "copy"), tmp_path / "fresh.keyring"
+    )
+    try:
+        with pytest.raises(ConfigError, match="sealed by another keyring"):
+            await restore(file, copy, batch_size=2)
+        assert (await copy.counts())["customers"] == 0
+    finally:
+        await copy.close()

@@ -54,7 +54,8 @@ class Seal(Enum):
 
     OPENS = "opens"
     SHREDDED = "shredded"
-    FOREIGN = "foreign"  # plaintext, or sealed elsewhere: not this keyring's
+    PLAIN = "plain"  # not a sealed value: stored without a data key
+    FOREIGN = "foreign"  # sealed, but not by this keyring, or altered, or for another row
 
 
 def trait_ad(trait: TraitReport | TraitRecord) -> bytes:
@@ -137,7 +138,7 @@ class Sealer:
     ) -> tuple[bool, JSONValue]:
         """(True, the value) if it opens; (False, None) if its DEK was shredded."""
         state, value = self._try(stored, ad, node_keys)
-        if state is Seal.FOREIGN:
+        if state is Seal.FOREIGN or state is Seal.PLAIN:
             raise StoreError(
                 "a stored value is not sealed by this store's keyring (written without the "
                 "data key, altered, or copied from another row)"
@@ -160,7 +161,7 @@ class Sealer:
         self, stored: JSONValue, ad: bytes, node_keys: Iterable[str]
     ) -> tuple[Seal, JSONValue]:
         if not isinstance(stored, str) or not stored.startswith(PREFIX):
-            return Seal.FOREIGN, None
+            return Seal.PLAIN, None
         try:
             raw = base64.urlsafe_b64decode(stored[len(PREFIX) :])
         except (binascii.Error, ValueError):

@@ -132,13 +132,24 @@ class EncryptedStore:
 
     async def import_all(self, batches: AsyncIterable[ImportBatch], *, clear: bool) -> None:
         """Values sealed by this keyring (or shredded from it) are kept as they are, so a
-        backup restores with its ciphertext; others are sealed now."""
+        backup restores with its ciphertext; plaintext ones (a backup of a store without a
+        data key) are sealed now. A value sealed by another keyring fails the copy with a
+        ConfigError: sealing it again would store text that never opens."""
         await self.inner.import_all((self._sealed(batch) async for batch in batches), clear=clear)
 
     def _sealed(self, batch: ImportBatch) -> ImportBatch:
         sealer = self._sealer
-        traits = [t for t in batch.traits if sealer.trait_state(t) is Seal.FOREIGN]
-        views = [v for v in batch.interactions if sealer.interaction_state(v) is Seal.FOREIGN]
+        trait_states = [sealer.trait_state(t) for t in batch.traits]
+        view_states = [sealer.interaction_state(v) for v in batch.interactions]
+        if Seal.FOREIGN in trait_states or Seal.FOREIGN in view_states:
+            raise ConfigError(
+                "the copy holds values sealed by another keyring than "
+                f"{self.keyring.path}: restore with the keyring file (and data key) of the "
+                "store the backup was taken from (docs/operations.md, "
+                '"Encryption at rest")'
+            )
+        traits = [t for t, s in zip(batch.traits, trait_states, strict=True) if s is Seal.PLAIN]
+        views = [v for v, s in zip(batch.interactions, view_states, strict=True) if s is Seal.PLAIN]
         sealed_traits = dict(zip(map(id, traits), sealer.seal_traits(traits), strict=True))
         sealed_views = dict(zip(map(id, views), sealer.seal_views(views), strict=True))
         return dataclasses.replace(
