@@ -233,3 +233,25 @@ async def test_a_purged_anonymous_customers_values_stay_unreadable_in_an_older_b
     assert (await encrypted.traits_of([customer])).get(customer, []) == []
     assert (await read_back(encrypted, "email:ann@x.com"))[0] == {"age": 41, "city": CITY}
     assert await IdentityGraph(encrypted, Settings()).check() == []
+
+
+async def test_a_server_left_on_the_rotated_key_refuses_new_nodes_and_logs_why(
+    store: Store, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``idgraph rotate-key`` re-wraps the keyring under a server still running with the
+    old key: the server refuses to seal for a new node (the client gets ``INTERNAL``,
+    nothing quoted), and its log tells the operator to restart with the new key."""
+    path = tmp_path / "idgraph.keyring"
+    serving = await sealed(store, path)
+    await fill(serving)
+    rotating = Keyring(path, KEY)
+    rotating.rotate(NEW_KEY)
+    rotating.close()
+    query = "mutation($e: [EventInput!]!) { ingest(events: $e) { accepted } }"
+    newcomer = event("email:new@x.com", traits={"city": CITY})
+    async for api in open_api(Settings(), serving):
+        refused = await api.query(query, {"e": [newcomer]})
+    assert [e["extensions"]["code"] for e in refused["errors"]] == ["INTERNAL"]
+    assert CITY not in str(refused)
+    assert "restart with the new key" in caplog.text
+    assert CITY not in caplog.text
