@@ -209,6 +209,8 @@ def _records(path: Path, header_out: list[Header]) -> Iterator[tuple[str, Any]]:
                         counts[kind] = counts.get(kind, 0) + 1
                     yield record
                 digest.update(data)
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+        raise InvalidInput(f"cannot read the backup {path}: {exc.strerror}") from exc
     except (OSError, EOFError, zlib.error) as exc:
         raise InvalidInput(
             f"{path} is not a complete backup (truncated or corrupt): {exc}"
