@@ -24,11 +24,20 @@ def lines_of(path: Path) -> tuple[dict[str, Any], dict[str, list[Any]]]:
     return header, by_type
 
 
-def rewritten(path: Path, out: Path, edit: Callable[[Records], Records]) -> Path:
-    """A copy of the backup ``path`` at ``out`` with its record lines changed by ``edit``,
-    and the end line's counts and checksum made to match them."""
+def rewritten(
+    path: Path,
+    out: Path,
+    edit: Callable[[Records], Records] = lambda records: records,
+    *,
+    edit_header: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+) -> Path:
+    """A copy of the backup ``path`` at ``out`` with its record lines changed by ``edit``
+    (and its header by ``edit_header``), and the end line's counts and checksum made to
+    match them."""
     with gzip.open(path, "rb") as file:
         header, *body, _ = file.read().splitlines()
+    if edit_header is not None:
+        header = json.dumps(edit_header(json.loads(header))).encode()
     records = edit([json.loads(line) for line in body])
     data = b"".join(line + b"\n" for line in [header, *(json.dumps(r).encode() for r in records)])
     counts = Counter(r["type"] for r in records if r["type"] != "legacy_salt")

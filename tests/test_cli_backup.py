@@ -91,8 +91,9 @@ def wrong_version(lines: list[bytes]) -> list[bytes]:
             "not a complete backup",
         ),
         (lambda p: p.write_text("hello\n") and p, "not a complete backup"),
+        (lambda p: p, "cannot read the backup"),
     ],
-    ids=["tampered", "no-end", "version", "unknown-type", "truncated-gzip", "not-gzip"],
+    ids=["tampered", "no-end", "version", "unknown-type", "truncated-gzip", "not-gzip", "none"],
 )
 def test_a_bad_file_is_refused_and_the_target_left_untouched(
     source: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], make: object, message: str

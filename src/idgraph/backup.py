@@ -249,6 +249,8 @@ def _records(
                         counts[kind] = counts.get(kind, 0) + 1
                     yield record
                 digest.update(data)
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+        raise InvalidInput(f"cannot read the backup {path}: {exc.strerror}") from exc
     except (OSError, EOFError, zlib.error) as exc:
         raise InvalidInput(
             f"{path} is not a complete backup (truncated or corrupt): {exc}"

@@ -27,6 +27,7 @@ from idgraph.store.encrypted import EncryptedStore, refuse_if_encrypted
 from idgraph.store.port import Store
 from idgraph.store.sqlite import SqliteStore
 from tests.api.conftest import open_api
+from tests.backups import rewritten
 from tests.conftest import neo4j_settings, open_test_store
 from tests.events import event
 
@@ -235,21 +236,72 @@ async def test_a_purged_anonymous_customers_values_stay_unreadable_in_an_older_b
     assert await IdentityGraph(encrypted, Settings()).check() == []
 
 
+@pytest.mark.parametrize("header", ["naming its keyring", "of an earlier version"])
 async def test_a_backup_restored_with_another_keyring_is_refused_and_leaves_nothing(
-    store: Store, tmp_path: Path
+    store: Store, tmp_path: Path, header: str
 ) -> None:
     """The right data key but a keyring that never held the backup's keys: sealing the
-    values again would store text that never opens, so the restore is refused whole."""
+    values again would store text that never opens, so the restore is refused whole; by
+    the header's keyring id, or, in a file written before the header named it, by the
+    first sealed value that does not open."""
     encrypted = await sealed(store, tmp_path / "idgraph.keyring")
     await fill(encrypted)
     file = await backup(encrypted, tmp_path / "store.backup")
+    if header == "of an earlier version":
+        file = rewritten(file, tmp_path / "old.backup", edit_header=without_keyring)
+        message = "values sealed by another keyring"
+    else:
+        message = r"encrypted at rest by keyring .* is sealed by keyring"
 
     copy = await sealed(
         await open_test_store("sqlite", tmp_path / "copy"), tmp_path / "fresh.keyring"
     )
     try:
-        with pytest.raises(ConfigError, match="sealed by another keyring"):
+        with pytest.raises(ConfigError, match=message):
             await restore(file, copy, batch_size=2)
         assert (await copy.counts())["customers"] == 0
     finally:
         await copy.close()
+
+
+async def test_an_encrypted_backup_restored_without_a_data_key_is_refused(
+    store: Store, tmp_path: Path
+) -> None:
+    """Without the key its values would read as their sealed text."""
+    encrypted = await sealed(store, tmp_path / "idgraph.keyring")
+    await fill(encrypted)
+    file = await backup(encrypted, tmp_path / "store.backup")
+
+    plain = await open_test_store("sqlite", tmp_path / "plain")
+    try:
+        with pytest.raises(ConfigError, match="has no data key configured"):
+            await restore(file, plain, batch_size=2)
+        assert (await plain.counts())["customers"] == 0
+    finally:
+        await plain.close()
+
+
+def without_keyring(header: dict[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in header.items() if name != "keyring"}
+
+
+async def test_a_server_left_on_the_rotated_key_refuses_new_nodes_and_logs_why(
+    store: Store, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``idgraph rotate-key`` re-wraps the keyring under a server still running with the
+    old key: the server refuses to seal for a new node (the client gets ``INTERNAL``,
+    nothing quoted), and its log tells the operator to restart with the new key."""
+    path = tmp_path / "idgraph.keyring"
+    serving = await sealed(store, path)
+    await fill(serving)
+    rotating = Keyring(path, KEY)
+    rotating.rotate(NEW_KEY)
+    rotating.close()
+    query = "mutation($e: [EventInput!]!) { ingest(events: $e) { accepted } }"
+    newcomer = event("email:new@x.com", traits={"city": CITY})
+    async for api in open_api(Settings(), serving):
+        refused = await api.query(query, {"e": [newcomer]})
+    assert [e["extensions"]["code"] for e in refused["errors"]] == ["INTERNAL"]
+    assert CITY not in str(refused)
+    assert "restart with the new key" in caplog.text
+    assert CITY not in caplog.text

@@ -17,7 +17,10 @@
   STORE_ERROR                 the store failed the operation
   INTERNAL                    anything unexpected; the message is masked and the error
                               is logged (type and traceback, never the message, which
-                              may hold personal data)
+                              may hold personal data); a ConfigError (say, a keyring
+                              re-wrapped by ``idgraph rotate-key`` under a server still
+                              on the old key) is logged with its message, which never
+                              holds personal data and tells the operator what to do
   ==========================  =========================================================
 
 - User errors: mutations return caller mistakes as data (``userErrors``), not errors.
@@ -45,6 +48,7 @@ from strawberry.extensions import SchemaExtension
 
 from idgraph.api.metrics import Metrics
 from idgraph.errors import (
+    ConfigError,
     Forbidden,
     IdgraphError,
     InvalidInput,
@@ -146,6 +150,11 @@ def classify(error: GraphQLError) -> tuple[str, str]:
     if isinstance(original, StoreError):
         log_unexpected(original)
         return original.code, f"The store failed ({original.code}); try again later."
+    if isinstance(original, ConfigError):
+        # Its message names settings, files and stores (never a person's data) and what
+        # the operator must do, e.g. restart with the key `idgraph rotate-key` made current.
+        log.error("refused by the configuration: %s", original)
+        return INTERNAL, INTERNAL_MESSAGE
     log_unexpected(original or error)
     return INTERNAL, INTERNAL_MESSAGE
 

@@ -92,6 +92,14 @@ DETACH DELETE n
 RETURN count(*) AS deleted
 """
 
+# The same, keeping what the store records about itself (as SQLite keeps its meta table).
+DELETE_SOME_DATA = """
+MATCH (n) WHERE NOT n:IdgraphMeta
+WITH n LIMIT $pageSize
+DETACH DELETE n
+RETURN count(*) AS deleted
+"""
+
 # ---- the snapshot a batch is planned against ---------------------------------------------
 
 # One round trip, one row: the customer of every key, each customer once, the bans between

@@ -243,8 +243,7 @@ class EncryptedStore:
         return self.inner.consistent_view()
 
     async def clear(self) -> None:
-        await self.inner.clear()
-        await self.inner.put_meta(KEYRING_META, self.keyring.id)  # Neo4j clears meta too
+        await self.inner.clear()  # keeps the meta: the store stays sealed by this keyring
 
     # ---- everything else passes through ------------------------------------------------
 

@@ -426,14 +426,18 @@ class Neo4jStore:
             await _run(tx, cypher.SET_TRAIT_INSTANTS, rows=rows)
 
     async def clear(self) -> None:
-        """Delete every node and relationship in the database, in batches; the schema
-        stays. For tests and ``export --to … --replace``."""
-        await self._delete_all()
+        """Delete every node and relationship in the database, in batches, but the
+        ``IdgraphMeta`` entries other than the legacy salt, as SQLite keeps its ``meta``
+        table: the schema version, the erasure key's fingerprint and the keyring an
+        encrypted store is sealed with stay (a restore with ``--force`` must not leave
+        an encrypted store that refuses to open as unencrypted)."""
+        await self._delete_all(cypher.DELETE_SOME_DATA)
+        await self._write(partial(_run, query=cypher.DELETE_META, name=LEGACY_SALT))
         await self._bootstrap()
 
-    async def _delete_all(self) -> None:
+    async def _delete_all(self, query: LiteralString = cypher.DELETE_SOME) -> None:
         async def work(tx: AsyncManagedTransaction) -> int:
-            rows = await _rows(tx, cypher.DELETE_SOME, pageSize=CLEAR_BATCH)
+            rows = await _rows(tx, query, pageSize=CLEAR_BATCH)
             return int(rows[0]["deleted"])
 
         while await self._write(work):

@@ -385,7 +385,7 @@ class Store(Protocol):
 
     async def meta(self, name: str) -> str | None:
         """A value the store keeps about itself (not data: no copy or backup carries it),
-        set by :meth:`put_meta`; None if unset. ``clear`` may drop it."""
+        set by :meth:`put_meta`; None if unset. ``clear`` keeps it."""
 
     async def put_meta(self, name: str, value: str) -> None:
         """Set a value :meth:`meta` reads."""
@@ -398,7 +398,8 @@ class Store(Protocol):
         writers' lock, so writers wait until it closes — see docs/operations.md)."""
 
     async def clear(self) -> None:
-        """Delete everything the store holds (keeping its schema), to restore over it."""
+        """Delete everything the store holds (keeping its schema and :meth:`meta`), to
+        restore over it."""
 
     async def import_all(self, batches: AsyncIterable[ImportBatch], *, clear: bool) -> None:
         """Add a whole copy to the store (empty, once everything it holds is deleted if
