@@ -56,15 +56,23 @@ def default_secret_path(store_url: str) -> Path:
     return Path("idgraph.secret")
 
 
+def key_from_environment(name: str, environ: Mapping[str, str] | None = None) -> bytes | None:
+    """The key material the environment variable ``name`` holds, None if it is unset or
+    empty; ConfigError if it is too short to be a key."""
+    given = (os.environ if environ is None else environ).get(name)
+    if not given:
+        return None
+    if len(given) < MIN_SECRET_CHARS:
+        raise ConfigError(f"{name} must be at least {MIN_SECRET_CHARS} characters")
+    return given.encode()
+
+
 def load_secret(
     store_url: str, secret_file: str | None, environ: Mapping[str, str] | None = None
 ) -> ServerSecret:
-    env = os.environ if environ is None else environ
-    given = env.get(SECRET_ENV)
-    if given:
-        if len(given) < MIN_SECRET_CHARS:
-            raise ConfigError(f"{SECRET_ENV} must be at least {MIN_SECRET_CHARS} characters")
-        return ServerSecret(given.encode())
+    given = key_from_environment(SECRET_ENV, environ)
+    if given is not None:
+        return ServerSecret(given)
     path = Path(secret_file) if secret_file else default_secret_path(store_url)
     return ServerSecret(_read_or_create(path))
 

@@ -7,11 +7,13 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+from neo4j import AsyncGraphDatabase
 
 from idgraph.domain.model import NodeRecord
-from tests.conftest import NEO4J_SKIP
+from tests.conftest import NEO4J_SKIP, neo4j_settings
 
 ANALYST_QUERIES = Path(__file__).parents[2] / "docs" / "analyst-queries.cypher"
 
@@ -22,6 +24,16 @@ def neo4j_uri() -> str:
     if not uri:
         pytest.skip(NEO4J_SKIP)
     return uri
+
+
+async def run_cypher(query: str, **params: Any) -> list[dict[str, Any]]:
+    """A statement outside idgraph, as an analyst in Neo4j Browser would run it."""
+    settings = neo4j_settings()
+    async with AsyncGraphDatabase.driver(
+        neo4j_uri(), auth=(settings.user, settings.password)
+    ) as driver:
+        records, _, _ = await driver.execute_query(query, params, database_=settings.database)
+        return [r.data() for r in records]
 
 
 @dataclass(frozen=True)

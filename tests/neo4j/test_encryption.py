@@ -21,8 +21,7 @@ from idgraph.transfer import export_to_neo4j
 from tests.conftest import ERASURE_KEY, neo4j_settings, open_test_store
 from tests.contract.test_encryption import CITY, fill, raw_text, read_back, sealed
 from tests.events import event
-from tests.neo4j.helpers import neo4j_uri
-from tests.neo4j.test_server import run_cypher
+from tests.neo4j.helpers import neo4j_uri, run_cypher
 
 pytestmark = pytest.mark.neo4j
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -19,21 +18,12 @@ from idgraph.service import IdentityGraph
 from idgraph.store.neo4j import SCHEMA_VERSION, Neo4jStore
 from idgraph.store.sqlite import SqliteStore
 from tests.backups import rewritten, with_a_customer_twice
-from tests.conftest import ERASURE_KEY, neo4j_settings, open_test_store
+from tests.conftest import ERASURE_KEY, neo4j_settings
 from tests.events import event
-from tests.neo4j.helpers import neo4j_uri
-from tests.neo4j.test_server import run_cypher
+from tests.neo4j.helpers import neo4j_uri, run_cypher
 
 pytestmark = pytest.mark.neo4j
 VERSION = "MATCH (m:IdgraphMeta {name: 'schema_version'}) RETURN m.value AS value"
-
-
-@pytest.fixture
-async def neo4j_store(tmp_path: Path) -> AsyncIterator[Neo4jStore]:
-    store = await open_test_store("neo4j", tmp_path)
-    assert isinstance(store, Neo4jStore)
-    yield store
-    await store.close()
 
 
 async def reopen(**flags: bool) -> Neo4jStore:

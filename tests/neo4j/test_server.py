@@ -10,12 +10,10 @@ import json
 import os
 import random
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from neo4j import AsyncGraphDatabase
 
 from idgraph.cli import main
 from idgraph.config import Settings
@@ -31,30 +29,12 @@ from idgraph.store.neo4j import Neo4jStore
 from idgraph.store.port import SegmentQuery
 from idgraph.store.sqlite import SqliteStore
 from idgraph.transfer import export_to_neo4j
-from tests.conftest import ERASURE_KEY, neo4j_settings, open_test_store
+from tests.conftest import ERASURE_KEY, neo4j_settings
 from tests.events import event
-from tests.neo4j.helpers import analyst_queries, neo4j_uri, partition
+from tests.neo4j.helpers import analyst_queries, neo4j_uri, partition, run_cypher
 
 pytestmark = pytest.mark.neo4j
 OTHER_KEY = b"another-erasure-key".ljust(32, b"x")
-
-
-@pytest.fixture
-async def neo4j_store(tmp_path: Path) -> AsyncIterator[Neo4jStore]:
-    store = await open_test_store("neo4j", tmp_path)
-    assert isinstance(store, Neo4jStore)
-    yield store
-    await store.close()
-
-
-async def run_cypher(query: str, **params: Any) -> list[dict[str, Any]]:
-    """A statement outside idgraph, as an analyst in Neo4j Browser would run it."""
-    settings = neo4j_settings()
-    async with AsyncGraphDatabase.driver(
-        neo4j_uri(), auth=(settings.user, settings.password)
-    ) as driver:
-        records, _, _ = await driver.execute_query(query, params, database_=settings.database)
-        return [r.data() for r in records]
 
 
 async def test_init_schema_is_idempotent(neo4j_store: Neo4jStore) -> None:

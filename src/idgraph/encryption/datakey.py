@@ -25,7 +25,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from idgraph.errors import ConfigError
-from idgraph.secret import MIN_SECRET_CHARS, read_key_file
+from idgraph.secret import MIN_SECRET_CHARS, key_from_environment, read_key_file
 
 DATA_KEY_ENV = "IDGRAPH_DATA_KEY"
 NONCE_BYTES = 12
@@ -72,12 +72,9 @@ def data_key_configured(key_file: str | None, environ: Mapping[str, str] | None 
 
 def load_data_key(key_file: str | None, environ: Mapping[str, str] | None = None) -> DataKey | None:
     """The configured data key, or None when none is configured."""
-    env = os.environ if environ is None else environ
-    given = env.get(DATA_KEY_ENV)
-    if given:
-        if len(given) < MIN_SECRET_CHARS:
-            raise ConfigError(f"{DATA_KEY_ENV} must be at least {MIN_SECRET_CHARS} characters")
-        return DataKey(given.encode())
+    given = key_from_environment(DATA_KEY_ENV, environ)
+    if given is not None:
+        return DataKey(given)
     if key_file is None:
         return None
     return DataKey(read_key_file(Path(key_file), "the data key file"))
