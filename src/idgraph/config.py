@@ -352,10 +352,12 @@ class Settings:
     """Where the graph lives (``--store``): ``sqlite:///relative/path.db``,
     ``sqlite:////absolute/path.db``, a plain file path, or ``neo4j://host:7687`` (also
     ``bolt://``, ``neo4j+s://``…)."""
-    batch_size: Count = 20_000
-    """Events applied in one transaction by ``idgraph ingest``: larger batches ingest
-    faster (fewer commits; each index page is written once per batch) but hold the
-    store's write lock longer (about 2 s at 20,000 events) and more memory."""
+    batch_size: Count = 5_000
+    """Events applied in one transaction by ``idgraph ingest`` (and records by
+    ``idgraph restore``). Larger batches hold the store's write lock longer (about 0.5 s
+    per 5,000 events) and take more memory, in idgraph and in Neo4j's transaction state;
+    measured at 20,000 they ingested no faster into SQLite and, into a small Neo4j
+    server, ran now faster and now 7 times slower."""
     max_line_bytes: Annotated[Count, Env("IDGRAPH_MAX_LINE_BYTES")] = 1_048_576
     """Longest line ``idgraph ingest`` reads, in bytes; a longer one is refused without
     being read whole."""
