@@ -133,13 +133,9 @@ def _plain(record: object) -> object:
     return record
 
 
-def verify(path: Path) -> Header:
-    """Check the whole file; raise :class:`InvalidInput` naming what is wrong."""
-    return _verify(path)[0]
-
-
-def _verify(path: Path) -> tuple[Header, dict[str, int]]:
-    """:func:`verify`, also returning the number of records of each type."""
+def verify(path: Path) -> tuple[Header, dict[str, int]]:
+    """Check the whole file; raise :class:`InvalidInput` naming what is wrong. Returns
+    its header and the number of records of each type."""
     header: list[Header] = []
     counts: dict[str, int] = {}
     for _ in _records(path, header, counts):
@@ -160,7 +156,7 @@ async def restore(
     it fail, the target holds none of it). Returns the backup's header."""
     from idgraph.transfer import is_empty
 
-    header, records = _verify(path)
+    header, records = verify(path)
     empty = await is_empty(target)
     if not empty and not force:
         raise InvalidInput(

@@ -214,12 +214,13 @@ def _consent(stats: HealthStats) -> str:
         _empty(ax, "consent decisions")
         return _svg(figure)
     total = stats.counts.get("customers", 0)
+    decisions = list(stats.consent.values())
     left = [0] * len(purposes)
     parts = (
-        ("granted", COLOURS[2], [c.granted for c in stats.consent.values()]),
-        ("denied", COLOURS[3], [c.denied for c in stats.consent.values()]),
-        ("expired grant", COLOURS[1], [c.expired for c in stats.consent.values()]),
-        ("no decision", NO_DECISION, [total - a - b - c for a, b, c in _triples(stats)]),
+        ("granted", COLOURS[2], [c.granted for c in decisions]),
+        ("denied", COLOURS[3], [c.denied for c in decisions]),
+        ("expired grant", COLOURS[1], [c.expired for c in decisions]),
+        ("no decision", NO_DECISION, [total - c.granted - c.denied - c.expired for c in decisions]),
     )
     for label, colour, widths in parts:
         ax.barh(purposes, widths, left=left, label=label, color=colour)
@@ -227,10 +228,6 @@ def _consent(stats: HealthStats) -> str:
     ax.set_xlabel("customers")
     ax.legend(loc="lower right", frameon=False, ncols=4, bbox_to_anchor=(1, 1))
     return _svg(figure)
-
-
-def _triples(stats: HealthStats) -> list[tuple[int, int, int]]:
-    return [(c.granted, c.denied, c.expired) for c in stats.consent.values()]
 
 
 def _interactions(stats: HealthStats) -> str:

@@ -322,11 +322,11 @@ class Neo4jStore:
         return store
 
     async def _refuse_incomplete_restore(self) -> None:
-        rows = await self._query(cypher.META_VALUE, name=RESTORE_INCOMPLETE)
-        if rows:
+        started = await self.meta(RESTORE_INCOMPLETE)
+        if started is not None:
             raise StoreError(
                 f"the Neo4j store at {self.url} holds an incomplete restore (started "
-                f"{rows[0]['value']}), which may be part of a backup: run "
+                f"{started}), which may be part of a backup: run "
                 "`idgraph restore --force FILE` again; until a restore completes, idgraph "
                 "opens this store for nothing else"
             )
@@ -1255,10 +1255,7 @@ class Neo4jStore:
         await self._write(partial(_run, query=cypher.DELETE_META, name=RESTORE_INCOMPLETE))
 
     async def _mark_restoring(self) -> None:
-        started = _iso(datetime.now(UTC))
-        await self._write(
-            partial(_run, query=cypher.SET_META, name=RESTORE_INCOMPLETE, value=started)
-        )
+        await self.put_meta(RESTORE_INCOMPLETE, _iso(datetime.now(UTC)))
 
     async def _import_batch(self, batch: ImportBatch) -> None:
         """Part by part, each part one write transaction or more."""
