@@ -147,3 +147,12 @@ def test_restore_under_another_server_secret_is_refused_when_the_backup_erased_s
     assert "erasure record written under another server secret" in capsys.readouterr().err
     assert main(["--store", target(tmp_path), "check"]) == 0
     assert "(0 nodes, 0 customers" in capsys.readouterr().out
+
+
+def test_a_refused_restore_into_a_new_file_leaves_no_file_behind(
+    source: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = rewritten(Path("backup.gz"), tmp_path / "bad.gz", with_a_customer_twice)
+    assert main(["--store", target(tmp_path, "new.db"), "restore", str(bad)]) == 2
+    assert "nothing was written" in capsys.readouterr().err
+    assert not [file.name for file in tmp_path.iterdir() if file.name.startswith("new.db")]

@@ -31,6 +31,7 @@ from idgraph.segments import FORMATS, Segments, segment_json
 from idgraph.segments import export as export_segment
 from idgraph.service import IdentityGraph, Profile
 from idgraph.store.factory import erasure_key, open_store
+from idgraph.store.url import sqlite_path
 
 Command = Callable[[IdentityGraph, argparse.Namespace], Awaitable[int]]
 
@@ -757,11 +758,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 async def _run(run: Command, settings: Settings, args: argparse.Namespace) -> int:
-    store = await open_store(settings, restoring=run is cmd_restore)
+    new_file = _new_sqlite_file(settings) if run is cmd_restore else None
     try:
-        return await run(IdentityGraph(store, settings), args)
-    finally:
-        await store.close()
+        store = await open_store(settings, restoring=run is cmd_restore)
+        try:
+            return await run(IdentityGraph(store, settings), args)
+        finally:
+            await store.close()
+    except BaseException:
+        if new_file is not None:  # a refused restore leaves no empty store behind
+            for file in (new_file, Path(f"{new_file}-wal"), Path(f"{new_file}-shm")):
+                file.unlink(missing_ok=True)
+        raise
+
+
+def _new_sqlite_file(settings: Settings) -> Path | None:
+    """The configured SQLite file if it does not exist yet, else None."""
+    path = sqlite_path(settings.store)
+    if path is None or path == ":memory:" or Path(path).exists():
+        return None
+    return Path(path)
 
 
 def main(argv: list[str] | None = None) -> int:
