@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import copy
 import dataclasses
 import json
 import os
@@ -202,13 +203,29 @@ async def _serve(graph: IdentityGraph, args: argparse.Namespace) -> int:
             port=api.port,
             workers=args.workers,
             access_log=False,
+            log_config=_log_config(),
         )
     else:
         config = uvicorn.Config(
-            create_app(settings, graph.store), host=api.host, port=api.port, access_log=False
+            create_app(settings, graph.store),
+            host=api.host,
+            port=api.port,
+            access_log=False,
+            log_config=_log_config(),
         )
         await uvicorn.Server(config).serve()
     return 0
+
+
+def _log_config() -> dict[str, Any]:
+    """uvicorn's logging, with idgraph's own loggers (scheduled purges, configuration
+    errors, the store's warnings; never personal data) on its stderr handler at INFO:
+    without a handler, Python drops INFO records."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["idgraph"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    return config
 
 
 async def cmd_resolve(graph: IdentityGraph, args: argparse.Namespace) -> int:

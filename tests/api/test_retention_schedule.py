@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
+from pathlib import Path
 
 from idgraph.config import RetentionSettings, Settings
 from idgraph.domain.access import Operation
@@ -12,6 +14,7 @@ from idgraph.retention import SCHEDULER
 from idgraph.service import IdentityGraph
 from idgraph.store.port import Store
 from tests.api.conftest import open_api
+from tests.api.live import live_server
 from tests.events import event
 
 OLD = "2020-01-01T00:00:00Z"
@@ -58,3 +61,15 @@ async def test_without_a_schedule_the_app_purges_nothing(store: Store, settings:
 
     assert (await store.counts())["interactions"] == 1
     assert not await _purged(store)
+
+
+def test_idgraph_serve_logs_each_scheduled_purge(tmp_path: Path) -> None:
+    config = tmp_path / "idgraph.toml"
+    config.write_text('[retention]\ninteractions_days = 30\nschedule = "0.2s"\n')
+    with live_server(tmp_path, env={"IDGRAPH_CONFIG": str(config)}) as served:
+        for _ in range(POLLS):
+            if "scheduled purge: purge interactions=" in served.log.read_text():
+                break
+            time.sleep(0.05)
+        log = served.log.read_text()
+    assert "INFO:     scheduled purge: purge interactions=" in log
