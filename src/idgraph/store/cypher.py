@@ -109,15 +109,31 @@ RETURN count(*) AS deleted
 # object in Python far more slowly than two integers, and a batch reads thousands.
 # ``anyErased`` (from the count store, no scan) tells a writer that sent no hashes,
 # believing nothing was ever erased, to look them up after all (ERASED_AMONG).
+#
+# Plans. The server plans a statement once and keeps the plan while its statistics do not
+# change much, so a plan made on an empty or just-cleared store (whose index samples say
+# the key index is empty) can serve the whole bulk load that follows. Planned there, the
+# lookup by key became a scan of the entire key index for every key: a quadratic batch,
+# 900 database hits per event instead of 13 and 5-7 times slower, in about half the runs
+# of bench/ingest.py --replace; and the bans part scanned every BELONGS_TO relationship.
+# Every lookup of the write path therefore demands a seek in its index (``USING INDEX
+# SEEK``), and bans are read on their own from the BANNED relationships alone, before
+# their customers are expanded (tests/neo4j/test_plans.py).
 SNAPSHOT = """
 CALL {
   UNWIND $keys AS key
-  MATCH (:Identity {key: key})-[:BELONGS_TO]->(c:Customer)
+  MATCH (n:Identity {key: key})-[:BELONGS_TO]->(c:Customer)
+  USING INDEX SEEK n:Identity(key)
   RETURN collect([key, c.id]) AS members, collect(DISTINCT c) AS found
 }
 CALL {
-  WITH found
-  MATCH (a:Identity)-[:BANNED]->(b:Identity)
+  MATCH (a)-[:BANNED]->(b)
+  RETURN collect([a, b]) AS banned
+}
+CALL {
+  WITH found, banned
+  UNWIND banned AS pair
+  WITH found, pair[0] AS a, pair[1] AS b
   MATCH (a)-[:BELONGS_TO]->(ca:Customer)
   MATCH (b)-[:BELONGS_TO]->(cb:Customer)
   WHERE ca <> cb AND ca IN found AND cb IN found
@@ -126,11 +142,13 @@ CALL {
 CALL {
   UNWIND $eventIds AS id
   MATCH (e:Event {id: id})
+  USING INDEX SEEK e:Event(id)
   RETURN collect(e.id) AS seen
 }
 CALL {
   UNWIND $hashes AS hash
   MATCH (e:Erased {hash: hash})
+  USING INDEX SEEK e:Erased(hash)
   RETURN collect(e.hash) AS erased
 }
 CALL {
@@ -145,6 +163,7 @@ RETURN members, bans, seen, erased, anyErased,
 ERASED_AMONG = """
 UNWIND $hashes AS hash
 MATCH (e:Erased {hash: hash})
+USING INDEX SEEK e:Erased(hash)
 RETURN collect(e.hash) AS erased
 """
 
@@ -157,12 +176,15 @@ CREATE (:Customer {id: row.id, createdAt: datetime(row.at), updatedAt: datetime(
                    size: row.size, kindCounts: row.kindCounts, merged: false})
 """
 
-# Merges: each row names an absorbed customer and the live customer it ends in.
+# Merges: each row names an absorbed customer and the live customer it ends in. Members
+# and aliases are reached from it (unlabelled: no plan may start from their label).
 MOVE_MEMBERS = """
 UNWIND $rows AS row
 MATCH (a:Customer {id: row.absorbed})
+USING INDEX SEEK a:Customer(id)
 MATCH (s:Customer {id: row.survivor})
-MATCH (n:Identity)-[r:BELONGS_TO]->(a)
+USING INDEX SEEK s:Customer(id)
+MATCH (n)-[r:BELONGS_TO]->(a)
 DELETE r
 CREATE (n)-[:BELONGS_TO]->(s)
 """
@@ -170,8 +192,10 @@ CREATE (n)-[:BELONGS_TO]->(s)
 REPOINT_ALIASES = """
 UNWIND $rows AS row
 MATCH (a:Customer {id: row.absorbed})
+USING INDEX SEEK a:Customer(id)
 MATCH (s:Customer {id: row.survivor})
-MATCH (x:Customer)-[m:MERGED_INTO]->(a)
+USING INDEX SEEK s:Customer(id)
+MATCH (x)-[m:MERGED_INTO]->(a)
 CREATE (x)-[:MERGED_INTO {at: m.at, via: coalesce(m.via, a.id)}]->(s)
 DELETE m
 """
@@ -179,7 +203,9 @@ DELETE m
 RETIRE_CUSTOMERS = """
 UNWIND $rows AS row
 MATCH (a:Customer {id: row.absorbed})
+USING INDEX SEEK a:Customer(id)
 MATCH (s:Customer {id: row.survivor})
+USING INDEX SEEK s:Customer(id)
 WITH a, s, datetime(row.at) AS at
 CREATE (a)-[:MERGED_INTO {at: at}]->(s)
 SET a.merged = true, a.mergedAt = at
@@ -191,6 +217,7 @@ REMOVE a.size, a.kindCounts, a.updatedAt, a.splitFrom
 CREATE_IDENTIFIERS = """
 UNWIND $rows AS row
 MATCH (c:Customer {id: row.customer})
+USING INDEX SEEK c:Customer(id)
 CREATE (n:Identity:Identifier {key: row.key, kind: row.kind, value: row.value,
                                createdAt: datetime(row.at)})
 SET n += row.attrs
@@ -200,6 +227,7 @@ CREATE (n)-[:BELONGS_TO]->(c)
 CREATE_DEVICES = """
 UNWIND $rows AS row
 MATCH (c:Customer {id: row.customer})
+USING INDEX SEEK c:Customer(id)
 CREATE (n:Identity:Device {key: row.key, kind: row.kind, value: row.value,
                                createdAt: datetime(row.at)})
 SET n += row.attrs
@@ -209,6 +237,7 @@ CREATE (n)-[:BELONGS_TO]->(c)
 CREATE_ACCOUNTS = """
 UNWIND $rows AS row
 MATCH (c:Customer {id: row.customer})
+USING INDEX SEEK c:Customer(id)
 CREATE (n:Identity:Account {key: row.key, kind: row.kind, value: row.value,
                                createdAt: datetime(row.at)})
 SET n += row.attrs
@@ -218,6 +247,7 @@ CREATE (n)-[:BELONGS_TO]->(c)
 UPDATE_CUSTOMERS = """
 UNWIND $rows AS row
 MATCH (c:Customer {id: row.id})
+USING INDEX SEEK c:Customer(id)
 SET c.size = row.size, c.kindCounts = row.kindCounts, c.updatedAt = datetime(row.at)
 """
 
@@ -228,7 +258,9 @@ SET c.size = row.size, c.kindCounts = row.kindCounts, c.updatedAt = datetime(row
 CREATE_LINKS = """
 UNWIND $rows AS row
 MATCH (x:Identity {key: row.a})
+USING INDEX SEEK x:Identity(key)
 MATCH (y:Identity {key: row.b})
+USING INDEX SEEK y:Identity(key)
 CREATE (x)-[:LINKED {source: row.source, at: datetime(row.at), eventId: row.eventId,
                      accepted: row.accepted, rule: row.rule, lastAt: datetime(row.lastAt)}]->(y)
 """
@@ -239,7 +271,9 @@ CREATE (x)-[:LINKED {source: row.source, at: datetime(row.at), eventId: row.even
 MERGE_LINKS = """
 UNWIND $rows AS row
 MATCH (x:Identity {key: row.a})
+USING INDEX SEEK x:Identity(key)
 MATCH (y:Identity {key: row.b})
+USING INDEX SEEK y:Identity(key)
 MERGE (x)-[r:LINKED]->(y)
 ON CREATE SET r.source = row.source, r.at = datetime(row.at), r.eventId = row.eventId,
               r.accepted = row.accepted, r.rule = row.rule, r.lastAt = datetime(row.lastAt)
@@ -255,6 +289,7 @@ SET r.accepted = row.accepted, r.rule = row.rule, r.lastAt = datetime(row.lastAt
 CREATE_TRAITS = """
 UNWIND $rows AS row
 MATCH (n:Identity {key: row.key})
+USING INDEX SEEK n:Identity(key)
 CREATE (n)-[:HAS_TRAIT]->(:Trait {name: row.name, value: row.value, source: row.source,
                                   at: datetime(row.at), eventId: row.eventId,
                                   instant: datetime(row.instant)})
@@ -264,6 +299,7 @@ CREATE (n)-[:HAS_TRAIT]->(:Trait {name: row.name, value: row.value, source: row.
 MERGE_TRAITS = """
 UNWIND $rows AS row
 MATCH (n:Identity {key: row.key})
+USING INDEX SEEK n:Identity(key)
 MERGE (n)-[:HAS_TRAIT]->(t:Trait {name: row.name})
 WITH t, row, datetime(row.at) AS at
 WHERE t.at IS NULL OR at >= t.at
@@ -280,6 +316,7 @@ CREATE (i:Interaction {id: row.id, type: row.type, channel: row.channel,
 WITH i, row
 UNWIND row.keys AS key
 MATCH (n:Identity {key: key})
+USING INDEX SEEK n:Identity(key)
 CREATE (n)-[:PERFORMED]->(i)
 """
 
@@ -293,6 +330,7 @@ ON CREATE SET i.type = row.type, i.channel = row.channel, i.at = datetime(row.at
 WITH i, row
 UNWIND row.keys AS key
 MATCH (n:Identity {key: key})
+USING INDEX SEEK n:Identity(key)
 MERGE (n)-[:PERFORMED]->(i)
 """
 
@@ -307,7 +345,9 @@ CALL {
 }
 UNWIND $rows AS row
 MATCH (n:Identity {key: row.key})
+USING INDEX SEEK n:Identity(key)
 MATCH (p:Purpose {name: row.purpose})
+USING INDEX SEEK p:Purpose(name)
 CREATE (n)-[:CONSENT {status: row.status, at: datetime(row.at),
                       expiresAt: datetime(row.expiresAt), source: row.source,
                       eventId: row.eventId, recordedAt: datetime(row.recordedAt),
