@@ -28,6 +28,7 @@ they start from indexed keys or ids and expand one customer (bounded by the rule
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import (
     AsyncIterable,
@@ -111,6 +112,9 @@ from idgraph.store.port import (
 )
 
 T = TypeVar("T")
+
+# Pauses before the retries of a read that failed in a way a retry may mend (seconds).
+READ_RETRY_PAUSES = (0.1, 0.5, 2.0)
 Row = dict[str, Any]
 Work = Callable[[AsyncManagedTransaction], Awaitable[T]]
 
@@ -491,16 +495,28 @@ class Neo4jStore:
     async def _query(self, query: LiteralString, **params: Any) -> list[Row]:
         """One read statement, as an auto-commit transaction: the statement and the
         request for its rows go in one message to the server, and no BEGIN or COMMIT
-        costs a round trip of its own (a single statement is atomic anyway)."""
+        costs a round trip of its own (a single statement is atomic anyway). What a
+        managed transaction would retry (a server restarting, a leader changing) is
+        retried here too, a few times."""
         with self._translated("read"):
-            async with self._driver.session(
-                database=self.database,
-                default_access_mode=READ_ACCESS,
-                bookmark_manager=self._driver.execute_query_bookmark_manager,
-            ) as session:
-                result = await session.run(query, params)
-                rows: list[Row] = await result.data()
-        return rows
+            for pause in READ_RETRY_PAUSES:
+                try:
+                    return await self._statement(query, params)
+                except (Neo4jError, DriverError) as exc:
+                    if not exc.is_retryable():
+                        raise
+                await asyncio.sleep(pause)
+            return await self._statement(query, params)
+
+    async def _statement(self, query: LiteralString, params: dict[str, Any]) -> list[Row]:
+        async with self._driver.session(
+            database=self.database,
+            default_access_mode=READ_ACCESS,
+            bookmark_manager=self._driver.execute_query_bookmark_manager,
+        ) as session:
+            result = await session.run(query, params)
+            rows: list[Row] = await result.data()
+            return rows
 
     async def _write_rows(self, query: LiteralString, rows: list[Row]) -> None:
         """One batch of rows in one locked write transaction (``export --to``)."""
