@@ -11,7 +11,12 @@
 3. From a separate process, for each query: an open-loop run at a fixed offered load
    (requests start on schedule whatever the earlier ones do; latency counts from the
    scheduled start), then a closed-loop run with ``--concurrency`` connections to
-   measure capacity. Every loop is bounded in count and time.
+   measure capacity. Every loop is bounded in count and time. ``--concurrency 1
+   --closed-only`` measures sequential latency (the closed loop's p50 and p99 columns).
+
+The server's CPU time per request of the closed loop (from ``/proc``, on Linux) is the
+figure that depends least on what else the machine runs; the ratio of the two queries'
+capacities is the other.
 
 Queries: ``{ __typename }`` (the framework's floor) and ``resolve`` of a random known
 email with its identifiers, traits and 20 interactions.
@@ -170,8 +175,13 @@ async def open_loop(
 async def closed_loop(
     port: int, key: str, query: str, identifiers: list[str], concurrency: int, duration: float
 ) -> Run:
-    """``concurrency`` connections, each sending its next request when the last returns."""
+    """``concurrency`` connections, each sending its next request when the last returns
+    (after 50 requests that warm up the server's caches)."""
     payloads = Payloads(query, identifiers, 2)
+    warm = await Connection.open(port, key)
+    for _ in range(50):
+        await timed(warm, payloads.next())
+    warm.close()
     latencies: list[float] = []
     errors = 0
     start = time.perf_counter()
@@ -193,6 +203,15 @@ async def closed_loop(
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     return Run(len(latencies), errors, time.perf_counter() - start, latencies)
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User plus system CPU time of a process so far, or None where ``/proc`` is not."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def drive(
@@ -281,6 +300,9 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=20.0, help="seconds per open run")
     parser.add_argument("--concurrency", type=int, default=16, help="closed-loop clients")
     parser.add_argument("--capacity-seconds", type=float, default=10.0)
+    parser.add_argument(
+        "--closed-only", action="store_true", help="no open-loop run (e.g. sequential latency)"
+    )
     args = parser.parse_args()
     if not (
         0 < args.rate <= 5000
@@ -320,9 +342,14 @@ def main() -> None:
                     ("{ __typename }", TRIVIAL),
                     ("resolve + 20 interactions", RESOLVE),
                 ]:
-                    fixed = driver.submit(
-                        drive, "open", port, key, query, emails, args.rate, args.duration
-                    ).result()
+                    fixed = (
+                        None
+                        if args.closed_only
+                        else driver.submit(
+                            drive, "open", port, key, query, emails, args.rate, args.duration
+                        ).result()
+                    )
+                    cpu_before = cpu_seconds(server.pid)
                     top = driver.submit(
                         drive,
                         "closed",
@@ -333,23 +360,46 @@ def main() -> None:
                         args.concurrency,
                         args.capacity_seconds,
                     ).result()
+                    cpu_after = cpu_seconds(server.pid)
                     capacity[name] = top.requests / top.seconds
+                    cpu = (
+                        f"{(cpu_after - cpu_before) / top.requests * 1000:.2f}"
+                        if cpu_before is not None and cpu_after is not None and top.requests
+                        else "-"
+                    )
                     rows.append(
                         [
                             name,
-                            f"{args.rate:,.0f}",
-                            f"{fixed.requests / fixed.seconds:,.0f}",
-                            f"{fixed.percentile(50):.2f}",
-                            f"{fixed.percentile(95):.2f}",
-                            f"{fixed.percentile(99):.2f}",
-                            str(fixed.errors + top.errors),
+                            *(
+                                [
+                                    f"{args.rate:,.0f}",
+                                    f"{fixed.requests / fixed.seconds:,.0f}",
+                                    f"{fixed.percentile(50):.2f}",
+                                    f"{fixed.percentile(95):.2f}",
+                                    f"{fixed.percentile(99):.2f}",
+                                ]
+                                if fixed
+                                else ["-"] * 5
+                            ),
+                            str((fixed.errors if fixed else 0) + top.errors),
                             f"{capacity[name]:,.0f}",
+                            f"{top.percentile(50):.2f}",
+                            f"{top.percentile(99):.2f}",
+                            cpu,
                         ]
                     )
         finally:
             stop(server)
-    header = ["query", "offered/s", "served/s", "p50 ms", "p95 ms", "p99 ms", "errors", "max req/s"]
+    header = [
+        "query", "offered/s", "served/s", "p50 ms", "p95 ms", "p99 ms", "errors",
+        "max req/s", "closed p50", "closed p99", "CPU ms/req",
+    ]  # fmt: skip
     print(f"store: {store.split('://')[0]}, {args.events:,} events; one uvicorn worker on {HOST}")
+    opened = "" if args.closed_only else f"{args.rate:,.0f} req/s for {args.duration:g} s; "
+    print(
+        f"open loop: {opened or 'none; '}closed loop: {args.concurrency} connections "
+        f"for {args.capacity_seconds:g} s"
+    )
     print(table(header, rows))
     trivial, resolve = capacity.values()
     print(f"resolve capacity = {resolve / trivial:.0%} of the trivial query's (target ≥ 50%)")

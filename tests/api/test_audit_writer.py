@@ -1,14 +1,21 @@
-"""The audit writer: concurrent requests share write transactions, and no entry is lost,
-neither while the application runs nor when it stops."""
+"""The audit writer: queries answer without waiting for their audit write, requests
+share write transactions, and no entry is lost, neither while the application runs (a
+failed write is retried; the log read through the API holds every entry handed over)
+nor when it stops."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
 
 from idgraph.api.audit import AuditWriter
 from idgraph.config import Settings
 from idgraph.domain.access import AuditEntry
 from idgraph.domain.model import utcnow
+from idgraph.errors import StoreError
 from idgraph.service import IdentityGraph
 from idgraph.store.port import Store
 from tests.api.conftest import open_api
@@ -19,8 +26,31 @@ REQUESTS = 12
 RESOLVE = 'query($v: String!) { resolve(identifier: {kind: "email", value: $v}) { id } }'
 
 
+AUDIT = "{ auditLog(first: 100) { edges { node { customerId } } } }"
+
+
 def entry(n: int) -> AuditEntry:
     return AuditEntry(utcnow(), "tester", "support", "resolve", f"cus_{n}", "")
+
+
+class GatedStore:
+    """Forwards to a store; its audit writes wait until the gate opens, and the first
+    ``failures`` of them fail."""
+
+    def __init__(self, store: Store, failures: int = 0) -> None:
+        self._store = store
+        self.gate = asyncio.Event()
+        self.failures = failures
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    async def append_audit(self, entries: Sequence[AuditEntry]) -> None:
+        await self.gate.wait()
+        if self.failures:
+            self.failures -= 1
+            raise StoreError("the store is unavailable")
+        await self._store.append_audit(entries)
 
 
 async def test_concurrent_requests_are_each_audited(
@@ -33,8 +63,8 @@ async def test_concurrent_requests_are_each_audited(
             *(api.data(RESOLVE, {"v": f"p{n}@x.com"}) for n in range(REQUESTS)),
             api.data(RESOLVE, {"v": "nobody@x.com"}),
         )
-        # each response left with its entry written: the log holds them all already
-        entries = await store.audit_log(customer_id=None, limit=100)
+    # stopping the application wrote what was pending: the log holds them all
+    entries = await store.audit_log(customer_id=None, limit=100)
     found = {a["resolve"]["id"] for a in answers if a["resolve"]}
     assert len(found) == REQUESTS
     assert sorted(e.customer_id or "" for e in entries) == sorted(["", *found])
@@ -58,7 +88,7 @@ async def test_one_write_holds_at_most_max_batch_entries(store: Store) -> None:
     writer.start()
     await asyncio.gather(*(writer.write([entry(n), entry(n + 100)]) for n in range(REQUESTS)))
     await writer.close()
-    assert counting.calls["append_audit"] == REQUESTS // 2  # two trails of two per write
+    assert counting.calls["append_audit"] == 5  # 24 entries, at most 5 per write
     assert len(await store.audit_log(customer_id=None, limit=100)) == 2 * REQUESTS
 
 
@@ -72,3 +102,69 @@ async def test_closing_writes_what_is_pending(store: Store) -> None:
     assert len(await store.audit_log(customer_id=None, limit=100)) == REQUESTS
     await writer.write([entry(REQUESTS)])  # after close: written at once
     assert len(await store.audit_log(customer_id=None, limit=100)) == REQUESTS + 1
+
+
+async def test_a_query_answers_before_its_audit_is_written(
+    store: Store, settings: Settings, graph: IdentityGraph
+) -> None:
+    await graph.ingest([event("email:p0@x.com")])
+    gated = GatedStore(store)
+    async for api in open_api(settings, gated):  # type: ignore[arg-type]
+        found = (await api.data(RESOLVE, {"v": "p0@x.com"}))["resolve"]
+        assert await store.audit_log(customer_id=None, limit=10) == []  # still handed over
+        gated.gate.set()
+        log = (await api.data(AUDIT))["auditLog"]  # reads what was handed over
+        assert [e["node"]["customerId"] for e in log["edges"]] == [found["id"]]
+
+
+async def test_a_mutation_answers_once_its_audit_is_written(
+    store: Store, settings: Settings, graph: IdentityGraph
+) -> None:
+    await graph.ingest([event("email:p0@x.com"), event("email:p1@x.com")])
+    gated = GatedStore(store)
+    link = (
+        'mutation { link(a: {kind: "email", value: "p0@x.com"}, '
+        'b: {kind: "email", value: "p1@x.com"}, reason: "same") { userErrors { message } } }'
+    )
+    async for api in open_api(settings, gated):  # type: ignore[arg-type]
+        answer = asyncio.ensure_future(api.data(link))
+        for _ in range(100):  # the link is applied; its answer waits for the audit
+            if await graph.customer_of("email:p0@x.com") == await graph.customer_of(
+                "email:p1@x.com"
+            ):
+                break
+            await asyncio.sleep(0.01)
+        assert not answer.done()
+        gated.gate.set()
+        assert (await answer)["link"]["userErrors"] == []
+        [written] = await store.audit_log(customer_id=None, limit=10)
+        assert written.operation == "link"
+
+
+async def test_a_failed_write_keeps_its_entries_for_the_next(store: Store) -> None:
+    gated = GatedStore(store, failures=1)
+    gated.gate.set()
+    writer = AuditWriter(gated)  # type: ignore[arg-type]
+    writer.start()
+    await writer.write([entry(1), entry(2)])
+    with pytest.raises(StoreError):  # those waiting for that write learn it failed
+        await writer.flush()
+    await writer.write([entry(3)])
+    await writer.flush()  # the retry wrote all three, in order
+    await writer.close()
+    entries = await store.audit_log(customer_id=None, limit=10)
+    assert [e.customer_id for e in reversed(entries)] == ["cus_1", "cus_2", "cus_3"]
+
+
+async def test_a_full_backlog_makes_requests_wait_for_their_write(store: Store) -> None:
+    gated = GatedStore(store)
+    writer = AuditWriter(gated, max_backlog=3)  # type: ignore[arg-type]
+    writer.start()
+    await writer.write([entry(1), entry(2)])  # under the bound: handed over
+    waiting = asyncio.ensure_future(writer.write([entry(3)]))
+    await asyncio.sleep(0.01)
+    assert not waiting.done()
+    gated.gate.set()
+    await waiting
+    assert len(await store.audit_log(customer_id=None, limit=10)) == 3
+    await writer.close()

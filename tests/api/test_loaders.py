@@ -33,6 +33,12 @@ class CountingStore:
         return counted
 
 
+def reads(calls: Counter[str]) -> dict[str, int]:
+    """The store calls but audit writes, which a query leaves to the application's
+    writer: they may land after its response (see tests/api/test_audit_writer.py)."""
+    return {name: n for name, n in calls.items() if name != "append_audit"}
+
+
 async def seed(graph: IdentityGraph) -> None:
     await graph.ingest(
         [
@@ -99,14 +105,14 @@ async def test_a_resolve_reads_its_customer_in_one_call_whatever_the_fragments(
     async for api in open_api(settings, counting):  # type: ignore[arg-type]
         counting.calls.clear()  # the key made for the client
         first = (await api.data(query, variables))["resolve"]
-        reads = dict(counting.calls)
+        read_first = reads(counting.calls)
         counting.calls.clear()
         after = query.replace("first: $n", "first: $n, after: $after").replace(
             "$n: Int", "$n: Int, $after: String"
         )
         cursor = first["interactions"]["edges"][0]["cursor"]
         second = (await api.data(after, {**variables, "after": cursor}))["resolve"]
-    assert reads == {"key_by_hash": 1, "profiles": 1, "append_audit": 1}
+    assert read_first == {"key_by_hash": 1, "profiles": 1}
     assert {"value": "p1@x.com"} in nodes(first["identifiers"])
     assert nodes(first["devices"])
     assert nodes(first["traits"]) == [{"name": "name"}]
@@ -131,7 +137,7 @@ async def test_any_page_of_a_customers_nodes_and_traits_comes_from_the_one_read(
         cursor = first["identifiers"]["edges"][0]["cursor"]
         counting.calls.clear()
         second = (await api.data(query, {**variables, "after": cursor}))["resolve"]
-    assert counting.calls == {"profiles": 1, "append_audit": 1}  # the key is cached
+    assert reads(counting.calls) == {"profiles": 1}  # the key is cached
     assert first["identifiers"]["totalCount"] == second["identifiers"]["totalCount"] == 3
     assert [n["value"] for n in nodes(first["identifiers"])] == ["c1"]
     assert [n["value"] for n in nodes(second["identifiers"])] == ["p1@x.com"]

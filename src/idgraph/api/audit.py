@@ -1,46 +1,62 @@
 """The audit trail: every read or change of personal data, collected while a request
-runs and written when it ends, before its response leaves.
+runs and handed to the application's :class:`AuditWriter` when it ends.
 
-Requests do not write their trails one by one: the application's :class:`AuditWriter`
-puts the trails of all requests waiting at one moment in one ``append_audit`` call (a
-group commit), so under load many requests share one write transaction."""
+The writer commits the trails of many requests together, off their path: a query
+answers without waiting for a write transaction, and the store sees one write per
+``FLUSH_SECONDS`` at most instead of one per request (on SQLite, each commit by the
+audit's connection also empties the read connection's page cache)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections import deque
+import logging
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from strawberry.extensions import SchemaExtension
+from strawberry.types.graphql import OperationType
 
 from idgraph.domain.access import AuditEntry, Operation
 from idgraph.domain.model import utcnow
 from idgraph.store.port import Store
 
-MAX_BATCH = 1_000
+MAX_BATCH = 1_000  # entries per store write
+FLUSH_SECONDS = 0.02  # how long handed-over entries may wait for their write
+MAX_BACKLOG = 10_000  # entries waiting before requests wait for their write
+RETRY_SECONDS = 0.5  # pause after a failed write
+
+logger = logging.getLogger(__name__)
 
 
 class AuditWriter:
-    """Writes audit entries in group commits, for the whole application.
+    """Writes audit entries for the whole application, in group commits.
 
-    :meth:`write` returns once the transaction holding the entries has committed, so a
-    response never leaves before its audit trail is in the store: no read is ever
-    unaudited. A crash loses only the trails of requests still in flight, and those
-    answered nothing. While one write runs, the trails handed over meanwhile wait and
-    then go together in the next (at most ``max_batch`` entries per write): at low load
-    a request waits for its own write, as if it wrote it itself; at high load one
-    transaction, one commit and one WAL append serve many requests.
+    Nothing handed over is dropped: a write that fails keeps its entries, in order, for
+    the next one; :meth:`close` (the application's shutdown) writes what is pending; and
+    :meth:`flush` lets a reader of the audit log in this process see every entry handed
+    over before. A crash loses at most the entries of the last ``flush_seconds``.
 
-    The queue is bounded by the requests in flight, as each waits for its entries. The
-    application's lifespan starts the writer and closes it, which writes what is left.
+    What may wait is bounded: once ``max_backlog`` entries are pending (the store is slow
+    or failing), :meth:`write` waits for their commit and raises what the store raised,
+    so reads do not run ahead of their audit. Changes pass ``wait=True``: a change is
+    applied and audited whole before its response leaves.
     """
 
-    def __init__(self, store: Store, max_batch: int = MAX_BATCH) -> None:
+    def __init__(
+        self,
+        store: Store,
+        max_batch: int = MAX_BATCH,
+        flush_seconds: float = FLUSH_SECONDS,
+        max_backlog: int = MAX_BACKLOG,
+    ) -> None:
         self.store = store
         self.max_batch = max_batch
-        self._pending: deque[tuple[Sequence[AuditEntry], asyncio.Future[None]]] = deque()
-        self._wakeup = asyncio.Event()
+        self.flush_seconds = flush_seconds
+        self.max_backlog = max_backlog
+        self._pending: list[AuditEntry] = []
+        self._waiting: list[asyncio.Future[None]] = []  # callers waiting for a commit
+        self._wakeup = asyncio.Event()  # entries were handed over
+        self._urgent = asyncio.Event()  # someone waits: write without lingering
         self._closing = False
         self._task: asyncio.Task[None] | None = None
 
@@ -48,50 +64,88 @@ class AuditWriter:
         self._task = asyncio.create_task(self._run(), name="idgraph-audit-writer")
 
     async def close(self) -> None:
-        """Write every pending entry, then stop."""
+        """Write every pending entry, then stop; raise what the store raised if it
+        could not write them."""
         self._closing = True
         self._wakeup.set()
+        self._urgent.set()
         if self._task is not None:
             await self._task
 
-    async def write(self, entries: Sequence[AuditEntry]) -> None:
-        """Return once ``entries`` are committed; raise what the store raised if not.
-        Before :meth:`start` or after :meth:`close`, the entries are written at once."""
-        if self._task is None or self._task.done():
+    @property
+    def _running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def write(self, entries: Sequence[AuditEntry], *, wait: bool = False) -> None:
+        """Hand ``entries`` over; with ``wait`` (or a full backlog) return once they
+        are committed, raising what the store raised if they are not. Before
+        :meth:`start` or after :meth:`close`, the entries are written at once."""
+        if not self._running:
             await self.store.append_audit(entries)
             return
-        committed = asyncio.get_running_loop().create_future()
-        self._pending.append((entries, committed))
+        self._pending.extend(entries)
         self._wakeup.set()
-        await committed
+        if wait or len(self._pending) >= self.max_backlog:
+            await self._committed()
+
+    async def flush(self) -> None:
+        """Return once every entry handed over so far is committed."""
+        if self._running and self._pending:
+            await self._committed()
+
+    def _committed(self) -> asyncio.Future[None]:
+        committed = asyncio.get_running_loop().create_future()
+        self._waiting.append(committed)
+        self._urgent.set()
+        return committed
 
     async def _run(self) -> None:
-        while self._pending or not self._closing:
+        while True:
             if not self._pending:
+                if self._closing:
+                    return
                 await self._wakeup.wait()
                 self._wakeup.clear()
                 continue
-            await self._write_batch()
+            if not self._urgent.is_set():  # let more requests hand theirs over
+                try:
+                    async with asyncio.timeout(self.flush_seconds):
+                        await self._urgent.wait()
+                except TimeoutError:
+                    pass
+            if not await self._write_pending():
+                await asyncio.sleep(RETRY_SECONDS)
 
-    async def _write_batch(self) -> None:
-        batch: list[AuditEntry] = []
-        waiting: list[asyncio.Future[None]] = []
-        while self._pending and (
-            not batch or len(batch) + len(self._pending[0][0]) <= self.max_batch
-        ):
-            entries, committed = self._pending.popleft()
-            batch.extend(entries)
-            waiting.append(committed)
+    async def _write_pending(self) -> bool:
+        """Write what is pending, also what is handed over meanwhile, in writes of
+        ``max_batch``; then wake those waiting. A failed write keeps what it did not
+        commit and fails those waiting (while closing, it raises); True if all went."""
+        self._urgent.clear()
         try:
-            await self.store.append_audit(batch)
-        except Exception as exc:  # each waiting request fails as if it had written
-            for committed in waiting:
-                if not committed.done():  # its request may have been cancelled
-                    committed.set_exception(exc)
-        else:
-            for committed in waiting:
-                if not committed.done():
-                    committed.set_result(None)
+            while self._pending:
+                batch = self._pending[: self.max_batch]
+                await self.store.append_audit(batch)
+                del self._pending[: len(batch)]
+        except Exception as exc:
+            logger.error(
+                "audit write failed (%s); %d entries kept", type(exc).__name__, len(self._pending)
+            )
+            self._wake(exc)
+            if self._closing:
+                raise
+            return False
+        self._wake(None)
+        return True
+
+    def _wake(self, error: Exception | None) -> None:
+        waiting, self._waiting = self._waiting, []
+        for committed in waiting:
+            if committed.done():  # its request was cancelled
+                continue
+            if error is None:
+                committed.set_result(None)
+            else:
+                committed.set_exception(error)
 
 
 @dataclass
@@ -112,15 +166,17 @@ class AuditTrail:
                 AuditEntry(now, self.actor, self.purpose, operation, customer_id, detail)
             )
 
-    async def flush(self) -> None:
+    async def flush(self, *, wait: bool = False) -> None:
         if self.entries:
             entries, self.entries = self.entries, []
-            await self.writer.write(entries)
+            await self.writer.write(entries, wait=wait)
 
 
 class FlushAudit(SchemaExtension):
-    """Writes the request's audit trail once the operation has run."""
+    """Hands the request's audit trail over once the operation has run; a mutation
+    waits for its commit."""
 
     async def on_operation(self) -> AsyncIterator[None]:
         yield
-        await self.execution_context.context.audit.flush()
+        context = self.execution_context
+        await context.context.audit.flush(wait=context.operation_type is OperationType.MUTATION)

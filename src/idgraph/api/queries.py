@@ -185,6 +185,7 @@ class Query(SegmentQueries):
             if not seq.isdigit():
                 raise InvalidInput("after: not a cursor of auditLog from this API")
             before = int(seq)
+        await info.context.audit_writer.flush()  # the log holds what was handed over
         entries = await info.context.graph.store.audit_log(
             customer_id=customer_id, limit=size + 1, before=before
         )

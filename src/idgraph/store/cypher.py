@@ -741,17 +741,15 @@ RETURN count(k) AS found
 
 # Reserves ``$count`` sequence numbers; the counter node's lock orders concurrent appenders
 # (audit entries do not take the writers' lock, so reads being audited never wait on ingest).
-RESERVE_AUDIT_SEQ = """
+APPEND_AUDIT = """
 MERGE (m:IdgraphMeta {name: 'audit_seq'})
 ON CREATE SET m.value = 0
 WITH m, m.value AS last
-SET m.value = last + $count
-RETURN last
-"""
-
-CREATE_AUDIT_ENTRIES = """
-UNWIND $rows AS row
-CREATE (:AuditEntry {seq: row.seq, at: datetime(row.at), actor: row.actor,
+SET m.value = last + size($rows)
+WITH last
+UNWIND range(0, size($rows) - 1) AS i
+WITH last + i + 1 AS seq, $rows[i] AS row
+CREATE (:AuditEntry {seq: seq, at: datetime(row.at), actor: row.actor,
                      purpose: row.purpose, operation: row.operation,
                      customerId: row.customerId, detail: row.detail})
 """

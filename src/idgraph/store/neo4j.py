@@ -28,6 +28,7 @@ they start from indexed keys or ids and expand one customer (bounded by the rule
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import (
     AsyncIterable,
@@ -45,7 +46,14 @@ from datetime import UTC, date, datetime
 from functools import partial
 from typing import Any, LiteralString, TypeVar, cast
 
-from neo4j import AsyncGraphDatabase, AsyncManagedTransaction, AsyncTransaction, Record
+from neo4j import (
+    READ_ACCESS,
+    AsyncGraphDatabase,
+    AsyncManagedTransaction,
+    AsyncTransaction,
+    Record,
+    RoutingControl,
+)
 from neo4j.exceptions import AuthError, DriverError, Neo4jError, ServiceUnavailable, SessionExpired
 
 from idgraph.config import Neo4jSettings
@@ -104,6 +112,9 @@ from idgraph.store.port import (
 )
 
 T = TypeVar("T")
+
+# Pauses before the retries of a read that failed in a way a retry may mend (seconds).
+READ_RETRY_PAUSES = (0.1, 0.5, 2.0)
 Row = dict[str, Any]
 Work = Callable[[AsyncManagedTransaction], Awaitable[T]]
 
@@ -482,12 +493,30 @@ class Neo4jStore:
                 return await session.execute_read(work)
 
     async def _query(self, query: LiteralString, **params: Any) -> list[Row]:
-        """One read statement in its own managed transaction."""
+        """One read statement, as an auto-commit transaction: the statement and the
+        request for its rows go in one message to the server, and no BEGIN or COMMIT
+        costs a round trip of its own (a single statement is atomic anyway). What a
+        managed transaction would retry (a server restarting, a leader changing) is
+        retried here too, a few times."""
+        with self._translated("read"):
+            for pause in READ_RETRY_PAUSES:
+                try:
+                    return await self._statement(query, params)
+                except (Neo4jError, DriverError) as exc:
+                    if not exc.is_retryable():
+                        raise
+                await asyncio.sleep(pause)
+            return await self._statement(query, params)
 
-        async def work(tx: AsyncManagedTransaction) -> list[Row]:
-            return await _rows(tx, query, **params)
-
-        return await self._read(work)
+    async def _statement(self, query: LiteralString, params: dict[str, Any]) -> list[Row]:
+        async with self._driver.session(
+            database=self.database,
+            default_access_mode=READ_ACCESS,
+            bookmark_manager=self._driver.execute_query_bookmark_manager,
+        ) as session:
+            result = await session.run(query, params)
+            rows: list[Row] = await result.data()
+            return rows
 
     async def _write_rows(self, query: LiteralString, rows: list[Row]) -> None:
         """One batch of rows in one locked write transaction (``export --to``)."""
@@ -1028,24 +1057,27 @@ class Neo4jStore:
             raise NotFound(f"no API key named {name!r}")
 
     async def append_audit(self, entries: Sequence[AuditEntry]) -> None:
-        async def work(tx: AsyncManagedTransaction) -> None:
-            last = (await _rows(tx, cypher.RESERVE_AUDIT_SEQ, count=len(entries)))[0]["last"]
-            rows = [
-                {
-                    "seq": last + i,
-                    "at": _iso(e.at),
-                    "actor": e.actor,
-                    "purpose": e.purpose,
-                    "operation": e.operation,
-                    "customerId": e.customer_id,
-                    "detail": e.detail,
-                }
-                for i, e in enumerate(entries, start=1)
-            ]
-            await _run(tx, cypher.CREATE_AUDIT_ENTRIES, rows=rows)
-
-        if entries:
-            await self._write(work)
+        """One statement that reserves the entries' sequence numbers and creates them:
+        with its transaction's BEGIN, one round trip before the commit."""
+        rows = [
+            {
+                "at": _iso(e.at),
+                "actor": e.actor,
+                "purpose": e.purpose,
+                "operation": e.operation,
+                "customerId": e.customer_id,
+                "detail": e.detail,
+            }
+            for e in entries
+        ]
+        if rows:
+            with self._translated("write"):
+                await self._driver.execute_query(
+                    cypher.APPEND_AUDIT,
+                    {"rows": rows},
+                    routing_=RoutingControl.WRITE,
+                    database_=self.database,
+                )
 
     async def audit_log(
         self, *, customer_id: str | None, limit: int, before: int | None = None
