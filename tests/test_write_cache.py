@@ -190,3 +190,18 @@ async def test_customers_with_the_same_counts_share_them_and_grow_apart(tmp_path
     assert dict(store._cache.customers[idb][1].kind_counts) == {"email": 1, "cookie": 1}
     assert await graph.check() == []
     await store.close()
+
+
+async def test_a_node_another_writer_added_is_found_after_the_cache_held_every_node(
+    pair: tuple[IdentityGraph, IdentityGraph],
+):
+    """A new file's nodes are all remembered, so the first store looks up no key it does
+    not know, until another writer commits."""
+    first, second = pair
+    await first.ingest([event("email:a@example.com")])
+    await second.ingest([event("email:b@example.com", "cookie:b")])
+    result = await first.ingest([event("cookie:b", "phone:+16502530002")])
+    assert result.new_nodes == 1
+    b = await customer(first, "email:b@example.com")
+    assert await customer(first, "phone:+16502530002") == b
+    assert await first.check() == []

@@ -508,7 +508,9 @@ class SqliteStore:
         try:
             with self._write() as db:
                 cache.check(db.execute("PRAGMA data_version").fetchone()[0])
-                self._remember(cache.missing(keys))
+                missing = cache.missing(keys)
+                if missing and not cache.holds_every_node(self._max_node_id()):
+                    self._remember(missing)
                 node_ids: dict[str, int] = {}
                 node_customer: dict[str, str] = {}
                 customers: dict[str, CustomerState] = {}
@@ -544,6 +546,9 @@ class SqliteStore:
             raise
         cache.learn(plan, node_ids, cluster_of, linked)
         return plan
+
+    def _max_node_id(self) -> int:
+        return int(self._db.execute("SELECT max(id) FROM nodes").fetchone()[0] or 0)
 
     def _remember(self, keys: list[str]) -> None:
         """Read the stored nodes among ``keys`` and their customers into the cache, in
@@ -617,7 +622,7 @@ class SqliteStore:
         )
         for merge in plan.merges:
             self._merge(merge.absorbed, merge.survivor, cluster_of, plan.at)
-        node_id = (db.execute("SELECT max(id) FROM nodes").fetchone()[0] or 0) + 1
+        node_id = self._max_node_id() + 1
         rows = []
         # Ids are given in key order, so the rows go in order of both the table (ids only
         # grow) and its index on ``key`` (random values): see the comment on links below.
@@ -1656,7 +1661,7 @@ class SqliteStore:
                 list({n.customer_id for n in batch.nodes}),
             )
         )
-        node_id = (db.execute("SELECT max(id) FROM nodes").fetchone()[0] or 0) + 1
+        node_id = self._max_node_id() + 1
         db.executemany(
             "INSERT INTO nodes VALUES (?, ?, ?, ?, ?, ?, ?)",
             [

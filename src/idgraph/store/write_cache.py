@@ -15,7 +15,9 @@ store keeps what it read and what it wrote:
   evidence for an accepted pair changes nothing, so it is not written again (a bulk
   ingest sees most pairs many times).
 
-It holds positive facts only: a key it does not know is looked up in the file. It is
+It holds positive facts only: a key it does not know is looked up in the file, unless
+the cache holds every node of the file (``holds_every_node``: a bulk ingest into a new
+file), when such a key is new. It is
 honest while the store's connection is the file's only writer, which the store checks
 inside every write transaction: SQLite's ``PRAGMA data_version`` changes when another
 connection commits (another process, or the store's own audit connection), and then
@@ -82,6 +84,12 @@ class WriteCache:
     def missing(self, keys: Iterable[str]) -> list[str]:
         nodes = self.nodes
         return [k for k in keys if k not in nodes]
+
+    def holds_every_node(self, max_node_id: int) -> bool:
+        """Whether every node of the file is remembered, given the file's largest node
+        id: ids are given in order from 1 and the remembered ones are distinct ids of
+        the file, so as many as the largest id are all of them."""
+        return len(self.nodes) == max_node_id
 
     def remember(self, key: str, node: int, cluster: int, state: CustomerState) -> None:
         """A node and its customer, as read from the file in this transaction."""
