@@ -507,7 +507,10 @@ class SqliteStore:
         cache = self._cache
         try:
             with self._write() as db:
-                cache.check(db.execute("PRAGMA data_version").fetchone()[0])
+                if cache.check(db.execute("PRAGMA data_version").fetchone()[0]):
+                    cache.start_events(
+                        db.execute("SELECT 1 FROM events LIMIT 1").fetchone() is not None
+                    )
                 missing = cache.missing(keys)
                 if missing and not cache.holds_every_node(self._max_node_id()):
                     self._remember(missing)
@@ -524,16 +527,19 @@ class SqliteStore:
                     if cid not in customers:
                         cluster, customers[cid] = cache.customers[cid]
                         cluster_of[cid] = [cluster, customers[cid].size]
-                snapshot = Snapshot(
-                    node_customer=node_customer,
-                    customers=customers,
-                    bans=self._bans_between(cluster_of),
-                    seen_events={
+                seen = cache.seen(event_ids)
+                if seen is None:
+                    seen = {
                         r[0]
                         for r in self._select_in(
                             "SELECT id FROM events WHERE id IN ({marks})", list(event_ids)
                         )
-                    },
+                    }
+                snapshot = Snapshot(
+                    node_customer=node_customer,
+                    customers=customers,
+                    bans=self._bans_between(cluster_of),
+                    seen_events=seen,
                     erased_keys=self._erased(keys),
                 )
                 plan = planner(snapshot)

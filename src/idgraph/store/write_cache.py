@@ -13,7 +13,10 @@ store keeps what it read and what it wrote:
   whole customers; nodes are never visited one by one);
 - ``linked``: node pairs (``pair_code``) whose link the store wrote as accepted: more
   evidence for an accepted pair changes nothing, so it is not written again (a bulk
-  ingest sees most pairs many times).
+  ingest sees most pairs many times);
+- ``events``: every event id of the file, kept only when the cache started on a file
+  without events (a bulk load into a new file); a batch's ids are then checked here
+  instead of in the file (``seen``).
 
 It holds positive facts only: a key it does not know is looked up in the file, unless
 the cache holds every node of the file (``holds_every_node``: a bulk ingest into a new
@@ -26,7 +29,8 @@ everything too.
 
 Memory is bounded: past ``max_nodes`` remembered nodes (about 250 bytes each, with
 their customers) or accepted pairs (about 80 bytes each) everything is forgotten and
-remembering starts again. Customers share their per-kind counts: a few thousand
+remembering starts again; past ``max_nodes`` event ids (about 100 bytes each) the event
+ids alone are forgotten. Customers share their per-kind counts: a few thousand
 distinct count maps serve hundreds of thousands of customers (a small dict is ~200
 bytes), so the maps are kept once each (``shared_counts``) and never changed in place
 (the planner copies what it grows).
@@ -56,6 +60,7 @@ class WriteCache:
         self.customers: dict[str, tuple[int, CustomerState]] = {}
         self.absorbed: dict[str, str] = {}
         self.linked: set[int] = set()
+        self.events: set[str] | None = None
         self._counts: dict[frozenset[tuple[str, int]], Mapping[str, int]] = {}
 
     def clear(self) -> None:
@@ -65,6 +70,7 @@ class WriteCache:
         self.customers = {}
         self.absorbed = {}
         self.linked = set()
+        self.events = None
         self._counts = {}
 
     def shared_counts(self, counts: Mapping[str, int]) -> Mapping[str, int]:
@@ -75,11 +81,25 @@ class WriteCache:
             shared = self._counts[items] = MappingProxyType(dict(counts))
         return shared
 
-    def check(self, version: int) -> None:
-        """Call inside the write transaction with the file's ``PRAGMA data_version``."""
-        if version != self.version:
-            self.clear()
-            self.version = version
+    def check(self, version: int) -> bool:
+        """Call inside the write transaction with the file's ``PRAGMA data_version``.
+        True if the cache starts again (then call ``start_events``)."""
+        if version == self.version:
+            return False
+        self.clear()
+        self.version = version
+        return True
+
+    def start_events(self, file_has_events: bool) -> None:
+        """Keep every event id from now on if the file has none yet."""
+        self.events = None if file_has_events else set()
+
+    def seen(self, event_ids: Iterable[str]) -> set[str] | None:
+        """Which of ``event_ids`` the file holds, or None if the cache cannot tell."""
+        events = self.events
+        if events is None:
+            return None
+        return {e for e in event_ids if e in events}
 
     def missing(self, keys: Iterable[str]) -> list[str]:
         nodes = self.nodes
@@ -134,5 +154,9 @@ class WriteCache:
         for new in plan.new_nodes:
             nodes[new.node.key] = (node_ids[new.node.key], new.customer_id)
         self.linked.update(linked)
+        if self.events is not None:
+            self.events.update(plan.applied_events)
+            if len(self.events) > self.max_nodes:
+                self.events = None  # the file is asked again
         if len(nodes) > self.max_nodes or len(self.linked) > self.max_nodes:
             self.clear()
