@@ -1667,7 +1667,7 @@ class SqliteStore:
                 list({n.customer_id for n in batch.nodes}),
             )
         )
-        node_id = self._max_node_id() + 1
+        node_id = (db.execute("SELECT max(id) FROM nodes").fetchone()[0] or 0) + 1
         db.executemany(
             "INSERT INTO nodes VALUES (?, ?, ?, ?, ?, ?, ?)",
             [

@@ -20,12 +20,11 @@ store keeps what it read and what it wrote:
 
 It holds positive facts only: a key it does not know is looked up in the file, unless
 the cache holds every node of the file (``holds_every_node``: a bulk ingest into a new
-file), when such a key is new. It is
-honest while the store's connection is the file's only writer, which the store checks
-inside every write transaction: SQLite's ``PRAGMA data_version`` changes when another
-connection commits (another process, or the store's own audit connection), and then
-everything is forgotten. The store's own writes that split or erase customers forget
-everything too.
+file), when such a key is new. It is honest while the store's connection is the file's
+only writer, which the store checks inside every write transaction: SQLite's ``PRAGMA
+data_version`` changes when another connection commits (another process, or the
+store's own audit connection), and then everything is forgotten. The store's own writes
+that split or erase customers forget everything too.
 
 Memory is bounded: past ``max_nodes`` remembered nodes (about 250 bytes each, with
 their customers) or accepted pairs (about 80 bytes each) everything is forgotten and
