@@ -190,3 +190,65 @@ async def test_customers_with_the_same_counts_share_them_and_grow_apart(tmp_path
     assert dict(store._cache.customers[idb][1].kind_counts) == {"email": 1, "cookie": 1}
     assert await graph.check() == []
     await store.close()
+
+
+async def test_a_node_another_writer_added_is_found_after_the_cache_held_every_node(
+    pair: tuple[IdentityGraph, IdentityGraph],
+):
+    """A new file's nodes are all remembered, so the first store looks up no key it does
+    not know, until another writer commits."""
+    first, second = pair
+    await first.ingest([event("email:a@example.com")])
+    await second.ingest([event("email:b@example.com", "cookie:b")])
+    result = await first.ingest([event("cookie:b", "phone:+16502530002")])
+    assert result.new_nodes == 1
+    b = await customer(first, "email:b@example.com")
+    assert await customer(first, "phone:+16502530002") == b
+    assert await first.check() == []
+
+
+async def test_events_another_writer_applied_are_duplicates_after_the_cache_held_every_event(
+    pair: tuple[IdentityGraph, IdentityGraph],
+):
+    """On a new file the first store keeps every event id and asks the file none, until
+    another writer commits."""
+    first, second = pair
+    await first.ingest([event("email:e@example.com", event_id="evt-1")])
+    again = await first.ingest([event("email:e@example.com", event_id="evt-1")])
+    assert again.outcomes[0].outcome is Outcome.DUPLICATE
+    await second.ingest([event("email:f@example.com", event_id="evt-2")])
+    result = await first.ingest(
+        [
+            event("email:f@example.com", event_id="evt-2"),
+            event("email:e@example.com", event_id="evt-1"),
+            event("email:g@example.com", event_id="evt-3"),
+        ]
+    )
+    outcomes = [o.outcome for o in result.outcomes]
+    assert outcomes == [Outcome.DUPLICATE, Outcome.DUPLICATE, Outcome.ACCEPTED]
+
+
+async def test_a_store_opened_on_a_file_with_events_asks_the_file(tmp_path: Path):
+    settings = Settings()
+    store = SqliteStore(tmp_path / "s.db", erasure_key=ERASURE_KEY)
+    await IdentityGraph(store, settings).ingest([event("email:h@example.com", event_id="e-1")])
+    await store.close()
+    store = SqliteStore(tmp_path / "s.db", erasure_key=ERASURE_KEY)
+    result = await IdentityGraph(store, settings).ingest(
+        [event("email:h@example.com", event_id="e-1")]
+    )
+    await store.close()
+    assert result.outcomes[0].outcome is Outcome.DUPLICATE
+
+
+async def test_event_ids_past_the_bound_are_asked_of_the_file(tmp_path: Path):
+    store = SqliteStore(tmp_path / "one.db", erasure_key=ERASURE_KEY)
+    store._cache = WriteCache(max_nodes=3)
+    graph = IdentityGraph(store, Settings())
+    await graph.ingest([event("email:a@example.com", event_id=f"e-{i}") for i in range(2)])
+    assert store._cache.events == {"e-0", "e-1"}
+    await graph.ingest([event("email:a@example.com", event_id=f"e-{i}") for i in range(2, 4)])
+    assert store._cache.events is None
+    result = await graph.ingest([event("email:a@example.com", event_id="e-3")])
+    assert result.outcomes[0].outcome is Outcome.DUPLICATE
+    await store.close()

@@ -507,8 +507,13 @@ class SqliteStore:
         cache = self._cache
         try:
             with self._write() as db:
-                cache.check(db.execute("PRAGMA data_version").fetchone()[0])
-                self._remember(cache.missing(keys))
+                if cache.check(db.execute("PRAGMA data_version").fetchone()[0]):
+                    cache.start_events(
+                        db.execute("SELECT 1 FROM events LIMIT 1").fetchone() is not None
+                    )
+                missing = cache.missing(keys)
+                if missing and not cache.holds_every_node(self._max_node_id()):
+                    self._remember(missing)
                 node_ids: dict[str, int] = {}
                 node_customer: dict[str, str] = {}
                 customers: dict[str, CustomerState] = {}
@@ -522,16 +527,19 @@ class SqliteStore:
                     if cid not in customers:
                         cluster, customers[cid] = cache.customers[cid]
                         cluster_of[cid] = [cluster, customers[cid].size]
-                snapshot = Snapshot(
-                    node_customer=node_customer,
-                    customers=customers,
-                    bans=self._bans_between(cluster_of),
-                    seen_events={
+                seen = cache.seen(event_ids)
+                if seen is None:
+                    seen = {
                         r[0]
                         for r in self._select_in(
                             "SELECT id FROM events WHERE id IN ({marks})", list(event_ids)
                         )
-                    },
+                    }
+                snapshot = Snapshot(
+                    node_customer=node_customer,
+                    customers=customers,
+                    bans=self._bans_between(cluster_of),
+                    seen_events=seen,
                     erased_keys=self._erased(keys),
                 )
                 plan = planner(snapshot)
@@ -544,6 +552,9 @@ class SqliteStore:
             raise
         cache.learn(plan, node_ids, cluster_of, linked)
         return plan
+
+    def _max_node_id(self) -> int:
+        return int(self._db.execute("SELECT max(id) FROM nodes").fetchone()[0] or 0)
 
     def _remember(self, keys: list[str]) -> None:
         """Read the stored nodes among ``keys`` and their customers into the cache, in
@@ -617,7 +628,7 @@ class SqliteStore:
         )
         for merge in plan.merges:
             self._merge(merge.absorbed, merge.survivor, cluster_of, plan.at)
-        node_id = (db.execute("SELECT max(id) FROM nodes").fetchone()[0] or 0) + 1
+        node_id = self._max_node_id() + 1
         rows = []
         # Ids are given in key order, so the rows go in order of both the table (ids only
         # grow) and its index on ``key`` (random values): see the comment on links below.

@@ -13,18 +13,23 @@ store keeps what it read and what it wrote:
   whole customers; nodes are never visited one by one);
 - ``linked``: node pairs (``pair_code``) whose link the store wrote as accepted: more
   evidence for an accepted pair changes nothing, so it is not written again (a bulk
-  ingest sees most pairs many times).
+  ingest sees most pairs many times);
+- ``events``: every event id of the file, kept only when the cache started on a file
+  without events (a bulk load into a new file); a batch's ids are then checked here
+  instead of in the file (``seen``).
 
-It holds positive facts only: a key it does not know is looked up in the file. It is
-honest while the store's connection is the file's only writer, which the store checks
-inside every write transaction: SQLite's ``PRAGMA data_version`` changes when another
-connection commits (another process, or the store's own audit connection), and then
-everything is forgotten. The store's own writes that split or erase customers forget
-everything too.
+It holds positive facts only: a key it does not know is looked up in the file, unless
+the cache holds every node of the file (``holds_every_node``: a bulk ingest into a new
+file), when such a key is new. It is honest while the store's connection is the file's
+only writer, which the store checks inside every write transaction: SQLite's ``PRAGMA
+data_version`` changes when another connection commits (another process, or the
+store's own audit connection), and then everything is forgotten. The store's own writes
+that split or erase customers forget everything too.
 
 Memory is bounded: past ``max_nodes`` remembered nodes (about 250 bytes each, with
 their customers) or accepted pairs (about 80 bytes each) everything is forgotten and
-remembering starts again. Customers share their per-kind counts: a few thousand
+remembering starts again; past ``max_nodes`` event ids (about 100 bytes each) the event
+ids alone are forgotten. Customers share their per-kind counts: a few thousand
 distinct count maps serve hundreds of thousands of customers (a small dict is ~200
 bytes), so the maps are kept once each (``shared_counts``) and never changed in place
 (the planner copies what it grows).
@@ -54,6 +59,7 @@ class WriteCache:
         self.customers: dict[str, tuple[int, CustomerState]] = {}
         self.absorbed: dict[str, str] = {}
         self.linked: set[int] = set()
+        self.events: set[str] | None = None
         self._counts: dict[frozenset[tuple[str, int]], Mapping[str, int]] = {}
 
     def clear(self) -> None:
@@ -63,6 +69,7 @@ class WriteCache:
         self.customers = {}
         self.absorbed = {}
         self.linked = set()
+        self.events = None
         self._counts = {}
 
     def shared_counts(self, counts: Mapping[str, int]) -> Mapping[str, int]:
@@ -73,15 +80,35 @@ class WriteCache:
             shared = self._counts[items] = MappingProxyType(dict(counts))
         return shared
 
-    def check(self, version: int) -> None:
-        """Call inside the write transaction with the file's ``PRAGMA data_version``."""
-        if version != self.version:
-            self.clear()
-            self.version = version
+    def check(self, version: int) -> bool:
+        """Call inside the write transaction with the file's ``PRAGMA data_version``.
+        True if the cache starts again (then call ``start_events``)."""
+        if version == self.version:
+            return False
+        self.clear()
+        self.version = version
+        return True
+
+    def start_events(self, file_has_events: bool) -> None:
+        """Keep every event id from now on if the file has none yet."""
+        self.events = None if file_has_events else set()
+
+    def seen(self, event_ids: Iterable[str]) -> set[str] | None:
+        """Which of ``event_ids`` the file holds, or None if the cache cannot tell."""
+        events = self.events
+        if events is None:
+            return None
+        return {e for e in event_ids if e in events}
 
     def missing(self, keys: Iterable[str]) -> list[str]:
         nodes = self.nodes
         return [k for k in keys if k not in nodes]
+
+    def holds_every_node(self, max_node_id: int) -> bool:
+        """Whether every node of the file is remembered, given the file's largest node
+        id: ids are given in order from 1 and the remembered ones are distinct ids of
+        the file, so as many as the largest id are all of them."""
+        return len(self.nodes) == max_node_id
 
     def remember(self, key: str, node: int, cluster: int, state: CustomerState) -> None:
         """A node and its customer, as read from the file in this transaction."""
@@ -126,5 +153,9 @@ class WriteCache:
         for new in plan.new_nodes:
             nodes[new.node.key] = (node_ids[new.node.key], new.customer_id)
         self.linked.update(linked)
+        if self.events is not None:
+            self.events.update(plan.applied_events)
+            if len(self.events) > self.max_nodes:
+                self.events = None  # the file is asked again
         if len(nodes) > self.max_nodes or len(self.linked) > self.max_nodes:
             self.clear()
