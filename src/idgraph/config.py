@@ -186,6 +186,12 @@ class ApiSettings:
     ``auth_window`` seconds, after which its requests get HTTP 429 until the window ends."""
     auth_window: Seconds = 60.0
     """Seconds over which ``auth_failures`` are counted."""
+    audit_linger: Annotated[float, Strict(), Field(ge=0, le=1)] = 0.02
+    """Seconds a query's audit entries may wait for their write after its response left,
+    so that the entries of many requests share one write. A crash (not a clean stop)
+    loses the entries of at most that long. 0: a query answers only once its entries
+    are committed, so no read is ever unaudited, at the cost of a write transaction's
+    wait in every request (~5 ms on Neo4j). Changes always wait for theirs."""
     key_cache_seconds: Annotated[float, Strict(), Field(ge=0)] = 1.0
     """Seconds an API key, once found live, is trusted without asking the store again (a
     round trip per request saved, on Neo4j a large part of a request's time). A key

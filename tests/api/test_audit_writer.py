@@ -6,13 +6,14 @@ nor when it stops."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
 import pytest
 
 from idgraph.api.audit import AuditWriter
-from idgraph.config import Settings
+from idgraph.config import ApiSettings, Settings
 from idgraph.domain.access import AuditEntry
 from idgraph.domain.model import utcnow
 from idgraph.errors import StoreError
@@ -23,6 +24,7 @@ from tests.api.test_loaders import CountingStore
 from tests.events import event
 
 REQUESTS = 12
+LINGER = ApiSettings().audit_linger
 RESOLVE = 'query($v: String!) { resolve(identifier: {kind: "email", value: $v}) { id } }'
 
 
@@ -74,7 +76,7 @@ async def test_concurrent_requests_are_each_audited(
 
 async def test_trails_waiting_together_share_one_write(store: Store) -> None:
     counting = CountingStore(store)
-    writer = AuditWriter(counting)  # type: ignore[arg-type]
+    writer = AuditWriter(counting, linger=LINGER)  # type: ignore[arg-type]
     writer.start()
     await asyncio.gather(*(writer.write([entry(n), entry(n + 100)]) for n in range(REQUESTS)))
     await writer.close()
@@ -84,7 +86,7 @@ async def test_trails_waiting_together_share_one_write(store: Store) -> None:
 
 async def test_one_write_holds_at_most_max_batch_entries(store: Store) -> None:
     counting = CountingStore(store)
-    writer = AuditWriter(counting, max_batch=5)  # type: ignore[arg-type]
+    writer = AuditWriter(counting, linger=LINGER, max_batch=5)  # type: ignore[arg-type]
     writer.start()
     await asyncio.gather(*(writer.write([entry(n), entry(n + 100)]) for n in range(REQUESTS)))
     await writer.close()
@@ -93,7 +95,7 @@ async def test_one_write_holds_at_most_max_batch_entries(store: Store) -> None:
 
 
 async def test_closing_writes_what_is_pending(store: Store) -> None:
-    writer = AuditWriter(store)
+    writer = AuditWriter(store, linger=LINGER)
     writer.start()
     waiting = [asyncio.ensure_future(writer.write([entry(n)])) for n in range(REQUESTS)]
     await asyncio.sleep(0)  # handed over, not yet written
@@ -115,6 +117,24 @@ async def test_a_query_answers_before_its_audit_is_written(
         gated.gate.set()
         log = (await api.data(AUDIT))["auditLog"]  # reads what was handed over
         assert [e["node"]["customerId"] for e in log["edges"]] == [found["id"]]
+
+
+async def test_with_no_linger_a_query_answers_once_its_audit_is_written(
+    store: Store, settings: Settings, graph: IdentityGraph
+) -> None:
+    await graph.ingest([event("email:p0@x.com")])
+    settings = dataclasses.replace(
+        settings, api=dataclasses.replace(settings.api, audit_linger=0.0)
+    )
+    gated = GatedStore(store)
+    async for api in open_api(settings, gated):  # type: ignore[arg-type]
+        answer = asyncio.ensure_future(api.data(RESOLVE, {"v": "p0@x.com"}))
+        await asyncio.sleep(0.1)
+        assert not answer.done()  # waits for its audit write
+        gated.gate.set()
+        found = (await answer)["resolve"]
+        [written] = await store.audit_log(customer_id=None, limit=10)
+        assert written.customer_id == found["id"]
 
 
 async def test_a_mutation_answers_once_its_audit_is_written(
@@ -144,7 +164,7 @@ async def test_a_mutation_answers_once_its_audit_is_written(
 async def test_a_failed_write_keeps_its_entries_for_the_next(store: Store) -> None:
     gated = GatedStore(store, failures=1)
     gated.gate.set()
-    writer = AuditWriter(gated)  # type: ignore[arg-type]
+    writer = AuditWriter(gated, linger=LINGER)  # type: ignore[arg-type]
     writer.start()
     await writer.write([entry(1), entry(2)])
     with pytest.raises(StoreError):  # those waiting for that write learn it failed
@@ -158,7 +178,7 @@ async def test_a_failed_write_keeps_its_entries_for_the_next(store: Store) -> No
 
 async def test_a_full_backlog_makes_requests_wait_for_their_write(store: Store) -> None:
     gated = GatedStore(store)
-    writer = AuditWriter(gated, max_backlog=3)  # type: ignore[arg-type]
+    writer = AuditWriter(gated, linger=LINGER, max_backlog=3)  # type: ignore[arg-type]
     writer.start()
     await writer.write([entry(1), entry(2)])  # under the bound: handed over
     waiting = asyncio.ensure_future(writer.write([entry(3)]))

@@ -290,7 +290,7 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
         app.state.graph = IdentityGraph(opened, settings)
         app.state.keyring = KeyRing(opened, settings)
         app.state.throttle = AuthThrottle(settings.api.auth_failures, settings.api.auth_window)
-        app.state.audit_writer = writer = AuditWriter(opened)
+        app.state.audit_writer = writer = AuditWriter(opened, linger=settings.api.audit_linger)
         writer.start()
         try:
             async with retention.scheduled(opened, settings.retention):

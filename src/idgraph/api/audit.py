@@ -3,7 +3,7 @@ runs and handed to the application's :class:`AuditWriter` when it ends.
 
 The writer commits the trails of many requests together, off their path: a query
 answers without waiting for a write transaction, and the store sees one write per
-``FLUSH_SECONDS`` at most instead of one per request (on SQLite, each commit by the
+``[api] audit_linger`` at most instead of one per request (on SQLite, each commit by the
 audit's connection also empties the read connection's page cache)."""
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from idgraph.domain.model import utcnow
 from idgraph.store.port import Store
 
 MAX_BATCH = 1_000  # entries per store write
-FLUSH_SECONDS = 0.02  # how long handed-over entries may wait for their write
 MAX_BACKLOG = 10_000  # entries waiting before requests wait for their write
 RETRY_SECONDS = 0.5  # pause after a failed write
 
@@ -34,7 +33,8 @@ class AuditWriter:
     Nothing handed over is dropped: a write that fails keeps its entries, in order, for
     the next one; :meth:`close` (the application's shutdown) writes what is pending; and
     :meth:`flush` lets a reader of the audit log in this process see every entry handed
-    over before. A crash loses at most the entries of the last ``flush_seconds``.
+    over before. A crash loses at most the entries of the last ``linger`` seconds; with
+    ``linger`` 0 every write waits for its commit, so none is lost.
 
     What may wait is bounded: once ``max_backlog`` entries are pending (the store is slow
     or failing), :meth:`write` waits for their commit and raises what the store raised,
@@ -45,13 +45,14 @@ class AuditWriter:
     def __init__(
         self,
         store: Store,
+        *,
+        linger: float,
         max_batch: int = MAX_BATCH,
-        flush_seconds: float = FLUSH_SECONDS,
         max_backlog: int = MAX_BACKLOG,
     ) -> None:
         self.store = store
         self.max_batch = max_batch
-        self.flush_seconds = flush_seconds
+        self.linger = linger
         self.max_backlog = max_backlog
         self._pending: list[AuditEntry] = []
         self._waiting: list[asyncio.Future[None]] = []  # callers waiting for a commit
@@ -85,7 +86,7 @@ class AuditWriter:
             return
         self._pending.extend(entries)
         self._wakeup.set()
-        if wait or len(self._pending) >= self.max_backlog:
+        if wait or not self.linger or len(self._pending) >= self.max_backlog:
             await self._committed()
 
     async def flush(self) -> None:
@@ -109,7 +110,7 @@ class AuditWriter:
                 continue
             if not self._urgent.is_set():  # let more requests hand theirs over
                 try:
-                    async with asyncio.timeout(self.flush_seconds):
+                    async with asyncio.timeout(self.linger):
                         await self._urgent.wait()
                 except TimeoutError:
                     pass
