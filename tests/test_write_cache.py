@@ -5,12 +5,14 @@ whatever one writes, the other's next batch must see, as if it had remembered no
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from idgraph.config import Settings
-from idgraph.domain.model import Outcome
+from idgraph.domain.model import Outcome, utcnow
+from idgraph.domain.retention import Policy
 from idgraph.service import IdentityGraph
 from idgraph.store.sqlite import SqliteStore
 from idgraph.store.write_cache import WriteCache
@@ -251,4 +253,18 @@ async def test_event_ids_past_the_bound_are_asked_of_the_file(tmp_path: Path):
     assert store._cache.events is None
     result = await graph.ingest([event("email:a@example.com", event_id="e-3")])
     assert result.outcomes[0].outcome is Outcome.DUPLICATE
+    await store.close()
+
+
+async def test_an_event_id_purged_through_the_same_store_is_applied_again(tmp_path: Path):
+    """The cache kept every event id of the new file; a purge of event ids forgets them."""
+    store = SqliteStore(tmp_path / "one.db", erasure_key=ERASURE_KEY)
+    graph = IdentityGraph(store, Settings())
+    await graph.ingest([event("email:a@example.com", event_id="e1")])
+    step = await store.purge_batch(
+        Policy.EVENT_IDS, utcnow() + timedelta(days=1), limit=100, after=None
+    )
+    assert step.deleted == 1
+    again = await graph.ingest([event("email:a@example.com", event_id="e1")])
+    assert again.outcomes[0].outcome is Outcome.ACCEPTED
     await store.close()

@@ -1749,7 +1749,7 @@ class SqliteStore:
                 step = sqlite_retention.purge_batch(db, policy, ts(cutoff), limit, after)
         except sqlite3.Error as exc:
             raise StoreError(f"SQLite store at {self.path}: {exc}") from exc
-        if policy is Policy.ANONYMOUS_CUSTOMERS and step.deleted:
+        if step.deleted:  # the write cache may hold deleted nodes or event ids
             self._cache.clear()
         return step
 
