@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import io
 import json
+import tempfile
+from pathlib import Path
 
-from hypothesis import example, given
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from idgraph.config import Settings
-from idgraph.jsonl import LineError, read_lines
+from idgraph.jsonl import LineError, ingest_file, read_lines
+from idgraph.service import IdentityGraph
+from tests.conftest import run_on_graph
+from tests.events import event
 
 
 def strict(raw: bytes) -> str:
@@ -65,3 +70,56 @@ def test_any_line_reads_as_the_strict_decoder_reads_it(line: bytes) -> None:
     if expected.startswith("invalid JSON: Exceeds the limit"):
         expected = "invalid JSON: an integer with over 4,300 digits"
     assert fast(line) == expected
+
+
+# A line of a file to ingest: an event about a few of a small pool of keys (so events
+# merge customers and repeat ids), an event the checks refuse, a line that is not JSON,
+# or a blank line.
+_keys = st.sampled_from(["email:a@x.com", "email:b@x.com", "cookie:c1", "cookie:c2", "phone:+1"])
+_lines = st.one_of(
+    st.builds(
+        lambda keys, n: json.dumps(event(*keys, event_id=f"e{n}")),
+        st.lists(_keys, min_size=1, max_size=3, unique=True),
+        st.integers(0, 30),
+    ),
+    st.just("{not json"),
+    st.just(""),
+)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(_lines, max_size=30), st.integers(1, 4))
+def test_ingest_in_batches_ends_as_one_batch_would(lines: list[str], batch_size: int) -> None:
+    """Whatever the batch size, the summary, the errors (in line order), the bytes
+    reported and the customers are those of ingesting the whole file as one batch."""
+    data = "".join(line + "\n" for line in lines).encode()
+
+    def run(size: int) -> tuple[object, ...]:
+        ended: list[object] = []
+
+        async def body(graph: IdentityGraph) -> None:
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / "events.jsonl"
+                path.write_bytes(data)
+                read: list[int] = []
+                errors: list[LineError] = []
+                summary = await ingest_file(graph, path, size, read.append, errors.append)
+            customers = {k: await graph.customer_of(k) for k in ("email:a@x.com", "cookie:c1")}
+            together = {
+                k: customers[k] == await graph.customer_of(k) for k in customers if customers[k]
+            }
+            ended.extend(
+                [
+                    (summary.lines, summary.accepted, summary.duplicates, summary.rejected),
+                    [(e.line, e.message) for e in errors],
+                    summary.errors == errors,
+                    sum(read),
+                    sorted(k for k, found in customers.items() if found),
+                    together,
+                ]
+            )
+
+        run_on_graph("sqlite", Settings().rules, body)
+        return tuple(ended)
+
+    assert run(batch_size) == run(len(lines) + 1)
