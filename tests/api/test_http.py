@@ -243,3 +243,13 @@ def test_the_throttle_forgets_a_client_when_its_window_ends() -> None:
         throttle.failed(client)
         throttle.failed(client)
     assert list(throttle.clients) == ["c", "d"]
+
+
+async def test_an_error_quoting_a_lone_surrogate_is_still_json(api: Api) -> None:
+    """Responses are UTF-8 JSON; text that has no UTF-8 form (a lone surrogate quoted
+    back from the request) comes back escaped rather than breaking the response."""
+    headers = {**api.headers, "content-type": "application/json"}
+    body = b'{"query": "query A { __typename }", "operationName": "\\ud800"}'
+    response = await api.client.post("/graphql", content=body, headers=headers)
+    [error] = response.json()["errors"]
+    assert "\ud800" in error["message"]

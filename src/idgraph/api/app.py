@@ -30,6 +30,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import msgspec
 from cross_web import HTTPException
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -186,15 +187,28 @@ class GraphQLView(GraphQL[Context, None]):
 
     def encode_json(self, data: object) -> str:
         """The response, or an error in its place when it is over the size limit."""
-        encoded = json.dumps(data, separators=(",", ":"))
+        encoded = dump_json(data)
         limit = self.settings.max_response_bytes
-        if len(encoded) <= limit:  # ASCII: characters are bytes
-            return encoded
+        if len(encoded) <= limit:
+            return encoded.decode()
         error = LimitExceeded(
             f"the response is over the limit of {limit:,} bytes: ask for less",
             RESPONSE_TOO_LARGE,
         )
-        return json.dumps({"data": None, "errors": [format_error(error, self.metrics)]})
+        return dump_json({"data": None, "errors": [format_error(error, self.metrics)]}).decode()
+
+
+JSON_ENCODER = msgspec.json.Encoder()
+
+
+def dump_json(data: object) -> bytes:
+    """``data`` as compact UTF-8 JSON. msgspec writes a resolve's response several times
+    faster than ``json.dumps``; text with a lone surrogate (which an error may quote
+    from a request) has no UTF-8 form, so ``json`` writes that as an escape."""
+    try:
+        return JSON_ENCODER.encode(data)
+    except UnicodeEncodeError:
+        return json.dumps(data, separators=(",", ":")).encode()
 
 
 class BodyLimit:
