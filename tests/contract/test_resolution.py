@@ -324,3 +324,35 @@ async def test_older_smaller_customer_keeps_its_id_when_merged_into_a_bigger_one
     record = (await graph.store.customers([old]))[old]
     assert record.size == 32
     await assert_clean(graph)
+
+
+async def test_a_chain_of_merges_in_one_batch_ends_in_the_oldest_customer(
+    graph: IdentityGraph,
+) -> None:
+    """B absorbs C (which had absorbed D), then the older A absorbs the bigger B, in one
+    batch: every node, alias and the oldest creation time end with A."""
+    await graph.ingest([event("email:a@x.com")])
+    a = await customer(graph, "email:a@x.com")
+    await graph.ingest([event("phone:+16502530000", *[f"cookie:b{i}" for i in range(30)])])
+    b = await customer(graph, "phone:+16502530000")
+    await graph.ingest([event("email:c@x.com")])
+    c = await customer(graph, "email:c@x.com")
+    await graph.ingest([event("email:d@x.com")])
+    d = await customer(graph, "email:d@x.com")
+    await graph.ingest([event("email:c@x.com", "email:d@x.com")])
+    created = (await graph.store.customers([a]))[a].created_at
+    result = await graph.ingest(
+        [
+            event("email:c@x.com", "phone:+16502530000"),
+            event("email:a@x.com", "phone:+16502530000"),
+        ]
+    )
+    assert result.merges == 2
+    for key in ("email:a@x.com", "cookie:b7", "email:c@x.com", "email:d@x.com"):
+        assert await customer(graph, key) == a
+    found = await graph.store.customers([a, b, c, d])
+    assert {r.id for r in found.values()} == {a}
+    record = found[a]
+    assert (record.size, record.created_at) == (34, created)
+    assert set(record.aliases) == {b, c, d}
+    await assert_clean(graph)
