@@ -1,4 +1,5 @@
-"""The ingest path's statements as the server plans them (skipped without ``NEO4J_URI``).
+"""The ingest path's and the API's statements as the server plans them (skipped without
+``NEO4J_URI``).
 
 Neo4j plans a statement once and keeps the plan while the store's statistics do not move
 much, so the plan made on an empty store serves the bulk load that follows it: a plan that
@@ -68,6 +69,20 @@ INGEST_PATH: dict[str, tuple[LiteralString, dict[str, Any]]] = {
     ),
     "CREATE_EVENTS": (cypher.CREATE_EVENTS, {"ids": ["e"], "at": AT}),
 }
+PAGE = {"pageSize": 20, "beforeAt": None, "beforeId": None, "types": None, "since": None}
+# The reads of a resolve and of an export, by customer id or identity key.
+READ_PATH: dict[str, tuple[LiteralString, dict[str, Any]]] = {
+    "CUSTOMER_IDS_OF": (cypher.CUSTOMER_IDS_OF, {"keys": [KEY]}),
+    "CUSTOMERS": (cypher.CUSTOMERS, {"ids": ["c"]}),
+    "NODES_OF": (cypher.NODES_OF, {"ids": ["c"]}),
+    "TRAITS_OF": (cypher.TRAITS_OF, {"ids": ["c"]}),
+    "CONSENTS_OF": (cypher.CONSENTS_OF, {"ids": ["c"]}),
+    "INTERACTIONS_OF": (cypher.INTERACTIONS_OF, {"ids": ["c"], **PAGE}),
+    "PROFILES": (
+        cypher.PROFILES,
+        {"keys": [KEY], "nodes": True, "consents": True, "traits": True, **PAGE},
+    ),
+}
 # Operators that read rows the statement was not led to: a whole label, index or type.
 SCANS = {
     "AllNodesScan",
@@ -89,7 +104,8 @@ def _operators(plan: dict[str, Any]) -> Iterator[tuple[str, str]]:
         yield from _operators(child)
 
 
-async def test_the_ingest_path_plans_no_scan_on_an_empty_store(neo4j_store: Neo4jStore) -> None:
+async def test_ingest_and_reads_plan_no_scan_on_an_empty_store(neo4j_store: Neo4jStore) -> None:
+    statements = {**INGEST_PATH, **READ_PATH}
     settings = neo4j_settings()
     scans: dict[str, list[tuple[str, str]]] = {}
     async with (
@@ -97,7 +113,7 @@ async def test_the_ingest_path_plans_no_scan_on_an_empty_store(neo4j_store: Neo4
         driver.session(database=settings.database) as session,
     ):
         await (await session.run("CALL db.clearQueryCaches()")).consume()
-        for name, (query, params) in INGEST_PATH.items():
+        for name, (query, params) in statements.items():
             summary = await (await session.run("EXPLAIN " + query, params)).consume()
             assert summary.plan is not None
             scans[name] = [
@@ -105,4 +121,4 @@ async def test_the_ingest_path_plans_no_scan_on_an_empty_store(neo4j_store: Neo4
                 for operator, details in _operators(summary.plan)
                 if operator in SCANS and not (operator == BANS_SCAN[0] and BANS_SCAN[1] in details)
             ]
-    assert scans == {name: [] for name in INGEST_PATH}
+    assert scans == {name: [] for name in statements}

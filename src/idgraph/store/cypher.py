@@ -384,10 +384,14 @@ CREATE (n)-[:BELONGS_TO]->(c)
 """
 
 # ---- reads -------------------------------------------------------------------------------
+# The API's reads seek their starting nodes in an index too (``USING INDEX SEEK``): a
+# server started on an empty store plans them there and may keep those plans once the
+# store is full (see SNAPSHOT).
 
 CUSTOMER_IDS_OF = """
 UNWIND $keys AS key
 MATCH (n:Identity {key: key})-[:BELONGS_TO]->(c:Customer)
+USING INDEX SEEK n:Identity(key)
 RETURN key, c.id AS id
 """
 
@@ -395,6 +399,7 @@ RETURN key, c.id AS id
 CUSTOMERS = """
 UNWIND $ids AS requested
 MATCH (named:Customer {id: requested})
+USING INDEX SEEK named:Customer(id)
 OPTIONAL MATCH (named)-[:MERGED_INTO]->(survivor:Customer)
 WITH requested, coalesce(survivor, named) AS c
 OPTIONAL MATCH (alias:Customer)-[:MERGED_INTO]->(c)
@@ -405,21 +410,24 @@ RETURN requested, c.id AS id, c.createdAt AS createdAt, c.updatedAt AS updatedAt
 
 NODES_OF = """
 UNWIND $ids AS id
-MATCH (:Customer {id: id})<-[:BELONGS_TO]-(n:Identity)
+MATCH (c:Customer {id: id})<-[:BELONGS_TO]-(n:Identity)
+USING INDEX SEEK c:Customer(id)
 RETURN id AS customer, properties(n) AS node
 """
 
 # Times as [epochSeconds, nanosecond] (``neo4j._dt``): an export reads a batch's traits.
 TRAITS_OF = """
 UNWIND $ids AS id
-MATCH (:Customer {id: id})<-[:BELONGS_TO]-(n:Identity)-[:HAS_TRAIT]->(t:Trait)
+MATCH (c:Customer {id: id})<-[:BELONGS_TO]-(n:Identity)-[:HAS_TRAIT]->(t:Trait)
+USING INDEX SEEK c:Customer(id)
 RETURN id AS customer, n.key AS key, t.name AS name, t.value AS value, t.source AS source,
        [t.at.epochSeconds, t.at.nanosecond] AS at, t.eventId AS eventId
 """
 
 CONSENTS_OF = """
 UNWIND $ids AS id
-MATCH (:Customer {id: id})<-[:BELONGS_TO]-(n:Identity)-[d:CONSENT]->(p:Purpose)
+MATCH (c:Customer {id: id})<-[:BELONGS_TO]-(n:Identity)-[d:CONSENT]->(p:Purpose)
+USING INDEX SEEK c:Customer(id)
 RETURN id AS customer, n.key AS key, p.name AS purpose, d.status AS status, d.at AS at,
        d.expiresAt AS expiresAt, d.source AS source, d.eventId AS eventId,
        d.recordedAt AS recordedAt, d.seq AS seq
@@ -432,7 +440,8 @@ RETURN id AS customer, n.key AS key, p.name AS purpose, d.status AS status, d.at
 # and the driver's own DateTime objects cost more than the rest of the row.
 PROFILES = """
 UNWIND $keys AS key
-MATCH (:Identity {key: key})-[:BELONGS_TO]->(c:Customer)
+MATCH (k:Identity {key: key})-[:BELONGS_TO]->(c:Customer)
+USING INDEX SEEK k:Identity(key)
 CALL {
   WITH c
   OPTIONAL MATCH (alias:Customer)-[:MERGED_INTO]->(c)
@@ -489,7 +498,8 @@ INTERACTIONS_OF = """
 UNWIND $ids AS customer
 CALL {
   WITH customer
-  MATCH (:Customer {id: customer})<-[:BELONGS_TO]-(:Identity)-[:PERFORMED]->(i:Interaction)
+  MATCH (c:Customer {id: customer})<-[:BELONGS_TO]-(:Identity)-[:PERFORMED]->(i:Interaction)
+  USING INDEX SEEK c:Customer(id)
   WITH DISTINCT i
   WHERE ($beforeAt IS NULL OR i.at < $beforeAt OR (i.at = $beforeAt AND i.id < $beforeId))
     AND ($types IS NULL OR i.type IN $types)
