@@ -19,7 +19,7 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from functools import cache, lru_cache
-from typing import Any, Literal
+from typing import Any
 
 import msgspec
 
@@ -173,18 +173,13 @@ class EventParser:
                     blocked += 1
                 else:
                     nodes.setdefault(found.key, found)
-            if raw.device is not None:
-                found = self._typed_device(raw.device)
-                if found is None:
-                    blocked += 1
-                else:
-                    nodes.setdefault(found.key, found)
-            if raw.account is not None:
-                found = node(ACCOUNT, raw.account.id, raw.account.system)
-                if found is None:
-                    blocked += 1
-                else:
-                    nodes.setdefault(found.key, found)
+            for part, read in ((raw.device, self._device), (raw.account, self._account)):
+                if part is not None:
+                    found = read(part)
+                    if found is None:
+                        blocked += 1
+                    else:
+                        nodes.setdefault(found.key, found)
             if not nodes:
                 return None
             event = Event(
@@ -193,22 +188,13 @@ class EventParser:
                 source=source,
                 nodes=tuple(nodes.values()),
                 traits=_traits(raw.traits),
-                interaction=_typed_interaction(raw.interaction),
-                consent=_typed_consent(raw.consent),
+                interaction=_interaction(raw.interaction),
+                consent=_consent(raw.consent),
             )
         except (EventError, IdentifierError):
             return None
         self.blocked_dropped += blocked
         return event
-
-    def _typed_device(self, device: _Device) -> IdentityNode | None:
-        node = self._node(DEVICE, device.id, None)
-        attrs = {}
-        if device.os is not None:
-            attrs["os"] = _text(device.os[:128], "device.os")
-        if device.model is not None:
-            attrs["model"] = _text(device.model[:128], "device.model")
-        return IdentityNode(node.key, node.kind, node.value, attrs) if node and attrs else node
 
     def _identity_nodes(self, raw: dict[str, Any]) -> list[IdentityNode]:
         nodes: list[IdentityNode | None] = []
@@ -414,59 +400,16 @@ def _consent(raw: object) -> ConsentDecision | None:
     return ConsentDecision(purpose, ConsentStatus(status), expires_at)
 
 
-def _typed_interaction(raw: _Interaction | None) -> InteractionInput | None:
-    if raw is None:
-        return None
-    if not KIND_PATTERN.match(raw.type):
-        raise EventError("interaction.type", f"is required and {KIND_RULE}")
-    channel = None if raw.channel is None else _text(raw.channel, "interaction.channel")
-    properties = {} if raw.properties is None else raw.properties
-    _check_json("interaction.properties", properties)
-    return InteractionInput(raw.type, channel, properties)
-
-
-def _typed_consent(raw: _Consent | None) -> ConsentDecision | None:
-    if raw is None:
-        return None
-    if not KIND_PATTERN.match(raw.purpose):
-        raise EventError("consent.purpose", f"is required and {KIND_RULE}")
-    expires = raw.expires_at
-    expires_at = None if expires is None else parse_timestamp(expires, "consent.expiresAt")
-    return ConsentDecision(raw.purpose, ConsentStatus(raw.status), expires_at)
-
-
 # The common shape of an event as msgspec Structs: a JSON line decodes into a RawEvent
-# (names and types checked in C) for about what decoding it into dicts costs, and the
-# checks left to Python are the values' (:meth:`EventParser._parse_typed`). A line of
-# any other shape is decoded into dicts and checked field by field.
+# (the names and types of its top level and identifiers checked in C) for about what
+# decoding it into dicts costs, and the checks left to Python are the values'
+# (:meth:`EventParser._parse_typed`). A line of any other shape is decoded into dicts
+# and checked field by field.
 
 
 class _Identifier(msgspec.Struct, forbid_unknown_fields=True):
     kind: str
     value: str | None
-
-
-class _Device(msgspec.Struct, forbid_unknown_fields=True):
-    id: str
-    os: str | None = None
-    model: str | None = None
-
-
-class _Account(msgspec.Struct, forbid_unknown_fields=True):
-    system: str
-    id: str
-
-
-class _Interaction(msgspec.Struct, forbid_unknown_fields=True):
-    type: str
-    channel: str | None = None
-    properties: dict[str, Any] | None = None
-
-
-class _Consent(msgspec.Struct, forbid_unknown_fields=True, rename={"expires_at": "expiresAt"}):
-    purpose: str
-    status: Literal["granted", "denied"]
-    expires_at: str | None = None
 
 
 class RawEvent(msgspec.Struct, forbid_unknown_fields=True):
@@ -476,11 +419,12 @@ class RawEvent(msgspec.Struct, forbid_unknown_fields=True):
     timestamp: str
     source: str
     identifiers: list[_Identifier] = []
-    device: _Device | None = None
-    account: _Account | None = None
+    # The rarer parts stay JSON values, checked by the general path's own functions.
+    device: Any = None
+    account: Any = None
     traits: dict[str, Any] | None = None
-    interaction: _Interaction | None = None
-    consent: _Consent | None = None
+    interaction: Any = None
+    consent: Any = None
 
 
 class _Invalid(Exception):

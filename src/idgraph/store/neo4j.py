@@ -474,12 +474,13 @@ class Neo4jStore:
         except DriverError as exc:
             raise StoreError(f"Neo4j at {self.url}: {action} failed: {exc}") from exc
 
-    def _session(self) -> Any:
+    def _session(self, **options: Any) -> Any:
         # The driver's shared bookmark manager makes every session see earlier commits
         # of this process even on a cluster (causal consistency).
         return self._driver.session(
             database=self.database,
             bookmark_manager=self._driver.execute_query_bookmark_manager,
+            **options,
         )
 
     async def _write(self, work: Work[T]) -> T:
@@ -509,11 +510,7 @@ class Neo4jStore:
             return await self._statement(query, params)
 
     async def _statement(self, query: LiteralString, params: dict[str, Any]) -> list[Row]:
-        async with self._driver.session(
-            database=self.database,
-            default_access_mode=READ_ACCESS,
-            bookmark_manager=self._driver.execute_query_bookmark_manager,
-        ) as session:
+        async with self._session(default_access_mode=READ_ACCESS) as session:
             result = await session.run(query, params)
             rows: list[Row] = await result.data()
             return rows
