@@ -48,11 +48,11 @@ from typing import Any, LiteralString, TypeVar, cast
 
 from neo4j import (
     READ_ACCESS,
+    WRITE_ACCESS,
     AsyncGraphDatabase,
     AsyncManagedTransaction,
     AsyncTransaction,
     Record,
-    RoutingControl,
 )
 from neo4j.exceptions import AuthError, DriverError, Neo4jError, ServiceUnavailable, SessionExpired
 
@@ -113,8 +113,9 @@ from idgraph.store.port import (
 
 T = TypeVar("T")
 
-# Pauses before the retries of a read that failed in a way a retry may mend (seconds).
-READ_RETRY_PAUSES = (0.1, 0.5, 2.0)
+# Pauses before the retries of an auto-commit statement that failed in a way a retry may
+# mend (seconds).
+RETRY_PAUSES = (0.1, 0.5, 2.0)
 Row = dict[str, Any]
 Work = Callable[[AsyncManagedTransaction], Awaitable[T]]
 
@@ -494,26 +495,37 @@ class Neo4jStore:
                 return await session.execute_read(work)
 
     async def _query(self, query: LiteralString, **params: Any) -> list[Row]:
-        """One read statement, as an auto-commit transaction: the statement and the
-        request for its rows go in one message to the server, and no BEGIN or COMMIT
-        costs a round trip of its own (a single statement is atomic anyway). What a
-        managed transaction would retry (a server restarting, a leader changing) is
-        retried here too, a few times."""
+        """One read statement, as an auto-commit transaction (see :meth:`_statement`)."""
         with self._translated("read"):
-            for pause in READ_RETRY_PAUSES:
-                try:
-                    return await self._statement(query, params)
-                except (Neo4jError, DriverError) as exc:
-                    if not exc.is_retryable():
-                        raise
-                await asyncio.sleep(pause)
-            return await self._statement(query, params)
+            return await self._statement(query, params, READ_ACCESS)
 
-    async def _statement(self, query: LiteralString, params: dict[str, Any]) -> list[Row]:
-        async with self._session(default_access_mode=READ_ACCESS) as session:
+    async def _statement(
+        self, query: LiteralString, params: dict[str, Any], access_mode: str
+    ) -> list[Row]:
+        """One statement as an auto-commit transaction: the statement and the request
+        for its rows go in one message to the server, and no BEGIN or COMMIT costs a
+        round trip of its own (a single statement is atomic anyway). What a managed
+        transaction would retry (a server restarting, a leader changing) is retried
+        here too, a few times.
+
+        Rows are plain dicts of the values as the driver decoded them: no statement
+        sent this way returns nodes or relationships, and ``Result.data()``'s
+        recursive export of them cost more than the rest of a profile read."""
+        for pause in RETRY_PAUSES:
+            try:
+                return await self._autocommit(query, params, access_mode)
+            except (Neo4jError, DriverError) as exc:
+                if not exc.is_retryable():
+                    raise
+            await asyncio.sleep(pause)
+        return await self._autocommit(query, params, access_mode)
+
+    async def _autocommit(
+        self, query: LiteralString, params: dict[str, Any], access_mode: str
+    ) -> list[Row]:
+        async with self._session(default_access_mode=access_mode) as session:
             result = await session.run(query, params)
-            rows: list[Row] = await result.data()
-            return rows
+            return [dict(record.items()) async for record in result]
 
     async def _write_rows(self, query: LiteralString, rows: list[Row]) -> None:
         """One batch of rows in one locked write transaction (``export --to``)."""
@@ -1054,8 +1066,8 @@ class Neo4jStore:
             raise NotFound(f"no API key named {name!r}")
 
     async def append_audit(self, entries: Sequence[AuditEntry]) -> None:
-        """One statement that reserves the entries' sequence numbers and creates them:
-        with its transaction's BEGIN, one round trip before the commit."""
+        """One auto-commit statement that reserves the entries' sequence numbers and
+        creates them: one round trip."""
         rows = [
             {
                 "at": _iso(e.at),
@@ -1069,12 +1081,7 @@ class Neo4jStore:
         ]
         if rows:
             with self._translated("write"):
-                await self._driver.execute_query(
-                    cypher.APPEND_AUDIT,
-                    {"rows": rows},
-                    routing_=RoutingControl.WRITE,
-                    database_=self.database,
-                )
+                await self._statement(cypher.APPEND_AUDIT, {"rows": rows}, WRITE_ACCESS)
 
     async def audit_log(
         self, *, customer_id: str | None, limit: int, before: int | None = None
