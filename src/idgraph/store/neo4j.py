@@ -51,6 +51,7 @@ from neo4j import (
     WRITE_ACCESS,
     AsyncGraphDatabase,
     AsyncManagedTransaction,
+    AsyncResult,
     AsyncTransaction,
     Record,
 )
@@ -144,8 +145,14 @@ CREATE_NODES: dict[NodeType, LiteralString] = {
 
 
 async def _rows(tx: AsyncManagedTransaction, query: LiteralString, **params: Any) -> list[Row]:
-    result = await tx.run(query, params)
-    return await result.data()
+    return await _plain_rows(await tx.run(query, params))
+
+
+async def _plain_rows(result: AsyncResult) -> list[Row]:
+    """Rows as plain dicts of the values as the driver decoded them. No statement here
+    returns nodes or relationships, and ``Result.data()``'s recursive export of them
+    costs more than the rest of a profile read."""
+    return [dict(record.items()) async for record in result]
 
 
 async def _record(tx: AsyncManagedTransaction, query: LiteralString, **params: Any) -> Record:
@@ -506,11 +513,7 @@ class Neo4jStore:
         for its rows go in one message to the server, and no BEGIN or COMMIT costs a
         round trip of its own (a single statement is atomic anyway). What a managed
         transaction would retry (a server restarting, a leader changing) is retried
-        here too, a few times.
-
-        Rows are plain dicts of the values as the driver decoded them: no statement
-        sent this way returns nodes or relationships, and ``Result.data()``'s
-        recursive export of them cost more than the rest of a profile read."""
+        here too, a few times."""
         for pause in RETRY_PAUSES:
             try:
                 return await self._autocommit(query, params, access_mode)
@@ -524,8 +527,7 @@ class Neo4jStore:
         self, query: LiteralString, params: dict[str, Any], access_mode: str
     ) -> list[Row]:
         async with self._session(default_access_mode=access_mode) as session:
-            result = await session.run(query, params)
-            return [dict(record.items()) async for record in result]
+            return await _plain_rows(await session.run(query, params))
 
     async def _write_rows(self, query: LiteralString, rows: list[Row]) -> None:
         """One batch of rows in one locked write transaction (``export --to``)."""
