@@ -2,6 +2,7 @@
 
     python bench/ingest.py --events 1000000            # embedded store in a temp dir
     python bench/ingest.py --store neo4j://localhost:7687 --replace --events 100000
+    python bench/ingest.py --store bolt://127.0.0.1:7687 --replace --server-pid PID  # + its CPU
     python bench/ingest.py --big-merge 100000          # merge cost into a huge customer
 
 Events come from idgraph.demo.DemoGenerator (repeat visitors, several identifiers per
@@ -14,6 +15,7 @@ import argparse
 import asyncio
 import dataclasses
 import json
+import os
 import resource
 import tempfile
 import time
@@ -34,8 +36,20 @@ def table(rows: list[tuple[str, str]]) -> str:
     return "\n".join([line, *body, line])
 
 
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) that process ``pid`` has used, from Linux's /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def bulk(
-    settings: Settings, events: int, people: int, workdir: Path, *, replace: bool = False
+    settings: Settings,
+    events: int,
+    people: int,
+    workdir: Path,
+    *,
+    replace: bool = False,
+    server_pid: int | None = None,
 ) -> list[tuple[str, str]]:
     path = workdir / "events.jsonl"
     with path.open("w") as out:
@@ -45,9 +59,11 @@ async def bulk(
     if replace and isinstance(store, Neo4jStore):
         await store.clear()  # else a second run finds its events applied already
     graph = IdentityGraph(store, settings)
+    server = process_cpu(server_pid) if server_pid else 0.0
     started, cpu = time.perf_counter(), time.process_time()
     summary = await ingest_file(graph, path, settings.batch_size)
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    server = process_cpu(server_pid) - server if server_pid else 0.0
     counts = await store.counts()
     await store.close()
     return [
@@ -59,6 +75,9 @@ async def bulk(
         # On a shared machine wall time includes waiting for a core; CPU time does not.
         ("CPU seconds", f"{cpu:,.1f}"),
         ("events per CPU s", f"{events / cpu:,.0f}"),
+        # The database server's CPU during the ingest alone (not the --replace wipe).
+        *([("server CPU seconds", f"{server:,.1f}")] if server_pid else []),
+        *([("server CPU µs/event", f"{server / events * 1e6:,.0f}")] if server_pid else []),
         ("identity nodes", f"{counts['nodes']:,}"),
         ("customers", f"{counts['customers']:,}"),
         ("merges", f"{summary.merges:,}"),
@@ -120,6 +139,12 @@ def main() -> None:
         "--replace", action="store_true", help="wipe the Neo4j database of --store first"
     )
     parser.add_argument(
+        "--server-pid",
+        type=int,
+        metavar="PID",
+        help="also report the CPU time of this process (the database server) during ingest",
+    )
+    parser.add_argument(
         "--big-merge",
         type=int,
         metavar="SIZE",
@@ -136,7 +161,16 @@ def main() -> None:
             rows = asyncio.run(big_merge(settings, args.big_merge))
         else:
             people = args.people or max(args.events // 10, 10)
-            rows = asyncio.run(bulk(settings, args.events, people, Path(tmp), replace=args.replace))
+            rows = asyncio.run(
+                bulk(
+                    settings,
+                    args.events,
+                    people,
+                    Path(tmp),
+                    replace=args.replace,
+                    server_pid=args.server_pid,
+                )
+            )
     print(table(rows))
 
 

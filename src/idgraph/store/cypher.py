@@ -81,9 +81,19 @@ SET_META = "MERGE (m:IdgraphMeta {name: $name}) SET m.value = $value"
 
 DELETE_META = "MATCH (m:IdgraphMeta {name: $name}) DELETE m"
 
+# The ingest path's statements (LOCK_WRITERS, SNAPSHOT, ERASED_AMONG and those applying a
+# ResolutionPlan) say ``CYPHER replan=skip``: they keep the plan the server made first,
+# however much the store's statistics move. A bulk load moves them all the time, and each
+# move made the server plan the statements again and compile new code for them, in the
+# server CPU the load is short of (README, Neo4j). Keeping the first plan is safe because
+# every lookup in these statements demands its index (``USING INDEX SEEK``, see SNAPSHOT):
+# there is no other plan to find (tests/neo4j/test_plans.py).
+
 # Every write transaction starts here. Setting a property takes the node's exclusive lock,
 # held until commit or rollback, so idgraph's writers run one after the other.
-LOCK_WRITERS = "MERGE (l:IdgraphLock {name: 'writer'}) SET l.lockedAt = datetime()"
+LOCK_WRITERS = (
+    "CYPHER replan=skip MERGE (l:IdgraphLock {name: 'writer'}) SET l.lockedAt = datetime()"
+)
 
 DELETE_SOME = """
 MATCH (n)
@@ -120,6 +130,7 @@ RETURN count(*) AS deleted
 # SEEK``), and bans are read on their own from the BANNED relationships alone, before
 # their customers are expanded (tests/neo4j/test_plans.py).
 SNAPSHOT = """
+CYPHER replan=skip
 CALL {
   UNWIND $keys AS key
   MATCH (n:Identity {key: key})-[:BELONGS_TO]->(c:Customer)
@@ -161,6 +172,7 @@ RETURN members, bans, seen, erased, anyErased,
 """
 
 ERASED_AMONG = """
+CYPHER replan=skip
 UNWIND $hashes AS hash
 MATCH (e:Erased {hash: hash})
 USING INDEX SEEK e:Erased(hash)
@@ -171,6 +183,7 @@ RETURN collect(e.hash) AS erased
 
 # New customers with their final size and counts (the plan knows them already).
 CREATE_CUSTOMERS = """
+CYPHER replan=skip
 UNWIND $rows AS row
 CREATE (:Customer {id: row.id, createdAt: datetime(row.at), updatedAt: datetime(row.updatedAt),
                    size: row.size, kindCounts: row.kindCounts, merged: false})
@@ -179,6 +192,7 @@ CREATE (:Customer {id: row.id, createdAt: datetime(row.at), updatedAt: datetime(
 # Merges: each row names an absorbed customer and the live customer it ends in. Members
 # and aliases are reached from it (unlabelled: no plan may start from their label).
 MOVE_MEMBERS = """
+CYPHER replan=skip
 UNWIND $rows AS row
 MATCH (a:Customer {id: row.absorbed})
 USING INDEX SEEK a:Customer(id)
@@ -190,6 +204,7 @@ CREATE (n)-[:BELONGS_TO]->(s)
 """
 
 REPOINT_ALIASES = """
+CYPHER replan=skip
 UNWIND $rows AS row
 MATCH (a:Customer {id: row.absorbed})
 USING INDEX SEEK a:Customer(id)
@@ -201,6 +216,7 @@ DELETE m
 """
 
 RETIRE_CUSTOMERS = """
+CYPHER replan=skip
 UNWIND $rows AS row
 MATCH (a:Customer {id: row.absorbed})
 USING INDEX SEEK a:Customer(id)
@@ -215,6 +231,7 @@ REMOVE a.size, a.kindCounts, a.updatedAt, a.splitFrom
 # New identity nodes, one statement per label (labels cannot be parameters in Neo4j 5).
 # Descriptive attributes become properties: a device's os/model, an account's system/id.
 CREATE_IDENTIFIERS = """
+CYPHER replan=skip
 UNWIND $rows AS row
 MATCH (c:Customer {id: row.customer})
 USING INDEX SEEK c:Customer(id)
@@ -225,6 +242,7 @@ CREATE (n)-[:BELONGS_TO]->(c)
 """
 
 CREATE_DEVICES = """
+CYPHER replan=skip
 UNWIND $rows AS row
 MATCH (c:Customer {id: row.customer})
 USING INDEX SEEK c:Customer(id)
@@ -235,6 +253,7 @@ CREATE (n)-[:BELONGS_TO]->(c)
 """
 
 CREATE_ACCOUNTS = """
+CYPHER replan=skip
 UNWIND $rows AS row
 MATCH (c:Customer {id: row.customer})
 USING INDEX SEEK c:Customer(id)
@@ -245,6 +264,7 @@ CREATE (n)-[:BELONGS_TO]->(c)
 """
 
 UPDATE_CUSTOMERS = """
+CYPHER replan=skip
 UNWIND $rows AS row
 MATCH (c:Customer {id: row.id})
 USING INDEX SEEK c:Customer(id)
@@ -256,6 +276,7 @@ SET c.size = row.size, c.kindCounts = row.kindCounts, c.updatedAt = datetime(row
 # refused one (the adapter folds a batch's evidence per pair: ``_link_rows``).
 # A pair with a node the snapshot did not know cannot be linked yet: it is created.
 CREATE_LINKS = """
+CYPHER replan=skip
 UNWIND $rows AS row
 MATCH (x:Identity {key: row.a})
 USING INDEX SEEK x:Identity(key)
@@ -269,6 +290,7 @@ CREATE (x)-[:LINKED {source: row.source, at: datetime(row.at), eventId: row.even
 # for an accepted pair writes nothing; for a refused pair it sets the verdict, rule and
 # time anew (like SQLite).
 MERGE_LINKS = """
+CYPHER replan=skip
 UNWIND $rows AS row
 MATCH (x:Identity {key: row.a})
 USING INDEX SEEK x:Identity(key)
@@ -287,6 +309,7 @@ SET r.accepted = row.accepted, r.rule = row.rule, r.lastAt = datetime(row.lastAt
 # ``instant``: the UTC instant a string value names when it is an RFC 3339 timestamp, else
 # null (no property), for segment comparisons (idgraph.domain.segment.instant decides).
 CREATE_TRAITS = """
+CYPHER replan=skip
 UNWIND $rows AS row
 MATCH (n:Identity {key: row.key})
 USING INDEX SEEK n:Identity(key)
@@ -297,6 +320,7 @@ CREATE (n)-[:HAS_TRAIT]->(:Trait {name: row.name, value: row.value, source: row.
 
 # The latest report per (identity node, trait name) wins; an older report changes nothing.
 MERGE_TRAITS = """
+CYPHER replan=skip
 UNWIND $rows AS row
 MATCH (n:Identity {key: row.key})
 USING INDEX SEEK n:Identity(key)
@@ -309,6 +333,7 @@ SET t.value = row.value, t.source = row.source, t.at = at, t.eventId = row.event
 
 # ``row.keys`` is the event's subject alone (a list, like MERGE_INTERACTIONS' rows).
 CREATE_INTERACTIONS = """
+CYPHER replan=skip
 UNWIND $rows AS row
 CREATE (i:Interaction {id: row.id, type: row.type, channel: row.channel,
                       at: datetime(row.at), source: row.source, properties: row.properties,
@@ -338,6 +363,7 @@ MERGE (n)-[:PERFORMED]->(i)
 # are ordered by (recordedAt, seq): when idgraph recorded them, not the event's `at`.
 # Each purpose is merged once per statement, not once per row.
 CREATE_CONSENTS = """
+CYPHER replan=skip
 CALL {
   UNWIND $rows AS row
   WITH DISTINCT row.purpose AS name
@@ -354,7 +380,7 @@ CREATE (n)-[:CONSENT {status: row.status, at: datetime(row.at),
                       seq: row.seq}]->(p)
 """
 
-CREATE_EVENTS = "UNWIND $ids AS id CREATE (:Event {id: id, at: $at})"
+CREATE_EVENTS = "CYPHER replan=skip UNWIND $ids AS id CREATE (:Event {id: id, at: $at})"
 
 # ---- applying a SplitPlan ----------------------------------------------------------------
 
