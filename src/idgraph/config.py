@@ -364,6 +364,11 @@ class Settings:
     per 5,000 events) and take more memory, in idgraph and in Neo4j's transaction state;
     measured at 20,000 they ingested no faster into SQLite and, into a small Neo4j
     server, ran now faster and now 7 times slower."""
+    worker_min_bytes: Count = 4_194_304
+    """``idgraph ingest`` reads and checks the lines of a file this large or larger in a
+    second process while the first one writes, when it may use more than one core. A
+    smaller file is not worth starting the process for (about half a second of CPU);
+    ``1``: every file."""
     max_line_bytes: Annotated[Count, Env("IDGRAPH_MAX_LINE_BYTES")] = 1_048_576
     """Longest line ``idgraph ingest`` reads, in bytes; a longer one is refused without
     being read whole."""
