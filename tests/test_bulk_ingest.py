@@ -11,22 +11,27 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import msgspec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from idgraph.bulk import produced_elsewhere
 from idgraph.cli import main
 from idgraph.config import Settings
 from idgraph.demo import DemoGenerator
 from idgraph.errors import WorkerFailed
-from idgraph.jsonl import CheckedBatch, ingest_file
+from idgraph.jsonl import CheckedBatch, checked_batches, ingest_file
 from idgraph.service import IdentityGraph
 from idgraph.store.sqlite import SqliteStore
 from tests.conftest import ERASURE_KEY
 from tests.events import event
+from tests.test_events import texts
 
 ALWAYS, NEVER = 1, 2**40  # worker_min_bytes: every file, or none
 
@@ -83,8 +88,49 @@ def test_a_second_process_shows_the_user_what_one_process_shows(
     assert "507 lines: 501 accepted, 1 duplicate, 5 rejected" in report
 
 
-def settings(worker_min_bytes: int) -> Settings:
+def small_batches(worker_min_bytes: int) -> Settings:
     return Settings(batch_size=100, worker_min_bytes=worker_min_bytes)
+
+
+# JSON values (test_events' without its 4,300-digit integers, which json.dumps refuses).
+_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.sampled_from([2**63 - 1, 2**63, -(2**63), -(2**63) - 1])
+    | st.floats()
+    | texts,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(texts, inner, max_size=4),
+    max_leaves=20,
+)
+_events = st.builds(
+    lambda n, traits, properties, channel: json.dumps(
+        event(
+            f"email:p{n}@x.com",
+            f"cookie:c{n % 3}",
+            traits=traits,
+            interaction={"type": "view", "channel": channel, "properties": properties},
+        )
+    ),
+    st.integers(0, 5),
+    st.dictionaries(texts, _values, max_size=3),
+    st.dictionaries(texts, _values, max_size=3),
+    texts,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(_events | st.just("{not json"), max_size=8))
+def test_a_checked_batch_crosses_the_pipe_unchanged(lines: list[str]) -> None:
+    """Whatever the events hold, what the second process sends is what was checked,
+    value for value and type for type (``repr``: 1, 1.0 and True differ)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "events.jsonl"
+        path.write_text("".join(line + "\n" for line in lines))
+        batches = list(checked_batches(path, Settings(), 3))
+    encode, decode = msgspec.msgpack.Encoder().encode, msgspec.msgpack.Decoder(CheckedBatch).decode
+    for batch in batches:
+        assert repr(decode(encode(batch))) == repr(batch)
 
 
 def demo_file(path: Path, events: int) -> Path:
@@ -127,7 +173,7 @@ def test_a_checker_that_dies_stops_the_run_after_whole_batches(tmp_path: Path) -
 
     async def run(on_batch: object = lambda result: None) -> tuple[int, list[str]]:
         store = SqliteStore(tmp_path / "idgraph.db", erasure_key=ERASURE_KEY)
-        graph = IdentityGraph(store, settings(ALWAYS))
+        graph = IdentityGraph(store, small_batches(ALWAYS))
         try:
             summary = await ingest_file(graph, path, 100, on_batch=on_batch)  # type: ignore[arg-type]
             return summary.accepted, await graph.check()
