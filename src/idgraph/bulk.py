@@ -29,6 +29,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from subprocess import Popen
 from typing import Any, BinaryIO, TypeVar
 
@@ -76,10 +77,13 @@ def produced_elsewhere(
     """What ``produce(*args)`` yields, produced in a second process. ``kind`` is a
     tagged, array-like Struct; ``produce`` and ``args`` are pickled (``produce`` must
     be a module-level function)."""
+    # idgraph is found where this process found it, even if not installed.
+    found = [str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")]
     process = subprocess.Popen(
         [sys.executable, "-m", "idgraph.bulk"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, found))},
         start_new_session=True,  # Ctrl-C interrupts this process, which ends that one
     )
     assert process.stdin is not None  # both are pipes
