@@ -233,3 +233,40 @@ def test_ctrl_c_stops_both_processes_and_keeps_whole_batches(tmp_path: Path) -> 
     assert f"{20_000 - stopped_at} accepted, {stopped_at} duplicate" in done.stderr
     check = subprocess.run([*cli, "check"], capture_output=True, text=True)
     assert check.returncode == 0, check.stdout
+
+
+def running(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie waiting for its parent to read its end
+    does not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_a_killed_run_leaves_no_checker_behind_and_resumes(tmp_path: Path) -> None:
+    path = demo_file(tmp_path / "events.jsonl", 20_000)
+    toml = config(tmp_path / "idgraph.toml", ALWAYS)
+    cli = [sys.executable, "-m", "idgraph.cli", "--config", str(toml)]
+
+    def ingest(db: Path) -> subprocess.Popen[str]:
+        command = [*cli, "--store", f"sqlite:///{db}", "ingest", str(path)]
+        return subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+
+    killed = ingest(tmp_path / "killed.db")
+    deadline = time.monotonic() + 120
+    while applied_events(tmp_path / "killed.db") < 500 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    [checker] = checkers(killed.pid)
+    killed.kill()
+    killed.communicate(timeout=60)
+    deadline = time.monotonic() + 60  # it exits when it next writes to the closed pipe
+    while running(checker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not running(checker), "the checker outlived the killed run"
+    assert 0 < applied_events(tmp_path / "killed.db") < 20_000
+    for db in ("killed.db", "clean.db"):
+        run = ingest(tmp_path / db)
+        _, err = run.communicate(timeout=300)
+        assert run.returncode == 0, err
+    assert partition(tmp_path / "killed.db") == partition(tmp_path / "clean.db")
