@@ -10,8 +10,9 @@
     ├── NotFound               no such identity node or customer
     ├── Forbidden              the caller's key may not do this (its role or purpose)
     ├── RuleViolation          a steward action that the resolution rules refuse
-    └── StoreError             the storage backend failed
-        └── StoreUnavailable   cannot reach / open the store
+    ├── StoreError             the storage backend failed
+    │   └── StoreUnavailable   cannot reach / open the store
+    └── WorkerFailed           a second process of a bulk ingest stopped or failed
 
 Adapters translate driver errors into StoreError subclasses with ``raise … from exc``;
 only the API layer and the CLI turn these into user-facing messages.
@@ -101,3 +102,8 @@ class StoreError(IdgraphError):
 
 class StoreUnavailable(StoreError):
     code = "STORE_UNAVAILABLE"
+
+
+class WorkerFailed(IdgraphError):
+    """The process checking an ingest's lines stopped or failed; no batch is half
+    written, and a run started again goes on where this one stopped."""

@@ -6,20 +6,24 @@ midway can simply be started again: applied events come back as duplicates.
 
 from __future__ import annotations
 
-import gc
+import asyncio
 import json
+import os
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
 import msgspec
 
-from idgraph.domain.events import RawEvent
-from idgraph.domain.model import Outcome
-from idgraph.service import BatchResult, IdentityGraph
+from idgraph.bulk import bulk_gc, produced_elsewhere
+from idgraph.config import Settings
+from idgraph.domain.events import EventParser, RawEvent
+from idgraph.domain.model import Event, EventOutcome, Outcome, utcnow
+from idgraph.service import BatchResult, IdentityGraph, check_events, event_parser
 
 SKIP_CHUNK = 65_536  # read size of the rest of an over-long line
 
@@ -44,7 +48,7 @@ class IngestSummary:
     seconds: float = 0.0
     errors: list[LineError] = field(default_factory=list)
 
-    def add(self, result: BatchResult, lines: list[int]) -> None:
+    def add(self, result: BatchResult, lines: Iterable[int]) -> None:
         self.merges += result.merges
         self.new_customers += result.new_customers
         self.new_nodes += result.new_nodes
@@ -145,27 +149,85 @@ def read_lines(
         yield number, size, parsed
 
 
-@contextmanager
-def bulk_gc() -> Iterator[Callable[[], object]]:
-    """The garbage-collector policy for bulk ingest; yields what to call after a batch.
+class CheckedBatch(msgspec.Struct, array_like=True, tag=True):
+    """The lines read for one batch, checked with one ``now``: ``numbers[i]`` is the
+    line of ``events[i]``, an Event, or None where the event was refused (the refusals,
+    in order, are ``refusals``); ``errors`` are the lines refused unchecked (not JSON,
+    too long). ``lines`` and ``read`` count the lines read and their bytes (blank lines
+    aside); ``blocked`` the identifiers dropped as blocked values."""
 
-    Ingest allocates millions of short-lived objects and frees nearly all of them by
-    reference counting; automatic collections would still run thousands of times, some
-    over the whole (large, long-lived) heap. So the heap that exists before the run is
-    frozen, automatic collection is off, and after each batch only the young
-    generations (what the last batches allocated and left alive) are collected: a
-    reference cycle that is garbage by the end of its batch is freed right then, so
-    memory stays bounded by the batch size. A full collection runs again after the
-    run, under the usual thresholds."""
-    enabled = gc.isenabled()
-    gc.freeze()
-    gc.disable()
-    try:
-        yield lambda: gc.collect(1)
-    finally:
-        if enabled:
-            gc.enable()
-        gc.unfreeze()
+    now: datetime
+    lines: int
+    read: int
+    numbers: list[int]
+    events: list[Event | None]
+    refusals: list[EventOutcome]
+    errors: list[LineError]
+    blocked: int
+
+    def checked(self) -> list[Event | EventOutcome]:
+        """Each event or its refusal, in line order."""
+        refusals = iter(self.refusals)
+        return [next(refusals) if e is None else e for e in self.events]
+
+
+def checked_batches(
+    path: Path, settings: Settings, batch_size: int, parser: EventParser | None = None
+) -> Iterator[CheckedBatch]:
+    """The file's lines, read and checked in batches of ``batch_size`` events (the
+    last one perhaps smaller, or without any). Runs in the second process of a bulk
+    ingest (``parser`` None: one made from ``settings``), or in this one."""
+    parser = parser or event_parser(settings)
+    lines = read = 0
+    raws: list[object] = []
+    numbers: list[int] = []
+    errors: list[LineError] = []
+
+    def checked() -> CheckedBatch:
+        now, blocked = utcnow(), parser.blocked_dropped
+        events: list[Event | None] = []
+        refusals: list[EventOutcome] = []
+        for slot in check_events(parser, raws, now):
+            if isinstance(slot, Event):
+                events.append(slot)
+            else:
+                events.append(None)
+                refusals.append(slot)
+        blocked = parser.blocked_dropped - blocked
+        return CheckedBatch(now, lines, read, numbers, events, refusals, errors, blocked)
+
+    with path.open("rb") as stream:
+        for number, size, parsed in read_lines(stream, settings.max_line_bytes, decode_event):
+            lines += 1
+            read += size
+            if isinstance(parsed, LineError):
+                errors.append(parsed)
+                continue
+            raws.append(parsed)
+            numbers.append(number)
+            if len(raws) >= batch_size:
+                yield checked()
+                lines = read = 0
+                raws, numbers, errors = [], [], []
+        yield checked()
+
+
+def _batches(
+    graph: IdentityGraph, path: Path, batch_size: int
+) -> AbstractContextManager[Iterator[CheckedBatch]]:
+    """The file's checked batches, checked by a second process if the file is large
+    enough (``worker_min_bytes``) and another core may run it."""
+    settings = graph.settings
+    if _cores() > 1 and path.stat().st_size >= settings.worker_min_bytes:
+        return produced_elsewhere(CheckedBatch, checked_batches, path, settings, batch_size)
+    return nullcontext(checked_batches(path, settings, batch_size, graph.parser))
+
+
+def _cores() -> int:
+    """The cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):  # Linux
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 async def ingest_file(
@@ -176,41 +238,28 @@ async def ingest_file(
     on_error: Callable[[LineError], None] = lambda e: None,
     on_batch: Callable[[BatchResult], object] = lambda result: None,
 ) -> IngestSummary:
+    """Ingest a JSON Lines file in batches. After each batch, ``on_error`` is called
+    with its refused lines in line order, then ``on_progress`` with the bytes read."""
     summary = IngestSummary()
     started = time.perf_counter()
-    blocked_before = graph.parser.blocked_dropped
-    batch: list[object] = []
-    lines: list[int] = []
-    read = reported = 0
-
-    async def flush() -> None:
-        nonlocal read, reported
-        if batch:
-            result = await graph.ingest(batch)
-            summary.add(result, lines)
-            on_batch(result)
-            batch.clear()
-            lines.clear()
-            collect()
-        for error in sorted(summary.errors[reported:], key=lambda e: e.line):
-            on_error(error)
-        reported = len(summary.errors)
-        on_progress(read)
-        read = 0
-
-    with path.open("rb") as stream, bulk_gc() as collect:
-        for number, size, parsed in read_lines(stream, graph.settings.max_line_bytes, decode_event):
-            summary.lines += 1
-            read += size
-            if isinstance(parsed, LineError):
-                summary.reject(parsed)
-                continue
-            batch.append(parsed)
-            lines.append(number)
-            if len(batch) >= batch_size:
-                await flush()
-        await flush()
+    with bulk_gc() as collect, _batches(graph, path, batch_size) as batches:
+        for batch in batches:
+            summary.lines += batch.lines
+            summary.blocked_values += batch.blocked
+            reported = len(summary.errors)
+            for error in batch.errors:
+                summary.reject(error)
+            if batch.events:
+                result = await graph.apply(batch.checked(), batch.now)
+                summary.add(result, batch.numbers)
+                on_batch(result)
+                collect()
+            for error in sorted(summary.errors[reported:], key=lambda e: e.line):
+                on_error(error)
+            on_progress(batch.read)
+            # Let the event loop run: Ctrl-C (asyncio.run cancels its task) lands here,
+            # between batches; the SQLite store's writes never wait for the loop.
+            await asyncio.sleep(0)
     summary.errors.sort(key=lambda e: e.line)
-    summary.blocked_values = graph.parser.blocked_dropped - blocked_before
     summary.seconds = time.perf_counter() - started
     return summary

@@ -70,14 +70,41 @@ class Profile:
     traits: dict[str, TraitRecord]
 
 
+def event_parser(settings: Settings) -> EventParser:
+    return EventParser(
+        Normalizer(settings.default_region),
+        settings.rules,
+        timedelta(seconds=settings.max_clock_skew_seconds),
+    )
+
+
+def check_events(
+    parser: EventParser, raw_events: Sequence[object], now: datetime
+) -> list[Event | EventOutcome]:
+    """Each raw event as a valid Event, or as the outcome that refuses it, in order."""
+    checked: list[Event | EventOutcome] = []
+    for raw in raw_events:
+        try:
+            checked.append(parser.parse(raw, now))
+        except EventError as exc:
+            checked.append(
+                EventOutcome(
+                    exc.event_id or "",
+                    Outcome.REJECTED,
+                    str(exc),
+                    refusal=Refusal.INVALID,
+                    path=exc.path,
+                )
+            )
+    return checked
+
+
 class IdentityGraph:
     def __init__(self, store: Store, settings: Settings) -> None:
         self.store = store
         self.settings = settings
-        self.normalizer = Normalizer(settings.default_region)
-        self.parser = EventParser(
-            self.normalizer, settings.rules, timedelta(seconds=settings.max_clock_skew_seconds)
-        )
+        self.parser = event_parser(settings)
+        self.normalizer = self.parser.normalizer
 
     # ---- ingest ----------------------------------------------------------------------
 
@@ -86,24 +113,16 @@ class IdentityGraph:
         with their reason; the valid ones are applied together, atomically. One ``now``
         per batch bounds the events' timestamps and dates what the batch records."""
         now = utcnow()
-        slots: list[EventOutcome | Event] = []
-        for raw in raw_events:
-            try:
-                slots.append(self.parser.parse(raw, now))
-            except EventError as exc:
-                slots.append(
-                    EventOutcome(
-                        exc.event_id or "",
-                        Outcome.REJECTED,
-                        str(exc),
-                        refusal=Refusal.INVALID,
-                        path=exc.path,
-                    )
-                )
-        events = [s for s in slots if isinstance(s, Event)]
+        return await self.apply(check_events(self.parser, raw_events, now), now)
+
+    async def apply(self, checked: Sequence[Event | EventOutcome], now: datetime) -> BatchResult:
+        """Resolve and store a batch that :func:`check_events` checked with this ``now``
+        (perhaps in another process): its events together, atomically; its refusals
+        are passed on in their place."""
+        events = [s for s in checked if isinstance(s, Event)]
         result = BatchResult()
         planned = iter(await self._resolve(events, result, now) if events else [])
-        result.outcomes = [s if isinstance(s, EventOutcome) else next(planned) for s in slots]
+        result.outcomes = [s if isinstance(s, EventOutcome) else next(planned) for s in checked]
         return result
 
     async def _resolve(
