@@ -85,9 +85,12 @@ DELETE_META = "MATCH (m:IdgraphMeta {name: $name}) DELETE m"
 # ResolutionPlan) say ``CYPHER replan=skip``: they keep the plan the server made first,
 # however much the store's statistics move. A bulk load moves them all the time, and each
 # move made the server plan the statements again and compile new code for them, in the
-# server CPU the load is short of (README, Neo4j). Keeping the first plan is safe because
-# every lookup in these statements demands its index (``USING INDEX SEEK``, see SNAPSHOT):
-# there is no other plan to find (tests/neo4j/test_plans.py).
+# server CPU the load is short of (README, Neo4j). The API's profile reads (PROFILES and
+# the *_OF statements) say it too: a load running beside the API would otherwise make a
+# request now and then wait for its statement to be planned and compiled again. Keeping
+# the first plan is safe because every lookup in these statements demands its index
+# (``USING INDEX SEEK``, see SNAPSHOT): there is no other plan to find
+# (tests/neo4j/test_plans.py).
 
 # Every write transaction starts here. Setting a property takes the node's exclusive lock,
 # held until commit or rollback, so idgraph's writers run one after the other.
@@ -415,6 +418,7 @@ CREATE (n)-[:BELONGS_TO]->(c)
 # store is full (see SNAPSHOT).
 
 CUSTOMER_IDS_OF = """
+CYPHER replan=skip
 UNWIND $keys AS key
 MATCH (n:Identity {key: key})-[:BELONGS_TO]->(c:Customer)
 USING INDEX SEEK n:Identity(key)
@@ -423,6 +427,7 @@ RETURN key, c.id AS id
 
 # Any id, live or absorbed, to the live customer it names (MERGED_INTO is one hop).
 CUSTOMERS = """
+CYPHER replan=skip
 UNWIND $ids AS requested
 MATCH (named:Customer {id: requested})
 USING INDEX SEEK named:Customer(id)
@@ -435,6 +440,7 @@ RETURN requested, c.id AS id, c.createdAt AS createdAt, c.updatedAt AS updatedAt
 """
 
 NODES_OF = """
+CYPHER replan=skip
 UNWIND $ids AS id
 MATCH (c:Customer {id: id})<-[:BELONGS_TO]-(n:Identity)
 USING INDEX SEEK c:Customer(id)
@@ -443,6 +449,7 @@ RETURN id AS customer, properties(n) AS node
 
 # Times as [epochSeconds, nanosecond] (``neo4j._dt``): an export reads a batch's traits.
 TRAITS_OF = """
+CYPHER replan=skip
 UNWIND $ids AS id
 MATCH (c:Customer {id: id})<-[:BELONGS_TO]-(n:Identity)-[:HAS_TRAIT]->(t:Trait)
 USING INDEX SEEK c:Customer(id)
@@ -451,6 +458,7 @@ RETURN id AS customer, n.key AS key, t.name AS name, t.value AS value, t.source 
 """
 
 CONSENTS_OF = """
+CYPHER replan=skip
 UNWIND $ids AS id
 MATCH (c:Customer {id: id})<-[:BELONGS_TO]-(n:Identity)-[d:CONSENT]->(p:Purpose)
 USING INDEX SEEK c:Customer(id)
@@ -465,6 +473,7 @@ RETURN id AS customer, n.key AS key, p.name AS purpose, d.status AS status, d.at
 # Times come back as [epochSeconds, nanosecond] (``neo4j._dt``): this runs on every resolve,
 # and the driver's own DateTime objects cost more than the rest of the row.
 PROFILES = """
+CYPHER replan=skip
 UNWIND $keys AS key
 MATCH (k:Identity {key: key})-[:BELONGS_TO]->(c:Customer)
 USING INDEX SEEK k:Identity(key)
@@ -521,6 +530,7 @@ RETURN key, c.id AS id, [c.createdAt.epochSeconds, c.createdAt.nanosecond] AS cr
 
 # Null parameters switch a filter off. The page is cut before performers are collected.
 INTERACTIONS_OF = """
+CYPHER replan=skip
 UNWIND $ids AS customer
 CALL {
   WITH customer
