@@ -218,12 +218,12 @@ def _batches(
     """The file's checked batches, checked by a second process if the file is large
     enough (``worker_min_bytes``) and another core may run it."""
     settings = graph.settings
-    if _cores() > 1 and path.stat().st_size >= settings.worker_min_bytes:
+    if available_cores() > 1 and path.stat().st_size >= settings.worker_min_bytes:
         return produced_elsewhere(CheckedBatch, checked_batches, path, settings, batch_size)
     return nullcontext(checked_batches(path, settings, batch_size, graph.parser))
 
 
-def _cores() -> int:
+def available_cores() -> int:
     """The cores this process may run on."""
     if hasattr(os, "sched_getaffinity"):  # Linux
         return len(os.sched_getaffinity(0))
