@@ -183,7 +183,10 @@ def checked_batches(
     numbers: list[int] = []
     errors: list[LineError] = []
 
-    def checked() -> CheckedBatch:
+    def taken() -> CheckedBatch:
+        """The lines read so far, checked; this generator then holds none of them, so
+        the collection after the batch is applied need not walk its lines or events."""
+        nonlocal lines, read, raws, numbers, errors
         now, blocked = utcnow(), parser.blocked_dropped
         events: list[Event | None] = []
         refusals: list[EventOutcome] = []
@@ -194,7 +197,10 @@ def checked_batches(
                 events.append(None)
                 refusals.append(slot)
         blocked = parser.blocked_dropped - blocked
-        return CheckedBatch(now, lines, read, numbers, events, refusals, errors, blocked)
+        batch = CheckedBatch(now, lines, read, numbers, events, refusals, errors, blocked)
+        lines = read = 0
+        raws, numbers, errors = [], [], []
+        return batch
 
     with path.open("rb") as stream:
         for number, size, parsed in read_lines(stream, settings.max_line_bytes, decode_event):
@@ -206,10 +212,8 @@ def checked_batches(
             raws.append(parsed)
             numbers.append(number)
             if len(raws) >= batch_size:
-                yield checked()
-                lines = read = 0
-                raws, numbers, errors = [], [], []
-        yield checked()
+                yield taken()
+        yield taken()
 
 
 def _batches(
@@ -249,14 +253,17 @@ async def ingest_file(
             reported = len(summary.errors)
             for error in batch.errors:
                 summary.reject(error)
-            if batch.events:
+            read, applied = batch.read, bool(batch.events)
+            if applied:
                 result = await graph.apply(batch.checked(), batch.now)
                 summary.add(result, batch.numbers)
                 on_batch(result)
+            del batch  # its events are garbage now: the collection need not walk them
+            if applied:
                 collect()
             for error in sorted(summary.errors[reported:], key=lambda e: e.line):
                 on_error(error)
-            on_progress(batch.read)
+            on_progress(read)
             # Let the event loop run: Ctrl-C (asyncio.run cancels its task) lands here,
             # between batches; the SQLite store's writes never wait for the loop.
             await asyncio.sleep(0)
