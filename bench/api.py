@@ -46,6 +46,7 @@ from typing import Any
 import httpx
 
 from idgraph.demo import DemoGenerator
+from proc import cpu_seconds
 
 HOST = "127.0.0.1"  # loopback only
 REQUEST_TIMEOUT = 5.0
@@ -203,15 +204,6 @@ async def closed_loop(
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     return Run(len(latencies), errors, time.perf_counter() - start, latencies)
-
-
-def cpu_seconds(pid: int) -> float | None:
-    """User plus system CPU time of a process so far, or None where ``/proc`` is not."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def drive(

@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import dataclasses
 import json
-import os
 import resource
 import tempfile
 import time
@@ -27,6 +26,7 @@ from idgraph.jsonl import ingest_file
 from idgraph.service import IdentityGraph
 from idgraph.store.factory import open_store
 from idgraph.store.neo4j import Neo4jStore
+from proc import cpu_seconds
 
 
 def table(rows: list[tuple[str, str]]) -> str:
@@ -36,10 +36,14 @@ def table(rows: list[tuple[str, str]]) -> str:
     return "\n".join([line, *body, line])
 
 
-def process_cpu(pid: int) -> float:
-    """CPU seconds (user + system) that process ``pid`` has used, from Linux's /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def server_cpu(pid: int | None) -> float:
+    """CPU seconds the database server ``pid`` has used so far (0 without a pid)."""
+    if not pid:
+        return 0.0
+    seconds = cpu_seconds(pid)
+    if seconds is None:
+        raise SystemExit(f"--server-pid {pid}: no such process in /proc")
+    return seconds
 
 
 def _cpu(who: int = resource.RUSAGE_SELF) -> float:
@@ -64,12 +68,12 @@ async def bulk(
     if replace and isinstance(store, Neo4jStore):
         await store.clear()  # else a second run finds its events applied already
     graph = IdentityGraph(store, settings)
-    server = process_cpu(server_pid) if server_pid else 0.0
+    server = server_cpu(server_pid)
     started, cpu, checker = time.perf_counter(), _cpu(), _cpu(resource.RUSAGE_CHILDREN)
     summary = await ingest_file(graph, path, settings.batch_size)
     seconds, cpu = time.perf_counter() - started, _cpu() - cpu
     checker = _cpu(resource.RUSAGE_CHILDREN) - checker
-    server = process_cpu(server_pid) - server if server_pid else 0.0
+    server = server_cpu(server_pid) - server
     counts = await store.counts()
     await store.close()
     return [

@@ -29,7 +29,6 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from subprocess import Popen
 from typing import Any, BinaryIO, TypeVar
 
@@ -77,13 +76,14 @@ def produced_elsewhere(
     """What ``produce(*args)`` yields, produced in a second process. ``kind`` is a
     tagged, array-like Struct; ``produce`` and ``args`` are pickled (``produce`` must
     be a module-level function)."""
-    # idgraph is found where this process found it, even if not installed.
-    found = [str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")]
+    # It imports from where this process does (idgraph itself, and ``produce``'s module),
+    # even what is not installed.
+    path = os.pathsep.join(entry for entry in sys.path if entry)
     process = subprocess.Popen(
         [sys.executable, "-m", "idgraph.bulk"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, found))},
+        env={**os.environ, "PYTHONPATH": path},
         start_new_session=True,  # Ctrl-C interrupts this process, which ends that one
     )
     assert process.stdin is not None  # both are pipes
@@ -93,7 +93,6 @@ def produced_elsewhere(
     receiver.start()
     try:
         with contextlib.suppress(BrokenPipeError), process.stdin:  # it stopped: see below
-            pickle.dump(sys.path, process.stdin)
             pickle.dump((produce, args), process.stdin)
         yield _taken(kind, items, process)
     finally:
@@ -142,7 +141,6 @@ def _exit(code: int) -> str:
 def _produce() -> None:
     """The second process: read what to run from stdin, write each item it yields to
     stdout, then exit; exit when stdout is closed (the first process has gone)."""
-    sys.path[:] = pickle.load(sys.stdin.buffer)
     produce, args = pickle.load(sys.stdin.buffer)
     out = sys.stdout.buffer
     encode = msgspec.msgpack.Encoder().encode

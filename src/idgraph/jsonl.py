@@ -253,14 +253,13 @@ async def ingest_file(
             reported = len(summary.errors)
             for error in batch.errors:
                 summary.reject(error)
-            read, applied = batch.read, bool(batch.events)
-            if applied:
+            read = batch.read
+            if batch.events:
                 result = await graph.apply(batch.checked(), batch.now)
                 summary.add(result, batch.numbers)
                 on_batch(result)
             del batch  # its events are garbage now: the collection need not walk them
-            if applied:
-                collect()
+            collect()
             for error in sorted(summary.errors[reported:], key=lambda e: e.line):
                 on_error(error)
             on_progress(read)
