@@ -120,16 +120,21 @@ def _receive(stream: BinaryIO, items: queue.Queue[bytes | None]) -> None:
 def _taken(kind: type[T], items: queue.Queue[bytes | None], process: Popen[bytes]) -> Iterator[T]:
     decode = msgspec.msgpack.Decoder(kind | _Failure).decode
     while (item := items.get()) is not None:
-        message = decode(item)
-        if isinstance(message, _Failure):
-            raise WorkerFailed(f"the process checking lines failed: {message.message}")
-        yield message
+        # Yielded without a name for it here: while the caller applies the item, this
+        # frame holds only its bytes, and the collection after the item need not walk it.
+        yield _unless_failure(decode(item))
     code = process.wait()
     if code != 0:
         raise WorkerFailed(
             f"the process checking lines stopped ({_exit(code)}); "
             "applied batches are kept, run again to continue"
         )
+
+
+def _unless_failure(message: T | _Failure) -> T:
+    if isinstance(message, _Failure):
+        raise WorkerFailed(f"the process checking lines failed: {message.message}")
+    return message
 
 
 def _exit(code: int) -> str:

@@ -258,6 +258,7 @@ async def ingest_file(
                 result = await graph.apply(batch.checked(), batch.now)
                 summary.add(result, batch.numbers)
                 on_batch(result)
+                del result
             del batch  # its events are garbage now: the collection need not walk them
             collect()
             for error in sorted(summary.errors[reported:], key=lambda e: e.line):
