@@ -142,7 +142,7 @@ class EventParser:
             id=event_id,
             timestamp=timestamp,
             source=source,
-            nodes=tuple(nodes.values()),
+            nodes=self._by_priority(nodes),
             traits=_traits(raw.get("traits")),
             interaction=_interaction(raw.get("interaction")),
             consent=_consent(raw.get("consent")),
@@ -186,7 +186,7 @@ class EventParser:
                 id=event_id,
                 timestamp=timestamp,
                 source=source,
-                nodes=tuple(nodes.values()),
+                nodes=self._by_priority(nodes),
                 traits=_traits(raw.traits),
                 interaction=_interaction(raw.interaction),
                 consent=_consent(raw.consent),
@@ -195,6 +195,13 @@ class EventParser:
             return None
         self.blocked_dropped += blocked
         return event
+
+    def _by_priority(self, nodes: dict[str, IdentityNode]) -> tuple[IdentityNode, ...]:
+        """Highest priority first, event order on ties. Done here, not by the planner,
+        so a bulk ingest sorts on the core that checks lines, not on the one that writes."""
+        if len(nodes) == 1:
+            return tuple(nodes.values())
+        return tuple(sorted(nodes.values(), key=lambda n: self.rules.priority(n.kind)))
 
     def _identity_nodes(self, raw: dict[str, Any]) -> list[IdentityNode]:
         nodes: list[IdentityNode | None] = []

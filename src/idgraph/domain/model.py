@@ -80,7 +80,9 @@ class InteractionInput:
 
 @dataclass(slots=True)
 class Event:
-    """One validated, normalized event. ``nodes`` are unique by key, blocked values removed."""
+    """One validated, normalized event. ``nodes`` are unique by key, blocked values
+    removed, highest priority first (event order on ties): ``nodes[0]`` is the event's
+    subject."""
 
     id: str
     timestamp: datetime

@@ -30,7 +30,7 @@ from idgraph.domain.model import (
     Snapshot,
     TraitReport,
 )
-from idgraph.domain.rules import OTHER_PRIORITY, Rules
+from idgraph.domain.rules import Rules
 
 IdFactory = Callable[[], str]
 
@@ -117,12 +117,7 @@ class _Planner:
         return survivor.id
 
     def event(self, event: Event) -> None:
-        ranks = self.rules.ranks
-        nodes = (
-            sorted(event.nodes, key=lambda n: ranks.get(n.kind, OTHER_PRIORITY))
-            if len(event.nodes) > 1
-            else event.nodes
-        )
+        nodes = event.nodes
         anchor = nodes[0]
         group = self.element(anchor, event.timestamp)
         links = self.plan.links
@@ -212,11 +207,12 @@ def plan_batch(
 ) -> ResolutionPlan:
     """Plan a batch, events in order. Pure: the same inputs give the same plan.
 
-    Inside one event, identity nodes join a growing group from highest priority to
-    lowest; a node whose customer cannot join without breaking a rule keeps its own
-    customer and its link to the group's anchor is recorded as rejected, with the rule.
-    The anchor (the highest-priority node, first in event order on ties) is the event's
-    *subject*: its traits, interaction and consent decision attach to that node only.
+    Inside one event, identity nodes join a growing group in the event's order, from
+    highest priority to lowest; a node whose customer cannot join without breaking a
+    rule keeps its own customer and its link to the group's anchor is recorded as
+    rejected, with the rule. The anchor (the first node: the highest-priority one, first
+    in event order on ties) is the event's *subject*: its traits, interaction and
+    consent decision attach to that node only.
     Consent decisions are recorded at ``now``, in batch order.
     """
     planner = _Planner(snapshot, rules, new_id, now)

@@ -44,7 +44,7 @@ class Rules:
     @cached_property
     def ranks(self) -> Mapping[str, int]:
         """The defaults and the configured priorities in one mapping (kinds not in it
-        rank :data:`OTHER_PRIORITY`): the planner ranks every node of every event."""
+        rank :data:`OTHER_PRIORITY`): the event checks rank every node of every event."""
         return {**_DEFAULT_PRIORITY, **self.priorities}
 
     def is_blocked(self, kind: str, value: str) -> bool:
