@@ -3,8 +3,8 @@
 What a request allocates must be freed by reference counting when it ends. What sits in a
 reference cycle waits for the cyclic garbage collector instead; under load it reaches the
 oldest generation, and the full collection that frees it stalls every request in flight
-(on the embedded store at 200 req/s: tens of milliseconds every few seconds, the API's
-p99, when each resolve left about 230 objects behind; see the README's benchmarks).
+(on the embedded store at 200 req/s, up to tens of milliseconds every second or two when
+each resolve left about 230 objects behind; see the README's benchmarks).
 
 The requests go to the ASGI application itself, not through an HTTP client: httpx's
 response keeps a cycle of its own (about 26 objects per request), which is the client's,

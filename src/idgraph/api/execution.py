@@ -6,7 +6,7 @@ executor. An executor that ends is then freed only by the cyclic garbage collect
 with everything it reached: the request's context, its loaders and every record they
 read, the collected fields — a few hundred objects per request. Under load they pile
 up in the oldest generation, and the full collection that frees them stalls every
-request in flight for tens of milliseconds (the API's p99).
+request in flight, for up to tens of milliseconds.
 
 Here the helpers reach the executor through a weak reference, so an executor is freed
 as soon as its operation ends. Strawberry takes the class through
@@ -24,6 +24,8 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 
 class Execution(StrawberryGraphQLCoreExecutionContext):
+    """Strawberry's executor, whose resolver helpers hold it weakly."""
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.async_helpers = weak_helpers(self)
