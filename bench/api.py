@@ -16,7 +16,10 @@
 
 The server's CPU time per request of the closed loop (from ``/proc``, on Linux) is the
 figure that depends least on what else the machine runs; the ratio of the two queries'
-capacities is the other.
+capacities is the other. The server's full (generation-2) garbage collections during a
+query's two loops, and the objects they freed per request, come from its ``/metrics``
+(read with an admin key): objects that requests leave in reference cycles are freed only
+there, and a full collection pauses every request in flight (the open loop's tail).
 
 Queries: ``{ __typename }`` (the framework's floor) and ``resolve`` of a random known
 email with its identifiers, traits and 20 interactions.
@@ -52,6 +55,7 @@ HOST = "127.0.0.1"  # loopback only
 REQUEST_TIMEOUT = 5.0
 POOL_SIZE = 64
 STARTUP_SECONDS = 60
+WARM_UP = 50  # requests before each loop
 PURPOSE = "support"
 TRIVIAL = "{ __typename }"
 RESOLVE = (
@@ -142,7 +146,7 @@ async def open_loop(
     pool: asyncio.Queue[Connection] = asyncio.Queue()
     for _ in range(POOL_SIZE):
         pool.put_nowait(await Connection.open(port, key))
-    for _ in range(50):  # warm up the server's caches
+    for _ in range(WARM_UP):  # warm up the server's caches
         connection = await pool.get()
         await timed(connection, payloads.next())
         pool.put_nowait(connection)
@@ -177,10 +181,10 @@ async def closed_loop(
     port: int, key: str, query: str, identifiers: list[str], concurrency: int, duration: float
 ) -> Run:
     """``concurrency`` connections, each sending its next request when the last returns
-    (after 50 requests that warm up the server's caches)."""
+    (after ``WARM_UP`` requests that warm up the server's caches)."""
     payloads = Payloads(query, identifiers, 2)
     warm = await Connection.open(port, key)
-    for _ in range(50):
+    for _ in range(WARM_UP):
         await timed(warm, payloads.next())
     warm.close()
     latencies: list[float] = []
@@ -219,6 +223,26 @@ def drive(
     if mode == "open":
         return asyncio.run(open_loop(port, key, query, identifiers, load, seconds))
     return asyncio.run(closed_loop(port, key, query, identifiers, int(load), seconds))
+
+
+def full_collections(port: int, key: str) -> tuple[float, float] | None:
+    """How many full (generation-2) garbage collections the server has run, and the
+    objects they freed, from its ``/metrics``; None when it does not say (in
+    ``prometheus_client``'s multiprocess mode)."""
+    response = httpx.get(
+        f"http://{HOST}:{port}/metrics",
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=REQUEST_TIMEOUT,
+    )
+    response.raise_for_status()
+    found: dict[str, float] = {}
+    for line in response.text.splitlines():
+        name, _, value = line.partition('{generation="2"} ')
+        if name in ("python_gc_collections_total", "python_gc_objects_collected_total"):
+            found[name] = float(value)
+    if len(found) < 2:
+        return None
+    return found["python_gc_collections_total"], found["python_gc_objects_collected_total"]
 
 
 def generate(path: Path, events: int, people: int, sample: int) -> list[str]:
@@ -319,11 +343,14 @@ def main() -> None:
                 check=False,
             )  # fmt: skip
             print(f"loaded {args.events:,} events in {time.perf_counter() - started:,.1f} s")
-        key = subprocess.run(
-            [sys.executable, "-m", "idgraph.cli", "--store", store, "keys", "create",
-             f"bench-{os.getpid()}", "--role", "reader", "--purpose", PURPOSE],
-            check=True, capture_output=True, text=True,
-        ).stdout.strip()  # fmt: skip
+        key, operator = (
+            subprocess.run(
+                [sys.executable, "-m", "idgraph.cli", "--store", store, "keys", "create",
+                 f"bench-{role}-{os.getpid()}", "--role", role, "--purpose", PURPOSE],
+                check=True, capture_output=True, text=True,
+            ).stdout.strip()
+            for role in ("reader", "admin")
+        )  # fmt: skip
         port = free_port()
         server = start_server(store, port, workdir / "server.log")
         rows = []
@@ -334,6 +361,7 @@ def main() -> None:
                     ("{ __typename }", TRIVIAL),
                     ("resolve + 20 interactions", RESOLVE),
                 ]:
+                    collections_before = full_collections(port, operator)
                     fixed = (
                         None
                         if args.closed_only
@@ -353,7 +381,18 @@ def main() -> None:
                         args.capacity_seconds,
                     ).result()
                     cpu_after = cpu_seconds(server.pid)
+                    collections_after = full_collections(port, operator)
                     capacity[name] = top.requests / top.seconds
+                    requests = 0 if fixed is None else fixed.requests + WARM_UP
+                    requests += top.requests + WARM_UP
+                    collections = (
+                        ["-", "-"]
+                        if collections_before is None or collections_after is None
+                        else [
+                            f"{collections_after[0] - collections_before[0]:.0f}",
+                            f"{(collections_after[1] - collections_before[1]) / requests:.1f}",
+                        ]
+                    )
                     cpu = (
                         f"{(cpu_after - cpu_before) / top.requests * 1000:.2f}"
                         if cpu_before is not None and cpu_after is not None and top.requests
@@ -378,13 +417,14 @@ def main() -> None:
                             f"{top.percentile(50):.2f}",
                             f"{top.percentile(99):.2f}",
                             cpu,
+                            *collections,
                         ]
                     )
         finally:
             stop(server)
     header = [
         "query", "offered/s", "served/s", "p50 ms", "p95 ms", "p99 ms", "errors",
-        "max req/s", "closed p50", "closed p99", "CPU ms/req",
+        "max req/s", "closed p50", "closed p99", "CPU ms/req", "full GCs", "GC freed/req",
     ]  # fmt: skip
     print(f"store: {store.split('://')[0]}, {args.events:,} events; one uvicorn worker on {HOST}")
     opened = "" if args.closed_only else f"{args.rate:,.0f} req/s for {args.duration:g} s; "
@@ -395,6 +435,10 @@ def main() -> None:
     print(table(header, rows))
     trivial, resolve = capacity.values()
     print(f"resolve capacity = {resolve / trivial:.0%} of the trivial query's (target ≥ 50%)")
+    print(
+        "full GCs: the server's full garbage collections during both loops; GC freed/req: "
+        "the objects they freed per request (what requests leave in reference cycles)"
+    )
 
 
 if __name__ == "__main__":

@@ -161,6 +161,7 @@ def classify(error: GraphQLError) -> tuple[str, str]:
 
 def format_error(error: GraphQLError, metrics: Metrics) -> dict[str, Any]:
     code, message = classify(error)
+    forget_tracebacks(error)
     metrics.error(code)
     formatted: dict[str, Any] = {"message": message}
     if error.locations is not None:
@@ -169,6 +170,22 @@ def format_error(error: GraphQLError, metrics: Metrics) -> dict[str, Any]:
         formatted["path"] = error.path
     formatted["extensions"] = {"code": code}
     return formatted
+
+
+def forget_tracebacks(error: BaseException) -> None:
+    """Drop the tracebacks of ``error`` and of the exceptions it wraps, once it is
+    classified (and logged if unexpected). Their frames hold the executor, which holds
+    the error: a reference cycle per failed field, and with it everything the request
+    read, left for the cyclic garbage collector (see :mod:`idgraph.api.execution`)."""
+    pending: list[BaseException | None] = [error]
+    seen: set[int] = set()
+    while pending:
+        exc = pending.pop()
+        if exc is None or id(exc) in seen:
+            continue
+        seen.add(id(exc))
+        exc.__traceback__ = None
+        pending += [exc.__cause__, exc.__context__, getattr(exc, "original_error", None)]
 
 
 def log_unexpected(exc: BaseException) -> None:

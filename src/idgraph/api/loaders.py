@@ -92,12 +92,9 @@ def _interaction_counts(store: Store) -> DataLoader[CountKey, int]:
     return DataLoader(load_fn=load)
 
 
-def _profiles(
-    loaders: Loaders, store: Store
-) -> DataLoader[tuple[str, ProfileRead], Profile | None]:
+def _profiles(store: Store) -> DataLoader[tuple[str, ProfileRead], Profile | None]:
     """The customer of each identity key with the parts of it a query will read, in one
-    store call (one read transaction) per kind of read; each part is primed into the
-    loader that serves it, so the fields that read it later find it there."""
+    store call (one read transaction) per kind of read."""
 
     async def load(requests: list[tuple[str, ProfileRead]]) -> list[Profile | None]:
         groups: dict[ProfileRead, list[str]] = {}
@@ -107,10 +104,6 @@ def _profiles(
         for read, keys in groups.items():
             for key, profile in (await store.profiles(keys, read)).items():
                 found[key, read] = profile
-                loaders.prime(key, profile, read)
-        for request in requests:
-            if request not in found:
-                loaders.customer_id_of_key.prime(request[0], None)
         return [found.get(request) for request in requests]
 
     return DataLoader(load_fn=load)
@@ -127,7 +120,20 @@ class Loaders:
         self.consents: DataLoader[str, list[ConsentRecord]] = _batched(store.consents_of, [])
         self.interactions = _interactions(store)
         self.interaction_counts = _interaction_counts(store)
-        self.profile = _profiles(self, store)
+        self.profiles = _profiles(store)
+
+    async def profile(self, key: str, read: ProfileRead) -> Profile | None:
+        """The customer of an identity key with the parts ``read`` names; each part is
+        primed into the loader that serves it, so the fields that read it later find it
+        there. The priming is done here, not by the batch function: that would hold
+        these loaders, which hold it, a reference cycle per request (see
+        tests/api/test_reference_cycles.py)."""
+        profile = await self.profiles.load((key, read))
+        if profile is None:
+            self.customer_id_of_key.prime(key, None)
+        else:
+            self.prime(key, profile, read)
+        return profile
 
     def prime(self, key: str, profile: Profile, read: ProfileRead) -> None:
         """What ``profile`` holds, in the loaders that serve each part of it."""

@@ -65,7 +65,7 @@ class Query(SegmentQueries):
         ],
     ) -> Customer | None:
         node = identifier.normalize(info.context.graph.normalizer)
-        profile = await info.context.loaders.profile.load((node.key, profile_read(info)))
+        profile = await info.context.loaders.profile(node.key, profile_read(info))
         if profile is None:
             info.context.audit.record(Operation.RESOLVE, [None], MISS)
             return None

@@ -12,6 +12,7 @@ from strawberry.types import ExecutionContext
 
 from idgraph.api.audit import FlushAudit
 from idgraph.api.errors import ErrorPhases
+from idgraph.api.execution import Execution
 from idgraph.api.limits import Limits, QueryLimits
 from idgraph.api.mutations import Mutation
 from idgraph.api.queries import Query
@@ -48,6 +49,7 @@ def build_schema(settings: ApiSettings, max_size: int = DEFAULT_MAX_SIZE) -> str
             lambda: QueryLimits(limits),
             lambda: ValidationCache(maxsize=CACHE_SIZE),
         ],
+        execution_context_class=Execution,
     )
     limits.sizes.learn(schema._schema)
     return schema
