@@ -26,7 +26,7 @@ from idgraph.api.app import create_app
 from idgraph.config import Settings
 from idgraph.service import IdentityGraph
 from idgraph.store.port import Store
-from tests.api.conftest import ADMIN, key_headers, new_key
+from tests.api.conftest import ADMIN, codes, key_headers, new_key
 from tests.conftest import open_test_store
 from tests.events import event
 
@@ -136,9 +136,7 @@ async def post(app: ASGIApp, case: Case, secret: str) -> None:
     await app(scope, receive, send)
     assert sent[0]["status"] == 200
     answer = json.loads(b"".join(m.get("body", b"") for m in sent[1:]))
-    assert [e["extensions"]["code"] for e in answer.get("errors", [])] == (
-        [case.error] if case.error else []
-    ), answer
+    assert codes(answer) == ([case.error] if case.error else []), answer
 
 
 @pytest.mark.parametrize("name", list(CASES))
