@@ -37,17 +37,22 @@ def entry(n: int) -> AuditEntry:
 
 class GatedStore:
     """Forwards to a store; its audit writes wait until the gate opens, and the first
-    ``failures`` of them fail."""
+    ``failures`` of them fail. ``started`` holds the customer ids of each write begun;
+    ``begun`` is set when the first begins."""
 
     def __init__(self, store: Store, failures: int = 0) -> None:
         self._store = store
         self.gate = asyncio.Event()
         self.failures = failures
+        self.started: list[list[str | None]] = []
+        self.begun = asyncio.Event()
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._store, name)
 
     async def append_audit(self, entries: Sequence[AuditEntry]) -> None:
+        self.started.append([e.customer_id for e in entries])
+        self.begun.set()
         await self.gate.wait()
         if self.failures:
             self.failures -= 1
@@ -188,3 +193,22 @@ async def test_a_full_backlog_makes_requests_wait_for_their_write(store: Store) 
     await waiting
     assert len(await store.audit_log(customer_id=None, limit=10)) == 3
     await writer.close()
+
+
+async def test_entries_handed_over_during_a_write_linger_for_the_next(store: Store) -> None:
+    """Under steady load a write is always under way: what arrives meanwhile must wait
+    for others to join it, not be written at once (a write per request)."""
+    gated = GatedStore(store)
+    writer = AuditWriter(gated, linger=60.0)  # type: ignore[arg-type]
+    writer.start()
+    await writer.write([entry(1)])
+    first = asyncio.ensure_future(writer.flush())  # someone waits: written at once
+    await gated.begun.wait()
+    await writer.write([entry(2)])  # handed over while the first write is under way
+    gated.gate.set()
+    await first
+    await asyncio.sleep(0.05)
+    assert gated.started == [["cus_1"]]  # entry 2 lingers for company
+    await writer.close()
+    assert gated.started == [["cus_1"], ["cus_2"]]
+    assert len(await store.audit_log(customer_id=None, limit=10)) == 2

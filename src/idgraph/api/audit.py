@@ -108,7 +108,7 @@ class AuditWriter:
                 await self._wakeup.wait()
                 self._wakeup.clear()
                 continue
-            if not self._urgent.is_set():  # let more requests hand theirs over
+            if not (self._urgent.is_set() or self._closing):  # let more requests hand theirs over
                 try:
                     async with asyncio.timeout(self.linger):
                         await self._urgent.wait()
@@ -118,35 +118,41 @@ class AuditWriter:
                 await asyncio.sleep(RETRY_SECONDS)
 
     async def _write_pending(self) -> bool:
-        """Write what is pending, also what is handed over meanwhile, in writes of
-        ``max_batch``; then wake those waiting. A failed write keeps what it did not
-        commit and fails those waiting (while closing, it raises); True if all went."""
+        """Write what is pending now, in writes of ``max_batch``; then wake those who
+        waited for it. What is handed over meanwhile waits for the next round, lingering
+        again unless someone waits for it: under steady load, writing it at once would
+        give nearly every request a write of its own (and, on SQLite, every read after
+        it a cold page cache). A failed write keeps what it did not commit and fails
+        those waiting (while closing, it raises); True if all went."""
         self._urgent.clear()
+        waiting, self._waiting = self._waiting, []
+        count = len(self._pending)
         try:
-            while self._pending:
-                batch = self._pending[: self.max_batch]
+            while count:
+                batch = self._pending[: min(count, self.max_batch)]
                 await self.store.append_audit(batch)
                 del self._pending[: len(batch)]
+                count -= len(batch)
         except Exception as exc:
             logger.error(
                 "audit write failed (%s); %d entries kept", type(exc).__name__, len(self._pending)
             )
-            self._wake(exc)
+            _wake(waiting, exc)
             if self._closing:
                 raise
             return False
-        self._wake(None)
+        _wake(waiting, None)
         return True
 
-    def _wake(self, error: Exception | None) -> None:
-        waiting, self._waiting = self._waiting, []
-        for committed in waiting:
-            if committed.done():  # its request was cancelled
-                continue
-            if error is None:
-                committed.set_result(None)
-            else:
-                committed.set_exception(error)
+
+def _wake(waiting: list[asyncio.Future[None]], error: Exception | None) -> None:
+    for committed in waiting:
+        if committed.done():  # its request was cancelled
+            continue
+        if error is None:
+            committed.set_result(None)
+        else:
+            committed.set_exception(error)
 
 
 @dataclass
