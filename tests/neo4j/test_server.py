@@ -352,6 +352,19 @@ async def test_an_erasure_by_another_process_is_refused_by_a_writer_that_saw_non
     assert await graph.customer_of("email:b@x.com") is None
 
 
+async def test_a_fresh_database_gives_no_warnings(
+    neo4j_store: Neo4jStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The ingest's statements name relationship types and labels that a fresh database
+    has not seen yet (BANNED, Erased): that is no cause for a warning to the user."""
+    graph = IdentityGraph(neo4j_store, Settings())
+    with caplog.at_level("INFO", logger="neo4j"):
+        await graph.ingest([event("email:a@x.com", "cookie:a")])
+        await graph.ingest([event("email:b@x.com", "cookie:a")])
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == []
+    assert await graph.customer_of("email:b@x.com") == await graph.customer_of("email:a@x.com")
+
+
 async def test_a_store_written_before_segments_gets_the_instants_of_its_trait_dates(
     neo4j_store: Neo4jStore,
 ) -> None:

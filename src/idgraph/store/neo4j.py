@@ -53,6 +53,7 @@ from neo4j import (
     AsyncManagedTransaction,
     AsyncResult,
     AsyncTransaction,
+    NotificationDisabledClassification,
     Record,
 )
 from neo4j.exceptions import AuthError, DriverError, Neo4jError, ServiceUnavailable, SessionExpired
@@ -323,7 +324,16 @@ class Neo4jStore:
         where a restore did not complete is refused unless ``restoring`` (to restore
         again)."""
         try:
-            driver = AsyncGraphDatabase.driver(url, auth=(settings.user, settings.password))
+            driver = AsyncGraphDatabase.driver(
+                url,
+                auth=(settings.user, settings.password),
+                # A fresh database lacks the labels and relationship types that only some
+                # writes create (BANNED, Erased, ...); the server would flag every
+                # statement naming them, and the driver log each flag as a warning.
+                notifications_disabled_classifications=[
+                    NotificationDisabledClassification.UNRECOGNIZED
+                ],
+            )
         except (DriverError, ValueError) as exc:
             raise StoreUnavailable(f"cannot open Neo4j store at {url}: {exc}") from exc
         store = cls(driver, url, settings.database, erasure_key)
