@@ -188,8 +188,9 @@ class ApiSettings:
     """Seconds over which ``auth_failures`` are counted."""
     audit_linger: Annotated[float, Strict(), Field(ge=0, le=1)] = 0.02
     """Seconds a query's audit entries may wait for their write after its response left,
-    so that the entries of many requests share one write. A crash (not a clean stop)
-    loses the entries of at most that long. 0: a query answers only once its entries
+    so that the entries of many requests share one write (entries handed over while a
+    write is under way wait for the next). A crash (not a clean stop) loses the entries
+    of at most that long and the write under way. 0: a query answers only once its entries
     are committed, so no read is ever unaudited, at the cost of a write transaction's
     wait in every request (~5 ms on Neo4j). Changes always wait for theirs."""
     key_cache_seconds: Annotated[float, Strict(), Field(ge=0)] = 1.0
