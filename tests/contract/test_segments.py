@@ -155,6 +155,26 @@ EVERYONE = {LIMA1, LIMA2, CUSCO, NONE}
             {"any": [{"source": "pos"}, {"trait": {"name": "city", "eq": "Cusco"}}]},
             {CUSCO, NONE},
         ),
+        # Empty all/any beside conditions that look at a customer's nodes (Neo4j 5.13's
+        # planner failed on a constant beside subquery expressions, found by the
+        # property test below).
+        (
+            {
+                "any": [
+                    {"size": {"eq": 1}},
+                    {"all": [{"all": []}, {"any": [{"identifier": {"kind": "crm_id"}}] * 2}]},
+                ]
+            },
+            {LIMA1, NONE},
+        ),
+        (
+            {"any": [{"any": []}, {"identifier": {"kind": "device"}}, {"size": {"eq": 1}}]},
+            {CUSCO, NONE},
+        ),
+        ({"all": [{"any": []}, {"identifier": {"kind": "device"}}]}, set()),
+        ({"any": [{"all": []}, {"identifier": {"kind": "device"}}]}, EVERYONE),
+        ({"not": {"all": [{"all": []}, {"identifier": {"kind": "device"}}]}}, {LIMA1, LIMA2, NONE}),
+        ({"any": [{"size": {"eq": 1}}, {"not": {"any": []}}]}, EVERYONE),
     ],
 )
 async def test_each_condition_selects_what_it_says(

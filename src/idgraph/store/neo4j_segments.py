@@ -93,6 +93,21 @@ def _cypher_number(value: Any) -> int | float:
     return value if isinstance(value, float) or -(2**63) <= value < 2**63 else float(value)
 
 
+_NEGATED = {"true": "false", "false": "true"}
+
+
+def _folded(connective: str, texts: list[str], *, unit: str, absorbing: str) -> str:
+    """``texts`` joined by ``connective`` with the constants an empty ``all`` or ``any``
+    compiles to folded away: Neo4j 5.13's planner fails on a constant beside subquery
+    expressions (``x OR (true AND (EXISTS {…} OR EXISTS {…}))``: "There should be at
+    least one subquery expression"), so only a filter that is constant as a whole
+    leaves one in the statement."""
+    if absorbing in texts:
+        return absorbing
+    kept = [text for text in texts if text != unit]
+    return f"({f' {connective} '.join(kept)})" if kept else unit
+
+
 def compile_segment(query: SegmentQuery) -> Compiled:
     return _Compiler(query).compiled()
 
@@ -133,13 +148,14 @@ class _Compiler:
         match filter:
             case All(parts):
                 joined = [self.condition(p, purposes, required) for p in parts]
-                return f"({' AND '.join(joined)})" if joined else "true"
+                return _folded("AND", joined, unit="true", absorbing="false")
             case AnyOf(parts):
                 # A lone part is required as much as its any; several are not.
                 joined = [self.condition(p, purposes, required and len(parts) == 1) for p in parts]
-                return f"({' OR '.join(joined)})" if joined else "false"
+                return _folded("OR", joined, unit="false", absorbing="true")
             case Not(part):
-                return f"(NOT {self.condition(part, purposes, required=False)})"
+                text = self.condition(part, purposes, required=False)
+                return _NEGATED.get(text, f"(NOT {text})")
             case TraitCondition():
                 return self.trait(filter, required)
             case IdentifierCondition(kind, prefix):
