@@ -212,21 +212,27 @@ def test_a_checker_that_fails_says_why() -> None:
         assert list(batches) == []
 
 
-# Events of the runs the tests below interrupt: enough for a few seconds of ingest, so
-# the interruption lands mid-run even where ingest is fast (20,000 took 1.3 s here, and
-# once ended before the test, whose poll of the store lagged, could interrupt it).
-INTERRUPTED = 60_000
+def heeding_ctrl_c() -> None:
+    """In the child, before it runs the command: SIGINT at its default, as a command
+    started from a terminal has it. A background job of a non-interactive shell (a
+    suite run with ``&``) ignores SIGINT, and its children inherit that: Python then
+    installs no handler, and the Ctrl-C below would go unheard."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 @needs_two_cores
 def test_ctrl_c_stops_both_processes_and_keeps_whole_batches(tmp_path: Path) -> None:
-    path = demo_file(tmp_path / "events.jsonl", INTERRUPTED)
+    path = demo_file(tmp_path / "events.jsonl", 20_000)
     toml = config(tmp_path / "idgraph.toml", ALWAYS)
     db = tmp_path / "idgraph.db"
     cli = [sys.executable, "-m", "idgraph.cli", "--config", str(toml), "--store", f"sqlite:///{db}"]
     # A session of its own, so that Ctrl-C can be sent to the whole group, as a terminal does.
     proc = subprocess.Popen(
-        [*cli, "ingest", str(path)], stderr=subprocess.PIPE, text=True, start_new_session=True
+        [*cli, "ingest", str(path)],
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        preexec_fn=heeding_ctrl_c,
     )
 
     deadline = time.monotonic() + 120
@@ -240,10 +246,10 @@ def test_ctrl_c_stops_both_processes_and_keeps_whole_batches(tmp_path: Path) -> 
     with pytest.raises(ProcessLookupError):  # the checker has gone too
         os.kill(checker, 0)
     stopped_at = applied_events(db)
-    assert 0 < stopped_at < INTERRUPTED
+    assert 0 < stopped_at < 20_000
     done = subprocess.run([*cli, "ingest", str(path)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
-    assert f"{INTERRUPTED - stopped_at} accepted, {stopped_at} duplicate" in done.stderr
+    assert f"{20_000 - stopped_at} accepted, {stopped_at} duplicate" in done.stderr
     check = subprocess.run([*cli, "check"], capture_output=True, text=True)
     assert check.returncode == 0, check.stdout
 
@@ -259,7 +265,7 @@ def running(pid: int) -> bool:
 
 @needs_two_cores
 def test_a_killed_run_leaves_no_checker_behind_and_resumes(tmp_path: Path) -> None:
-    path = demo_file(tmp_path / "events.jsonl", INTERRUPTED)
+    path = demo_file(tmp_path / "events.jsonl", 20_000)
     toml = config(tmp_path / "idgraph.toml", ALWAYS)
     cli = [sys.executable, "-m", "idgraph.cli", "--config", str(toml)]
 
@@ -278,7 +284,7 @@ def test_a_killed_run_leaves_no_checker_behind_and_resumes(tmp_path: Path) -> No
     while running(checker) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not running(checker), "the checker outlived the killed run"
-    assert 0 < applied_events(tmp_path / "killed.db") < INTERRUPTED
+    assert 0 < applied_events(tmp_path / "killed.db") < 20_000
     for db in ("killed.db", "clean.db"):
         run = ingest(tmp_path / db)
         _, err = run.communicate(timeout=300)
