@@ -362,11 +362,12 @@ class Settings:
     batch_size: Count = 5_000
     """Events applied in one transaction by ``idgraph ingest`` (and records by
     ``idgraph restore``). Larger batches hold the store's write lock longer (about 0.5 s
-    per 5,000 events) and take more memory, in idgraph and in Neo4j's transaction state;
-    measured at 20,000 they ingested no faster into SQLite and, into a small Neo4j
-    server, ran now faster and now 7 times slower. With lines checked by a second
-    process, 20,000 cost the writing process 9% less CPU over a million events, and
-    took 991 MiB at peak across both processes (876 MiB at 5,000)."""
+    per 5,000 events) and take more memory, in idgraph and in Neo4j's transaction state.
+    Into SQLite, 20,000 halve the commits' CPU (each commit writes every page its batch
+    touched): 3-7% more events/s on an idle 2-core machine, 6-9% less CPU for the
+    writing process, and 991 MiB at peak across both processes over a million events
+    (876 MiB at 5,000). Into a Neo4j 5.13 server, 10,000 were no faster, and 20,000 ran
+    now faster and now 7 times slower (a small server's heap)."""
     worker_min_bytes: Count = 16_777_216
     """``idgraph ingest`` reads and checks the lines of a file this large or larger in a
     second process while the first one writes, when it may use more than one core;
