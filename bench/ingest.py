@@ -65,10 +65,10 @@ def messy(events: Iterable[dict[str, object]], seed: int = 2) -> Iterator[str]:
     and phones formatted, which normalization undoes."""
     rng = random.Random(seed)
     for event in events:
-        line = json.dumps(event)
         draw = rng.random()
         if draw < 0.03:
-            yield line[: rng.randrange(5, len(line) - 1)]
+            whole = json.dumps(event)
+            yield whole[: rng.randrange(5, len(whole) - 1)]
             continue
         if draw < 0.05:
             event["timestamp"] = rng.choice(["2026-13-01T00:00:00Z", "yesterday", ""])
