@@ -103,7 +103,7 @@ def test_ingest_in_batches_ends_as_one_batch_would(lines: list[str], batch_size:
                 path.write_bytes(data)
                 read: list[int] = []
                 errors: list[LineError] = []
-                summary = await ingest_file(graph, path, size, read.append, errors.append)
+                summary = await ingest_file(graph, path, size, read.append, errors.extend)
             customers = {k: await graph.customer_of(k) for k in ("email:a@x.com", "cookie:c1")}
             together = {
                 k: customers[k] == await graph.customer_of(k) for k in customers if customers[k]

@@ -108,9 +108,9 @@ async def _ingest_with_progress(
         file=sys.stderr,
     )
 
-    def report(error: LineError) -> None:
-        if not quiet:
-            bar.write(f"{path}:{error.line}: {error.message}", file=sys.stderr)
+    def report(errors: list[LineError]) -> None:
+        if errors and not quiet:  # one write per batch: each redraws the bar
+            bar.write("\n".join(f"{path}:{e.line}: {e.message}" for e in errors), file=sys.stderr)
 
     from idgraph.api.metrics import shared_metrics
 

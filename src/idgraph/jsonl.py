@@ -239,10 +239,10 @@ async def ingest_file(
     path: Path,
     batch_size: int,
     on_progress: Callable[[int], object] = lambda n: None,
-    on_error: Callable[[LineError], None] = lambda e: None,
+    on_errors: Callable[[list[LineError]], None] = lambda errors: None,
     on_batch: Callable[[BatchResult], object] = lambda result: None,
 ) -> IngestSummary:
-    """Ingest a JSON Lines file in batches. After each batch, ``on_error`` is called
+    """Ingest a JSON Lines file in batches. After each batch, ``on_errors`` is called
     with its refused lines in line order, then ``on_progress`` with the bytes read."""
     summary = IngestSummary()
     started = time.perf_counter()
@@ -261,8 +261,7 @@ async def ingest_file(
                 del result
             del batch  # its events are garbage now: the collection need not walk them
             collect()
-            for error in sorted(summary.errors[reported:], key=lambda e: e.line):
-                on_error(error)
+            on_errors(sorted(summary.errors[reported:], key=lambda e: e.line))
             on_progress(read)
             # Let the event loop run: Ctrl-C (asyncio.run cancels its task) lands here,
             # between batches; the SQLite store's writes never wait for the loop.
