@@ -172,7 +172,7 @@ async def cmd_serve(graph: IdentityGraph, args: argparse.Namespace) -> int:
 async def _serve(graph: IdentityGraph, args: argparse.Namespace) -> int:
     import uvicorn  # its access log is off: URLs of GET queries carry personal data
 
-    from idgraph.api.app import create_app
+    from idgraph.api.app import create_app, serving_gc
 
     if args.demo:
         demo = argparse.Namespace(
@@ -213,6 +213,7 @@ async def _serve(graph: IdentityGraph, args: argparse.Namespace) -> int:
             access_log=False,
             log_config=_log_config(),
         )
+        serving_gc()
         await uvicorn.Server(config).serve()
     return 0
 

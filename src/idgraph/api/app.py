@@ -358,12 +358,28 @@ def create_app(settings: Settings, store: Store | None = None) -> Starlette:
 
 def app_from_env() -> Starlette:
     """An app from ``IDGRAPH_*`` variables and ``idgraph.toml``: the factory uvicorn's
-    worker processes call (``idgraph.api.app:app_from_env``, ``factory=True``).
-
-    What is built by then (modules, the schema) lives as long as the process: it is
-    moved out of the garbage collector's reach (``gc.freeze``), so full collections
-    while serving walk only what requests allocate, and stall them less."""
+    worker processes call (``idgraph.api.app:app_from_env``, ``factory=True``)."""
     app = create_app(load_settings())
+    serving_gc()
+    return app
+
+
+YOUNG_COLLECTION_ALLOCATIONS = 20_000  # Python's default: 700
+
+
+def serving_gc() -> None:
+    """The garbage collector's policy in a process that serves the API, once its app is
+    built (whether by ``app_from_env`` or by ``idgraph serve`` in one process).
+
+    What is built by then (modules, the schema, the store) lives as long as the process:
+    it is moved out of the collector's reach (``gc.freeze``), so full collections walk
+    only what requests allocate. And the youngest generation is collected after 20,000
+    allocations not yet freed instead of 700: a request frees nearly all it allocates by
+    reference counting (tests/api/test_reference_cycles.py keeps it so), yet at 700 about
+    one ``resolve`` in 60 ran a collection, walking the live objects of the requests in
+    flight (0.4 ms on average, up to 0.9): the p99 region. Measured at 200 ``resolve``/s
+    on two cores: the server's p99 3.3 ms instead of 3.9 (medians of eight runs each).
+    """
     gc.collect()
     gc.freeze()
-    return app
+    gc.set_threshold(YOUNG_COLLECTION_ALLOCATIONS, *gc.get_threshold()[1:])
