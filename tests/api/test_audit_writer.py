@@ -212,3 +212,22 @@ async def test_entries_handed_over_during_a_write_linger_for_the_next(store: Sto
     await writer.close()
     assert gated.started == [["cus_1"], ["cus_2"]]
     assert len(await store.audit_log(customer_id=None, limit=10)) == 2
+
+
+async def test_a_flush_asked_while_its_entries_are_written_returns_with_that_write(
+    store: Store,
+) -> None:
+    """A reader of the audit log flushes first; if it asks while the write of what is
+    pending is under way, that write is all it waits for. (It used to wait for the next
+    entry anyone handed over: on an idle server, until its query timed out.)"""
+    gated = GatedStore(store)
+    writer = AuditWriter(gated, linger=0.01)  # type: ignore[arg-type]
+    writer.start()
+    await writer.write([entry(1)])
+    await gated.begun.wait()  # the linger is over: entry 1 is being written
+    flushed = asyncio.ensure_future(writer.flush())
+    await asyncio.sleep(0)
+    gated.gate.set()
+    await asyncio.wait_for(flushed, timeout=5)
+    assert len(await store.audit_log(customer_id=None, limit=10)) == 1
+    await writer.close()

@@ -103,6 +103,11 @@ class AuditWriter:
     async def _run(self) -> None:
         while True:
             if not self._pending:
+                # Whoever waits now came while what it waits for was being written:
+                # that write is committed, nothing is left to wait for.
+                waiting, self._waiting = self._waiting, []
+                _wake(waiting, None)
+                self._urgent.clear()
                 if self._closing:
                     return
                 await self._wakeup.wait()
