@@ -6,7 +6,8 @@
 Sends queries and mutations generated from the schema (hypothesis-graphql) and bodies
 that are not GraphQL requests (see ``tests/api/fuzzing.py``), one at a time, under the
 purpose ``support``, then prints a table: requests sent, by HTTP status, 5xx, INTERNAL
-errors, bodies that are not JSON, latency (median, 99th percentile, slowest), and the
+and TIMEOUT errors (on a demo, a request that runs to the time limit is stuck), bodies
+that are not JSON, latency (median, 99th percentile, slowest), and the
 three slowest requests whole (to send again). With an admin key the mutations change
 the store: point it at a throwaway demo. Only loopback URLs are accepted.
 """
@@ -83,6 +84,7 @@ def main() -> int:
     rows += [
         ("5xx", f"{sum(c for s, c in statuses.items() if s >= 500):,}"),
         ("INTERNAL errors", f"{found['INTERNAL']:,}"),
+        ("TIMEOUT errors", f"{found['TIMEOUT']:,}"),
         ("bodies not JSON", f"{found['not']:,}"),
         ("median", f"{statistics.median(latencies) * 1000:,.1f} ms"),
         ("99th percentile", f"{statistics.quantiles(latencies, n=100)[98] * 1000:,.1f} ms"),
