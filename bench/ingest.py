@@ -25,6 +25,7 @@ import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 from idgraph.config import Settings, load_settings
 from idgraph.demo import DemoGenerator
@@ -57,7 +58,7 @@ def _cpu(who: int = resource.RUSAGE_SELF) -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def messy(events: Iterable[dict[str, object]], seed: int = 2) -> Iterator[str]:
+def messy(events: Iterable[dict[str, Any]], seed: int = 2) -> Iterator[str]:
     """The events' lines as real exports bring them: about 3% cut short (not JSON), 2%
     with a timestamp that is no time, 2% whose only identifier is a placeholder, 3% with
     a field the event format does not know (those are refused, each with its reason),
@@ -78,7 +79,7 @@ def messy(events: Iterable[dict[str, object]], seed: int = 2) -> Iterator[str]:
             event.pop("account", None)
         elif draw < 0.10:
             event["campaign"] = {"utm": "spring"}
-        for identifier in event.get("identifiers", ()):  # type: ignore[attr-defined]
+        for identifier in event.get("identifiers", ()):
             value = identifier["value"]
             if identifier["kind"] == "email" and rng.random() < 0.3:
                 identifier["value"] = f"  {value.upper()} "

@@ -21,6 +21,13 @@ from idgraph.store.port import Store
 
 ADMIN = "test-admin"
 PURPOSE = "support"
+# ``resolve`` as bench/api.py asks it: identifiers, traits and 20 interactions.
+RESOLVE_PROFILE = (
+    "query($id: IdentifierInput!) { resolve(identifier: $id) { id size "
+    "identifiers { edges { node { kind value } } } traits { edges { node { name value } } } "
+    "interactions(first: 20) { edges { node { type at channel } } } } }"
+)
+ALICE = {"kind": "email", "value": "alice@example.com"}  # the demo featured customer's email
 
 
 @pytest.fixture(autouse=True)

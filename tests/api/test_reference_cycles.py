@@ -26,7 +26,7 @@ from idgraph.api.app import create_app
 from idgraph.config import Settings
 from idgraph.service import IdentityGraph
 from idgraph.store.port import Store
-from tests.api.conftest import ADMIN, codes, key_headers, new_key
+from tests.api.conftest import ADMIN, ALICE, RESOLVE_PROFILE, codes, key_headers, new_key
 from tests.conftest import open_test_store
 from tests.events import event
 
@@ -36,12 +36,6 @@ REQUESTS = 20
 # use) rather than per request. Before, these requests left 63-225 each.
 PER_REQUEST = 1
 
-RESOLVE = (
-    "query($id: IdentifierInput!) { resolve(identifier: $id) { id size "
-    "identifiers { edges { node { kind value } } } traits { edges { node { name value } } } "
-    "interactions(first: 20) { edges { node { type at channel } } } } }"
-)
-ALICE = {"kind": "email", "value": "alice@example.com"}
 INGEST = "mutation($events: [EventInput!]!) { ingest(events: $events) { accepted } }"
 
 
@@ -54,12 +48,12 @@ class Case(NamedTuple):
 
 READER = "reader"
 CASES = {
-    "resolve": Case(RESOLVE, {"id": ALICE}),
+    "resolve": Case(RESOLVE_PROFILE, {"id": ALICE}),
     "resolve of an unknown identifier": Case(
-        RESOLVE, {"id": {"kind": "email", "value": "nobody@example.com"}}
+        RESOLVE_PROFILE, {"id": {"kind": "email", "value": "nobody@example.com"}}
     ),
     "an invalid identifier": Case(
-        RESOLVE, {"id": {"kind": "email", "value": "@"}}, error="BAD_USER_INPUT"
+        RESOLVE_PROFILE, {"id": {"kind": "email", "value": "@"}}, error="BAD_USER_INPUT"
     ),
     "a validation error": Case(
         "query($id: IdentifierInput!) { resolve(identifier: $id) { nope } }",

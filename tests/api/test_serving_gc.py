@@ -7,15 +7,11 @@ from pathlib import Path
 
 import httpx
 
+from tests.api.conftest import ALICE, RESOLVE_PROFILE
 from tests.api.live import live_server
 from tests.api.scrape import samples, value
 
 REQUESTS = 300
-RESOLVE = (
-    '{ resolve(identifier: {kind: "email", value: "Alice@Example.com"}) { id size '
-    "identifiers { edges { node { kind value } } } traits { edges { node { name value } } } "
-    "interactions(first: 20) { edges { node { type at channel } } } } }"
-)
 
 
 def young_collections(client: httpx.Client) -> float:
@@ -35,7 +31,9 @@ def test_requests_rarely_run_a_collection(tmp_path: Path) -> None:
     ):
         before = young_collections(client)
         for _ in range(REQUESTS):
-            answer = client.post("/graphql", json={"query": RESOLVE}).json()
+            answer = client.post(
+                "/graphql", json={"query": RESOLVE_PROFILE, "variables": {"id": ALICE}}
+            ).json()
             assert answer["data"]["resolve"]["size"] > 0, answer
         ran = young_collections(client) - before
     assert ran <= 1, f"{ran:.0f} young collections for {REQUESTS} requests"
