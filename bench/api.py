@@ -75,9 +75,14 @@ class Run:
     latencies: list[float]
     late: list[float] = field(default_factory=list)  # open loop: how late each was sent
 
-    def percentile(self, p: float, of: list[float] | None = None) -> float:
-        ordered = sorted(self.latencies if of is None else of)
-        return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] * 1000
+    def percentile(self, p: float) -> float:
+        return percentile(self.latencies, p)
+
+
+def percentile(seconds: list[float], p: float) -> float:
+    """The ``p``-th percentile of durations in seconds, in milliseconds."""
+    ordered = sorted(seconds)
+    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] * 1000
 
 
 class Connection:
@@ -425,7 +430,7 @@ def main() -> None:
                                     f"{fixed.percentile(50):.2f}",
                                     f"{fixed.percentile(95):.2f}",
                                     f"{fixed.percentile(99):.2f}",
-                                    f"{fixed.percentile(99, fixed.late):.2f}",
+                                    f"{percentile(fixed.late, 99):.2f}",
                                 ]
                                 if fixed
                                 else ["-"] * 6
