@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-
-from strawberry.extensions import SchemaExtension
-from strawberry.types.graphql import OperationType
 
 from idgraph.domain.access import AuditEntry, Operation
 from idgraph.domain.model import utcnow
@@ -182,13 +179,3 @@ class AuditTrail:
         if self.entries:
             entries, self.entries = self.entries, []
             await self.writer.write(entries, wait=wait)
-
-
-class FlushAudit(SchemaExtension):
-    """Hands the request's audit trail over once the operation has run; a mutation
-    waits for its commit."""
-
-    async def on_operation(self) -> AsyncIterator[None]:
-        yield
-        context = self.execution_context
-        await context.context.audit.flush(wait=context.operation_type is OperationType.MUTATION)

@@ -35,7 +35,7 @@ from __future__ import annotations
 import json
 import logging
 import traceback
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from enum import Enum
 from typing import Any
 
@@ -44,7 +44,6 @@ from cross_web import HTTPException
 from graphql import GraphQLError
 from graphql.error import GraphQLSyntaxError
 from starlette.responses import Response
-from strawberry.extensions import SchemaExtension
 
 from idgraph.api.metrics import Metrics
 from idgraph.errors import (
@@ -114,21 +113,18 @@ def user_error(exc: IdgraphError, field: str | None = None) -> UserError:
     )
 
 
-class ErrorPhases(SchemaExtension):
-    """Tags errors with the phase that raised them, which the response cannot tell:
-    validation errors, and request errors (bad variables) raised before any resolver."""
+def tag_validation_errors(errors: list[GraphQLError] | None) -> None:
+    """Code validation errors, which the response cannot tell from others."""
+    for error in errors or ():
+        _tag(error, VALIDATION_FAILED)
 
-    def on_validate(self) -> Iterator[None]:
-        yield
-        for error in self.execution_context.pre_execution_errors or ():
-            _tag(error, VALIDATION_FAILED)
 
-    def on_execute(self) -> Iterator[None]:
-        yield
-        result = self.execution_context.result
-        for error in getattr(result, "errors", None) or ():
-            if error.path is None:
-                _tag(error, BAD_USER_INPUT)
+def tag_request_errors(result: object) -> None:
+    """Code the errors of an executed operation that no field raised: request errors
+    (bad variables), raised before any resolver."""
+    for error in getattr(result, "errors", None) or ():
+        if error.path is None:
+            _tag(error, BAD_USER_INPUT)
 
 
 def _tag(error: GraphQLError, code: str) -> None:

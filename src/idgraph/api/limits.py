@@ -26,7 +26,8 @@ fragments count into their selection set). The number of tokens is bounded while
 parsing (``max_tokens``), as parsing costs time per token.
 
 The verdict on a document whose measure does not depend on its variables is remembered
-(like Strawberry's parser and validation caches): a repeated query is not measured again.
+(as :class:`idgraph.api.phases.Documents` remembers documents parsed and validated): a
+repeated query is not measured again.
 
 A query (not a mutation: a change runs to its end, so it is applied and audited whole)
 is also given ``ApiSettings.timeout`` seconds of wall-clock time. The timeout can only
@@ -36,10 +37,9 @@ without waiting is bounded by the cost instead.
 
 from __future__ import annotations
 
-import asyncio
 import math
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,11 +64,8 @@ from graphql import (
 )
 from graphql.type import SchemaMetaFieldDef, TypeMetaFieldDef, TypeNameMetaFieldDef
 from graphql.utilities import get_operation_ast
-from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionContext
-from strawberry.types.graphql import OperationType
 
-from idgraph.api.variables import check_variable_text
 from idgraph.config import ApiSettings
 
 TOO_COMPLEX = "QUERY_TOO_COMPLEX"
@@ -330,6 +327,12 @@ class Limits:
         analysis = Analysis(context.schema._schema, document, self.sizes, context.variables or {})
         return self.refusal(analysis.operation(operation)), not analysis.read_variables
 
+    def over_time(self) -> LimitExceeded:
+        """The error of a query that ran out of its ``ApiSettings.timeout``."""
+        return LimitExceeded(
+            f"the query ran over the time limit of {self.settings.timeout:g} s", TIMEOUT
+        )
+
     def refusal(self, measure: Measure) -> tuple[str, str] | None:
         settings = self.settings
         if measure.depth > settings.max_depth:
@@ -352,40 +355,3 @@ class Limits:
                 TOO_COMPLEX,
             )
         return None
-
-
-class QueryLimits(SchemaExtension):
-    """Checks each operation against the limits after parsing, before validation; gives
-    queries a wall-clock timeout."""
-
-    def __init__(self, limits: Limits) -> None:
-        self.limits = limits
-        self.settings = limits.settings
-
-    def on_operation(self) -> Iterator[None]:
-        self.execution_context.parse_options["max_tokens"] = self.settings.max_tokens
-        yield
-
-    def on_parse(self) -> Iterator[None]:
-        yield
-        context = self.execution_context
-        if context.graphql_document is not None:
-            self.limits.check(context)
-            operation = get_operation_ast(context.graphql_document, context.operation_name)
-            if operation is not None:
-                check_variable_text(context, operation)
-
-    async def on_execute(self) -> AsyncIterator[None]:
-        if self.execution_context.operation_type is not OperationType.QUERY:
-            yield
-            return
-        deadline = asyncio.timeout(self.settings.timeout)
-        try:
-            async with deadline:
-                yield
-        except TimeoutError:
-            if not deadline.expired():
-                raise
-            raise LimitExceeded(
-                f"the query ran over the time limit of {self.settings.timeout:g} s", TIMEOUT
-            ) from None

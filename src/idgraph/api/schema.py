@@ -7,14 +7,12 @@ from datetime import datetime
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.types import ExecutionContext
 
-from idgraph.api.audit import FlushAudit
-from idgraph.api.errors import ErrorPhases
 from idgraph.api.execution import Execution
-from idgraph.api.limits import Limits, QueryLimits
+from idgraph.api.limits import Limits
 from idgraph.api.mutations import Mutation
+from idgraph.api.phases import Documents, RequestPhases
 from idgraph.api.queries import Query
 from idgraph.api.scalars import DateTime
 from idgraph.api.segments import CUSTOMER_FILTER, CustomerFilter
@@ -37,18 +35,13 @@ def build_schema(settings: ApiSettings, max_size: int = DEFAULT_MAX_SIZE) -> str
     """The schema, enforcing ``settings``' limits (see :mod:`idgraph.api.limits`);
     ``max_size`` is the customer size cap, which bounds a customer's identity nodes."""
     limits = Limits(settings, max_size)
+    documents = Documents(CACHE_SIZE, settings.max_tokens)
     schema = IdgraphSchema(
         query=Query,
         mutation=Mutation,
         types=[Customer, Identifier, Device, Account, Interaction],
         scalar_overrides={datetime: DateTime, CustomerFilter: CUSTOMER_FILTER},
-        extensions=[
-            ErrorPhases,
-            FlushAudit,
-            lambda: ParserCache(maxsize=CACHE_SIZE),
-            lambda: QueryLimits(limits),
-            lambda: ValidationCache(maxsize=CACHE_SIZE),
-        ],
+        extensions=[lambda: RequestPhases(limits, documents)],
         execution_context_class=Execution,
     )
     limits.sizes.learn(schema._schema)
