@@ -260,9 +260,19 @@ _json_encoder = msgspec.json.Encoder()
 
 def json_text(value: object) -> str:
     """A trait value or interaction properties as compact JSON text, read back with
-    ``json.loads``: ~10x cheaper than ``json.dumps``, and ingest writes one per trait
+    :func:`json_value`: ~10x cheaper than ``json.dumps``, and ingest writes one per trait
     and per interaction (values are finite and 64-bit already: ``domain.events``)."""
     return _json_encoder.encode(value).decode()
+
+
+_json_decoder = msgspec.json.Decoder()
+
+
+def json_value(text: str) -> Any:
+    """A value written by :func:`json_text` or ``json.dumps``, read back: ~10x cheaper
+    than ``json.loads`` for these short texts, and reading a profile decodes one per
+    interaction, trait and identity node with attributes."""
+    return _json_decoder.decode(text)
 
 
 def dt(value: str) -> datetime:
@@ -894,7 +904,7 @@ class SqliteStore:
         ):
             cid = clusters[cluster]
             result.setdefault(cid, []).append(
-                NodeRecord(key, kind, value, cid, json.loads(attrs) if attrs else {}, dt(created))
+                NodeRecord(key, kind, value, cid, json_value(attrs) if attrs else {}, dt(created))
             )
         return result
 
@@ -911,7 +921,7 @@ class SqliteStore:
             list(clusters),
         ):
             result.setdefault(clusters[cluster], []).append(
-                TraitRecord(key, name, json.loads(value), source, dt(at), event_id)
+                TraitRecord(key, name, json_value(value), source, dt(at), event_id)
             )
         return result
 
@@ -935,7 +945,7 @@ class SqliteStore:
                     *wanted,
                 )
             for cid, name, value in rows:
-                found.setdefault(cid, {})[name] = json.loads(value)
+                found.setdefault(cid, {})[name] = json_value(value)
         return {cid: {} for cid in customer_ids} | found
 
     async def consents_of(self, customer_ids: Sequence[str]) -> dict[str, list[ConsentRecord]]:
@@ -1025,7 +1035,7 @@ class SqliteStore:
                     channel,
                     dt(at),
                     source,
-                    json.loads(props),
+                    json_value(props),
                     event_id,
                     tuple(keys.get(iid, ())),
                 )
@@ -1075,7 +1085,7 @@ class SqliteStore:
         ).fetchone()[0]
         nodes = [
             NodeRecord(
-                key, kind, value, customer_id, json.loads(attrs) if attrs else {}, dt(created)
+                key, kind, value, customer_id, json_value(attrs) if attrs else {}, dt(created)
             )
             for key, kind, value, attrs, created in self._db.execute(
                 "SELECT key, kind, value, attrs, created_at FROM nodes WHERE cluster = ? "
@@ -1252,7 +1262,7 @@ class SqliteStore:
             batch_size,
         ):
             yield [
-                NodeRecord(key, kind, value, cid, json.loads(attrs) if attrs else {}, dt(created))
+                NodeRecord(key, kind, value, cid, json_value(attrs) if attrs else {}, dt(created))
                 for _, key, kind, value, cid, attrs, created in rows
             ]
 
