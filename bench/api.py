@@ -50,6 +50,7 @@ from typing import Any
 import httpx
 
 from idgraph.demo import DemoGenerator
+from machine import Speed, speed_line
 from proc import cpu_seconds
 
 HOST = "127.0.0.1"  # loopback only
@@ -373,6 +374,7 @@ def main() -> None:
             ).stdout.strip()
             for role in ("reader", "admin")
         )  # fmt: skip
+        before = Speed()
         port = free_port()
         server = start_server(store, port, workdir / "server.log")
         rows = []
@@ -445,6 +447,7 @@ def main() -> None:
                     )
         finally:
             stop(server)
+    after = Speed()
     header = [
         "query", "offered/s", "served/s", "p50 ms", "p95 ms", "p99 ms", "sent late p99", "errors",
         "max req/s", "closed p50", "closed p99", "CPU ms/req", "full GCs", "GC freed/req",
@@ -456,6 +459,7 @@ def main() -> None:
         f"for {args.capacity_seconds:g} s"
     )
     print(table(header, rows))
+    print(speed_line(before, after))
     trivial, resolve = capacity.values()
     print(f"resolve capacity = {resolve / trivial:.0%} of the trivial query's (target ≥ 50%)")
     print(
