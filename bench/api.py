@@ -50,7 +50,7 @@ from typing import Any
 import httpx
 
 from idgraph.demo import DemoGenerator
-from machine import Speed, speed_line
+from machine import measure, speed_line
 from proc import cpu_seconds
 
 HOST = "127.0.0.1"  # loopback only
@@ -374,7 +374,7 @@ def main() -> None:
             ).stdout.strip()
             for role in ("reader", "admin")
         )  # fmt: skip
-        before = Speed()
+        before = measure()
         port = free_port()
         server = start_server(store, port, workdir / "server.log")
         rows = []
@@ -447,7 +447,7 @@ def main() -> None:
                     )
         finally:
             stop(server)
-    after = Speed()
+    after = measure()
     header = [
         "query", "offered/s", "served/s", "p50 ms", "p95 ms", "p99 ms", "sent late p99", "errors",
         "max req/s", "closed p50", "closed p99", "CPU ms/req", "full GCs", "GC freed/req",

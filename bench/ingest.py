@@ -33,7 +33,7 @@ from idgraph.jsonl import ingest_file
 from idgraph.service import IdentityGraph
 from idgraph.store.factory import open_store
 from idgraph.store.neo4j import Neo4jStore
-from machine import Speed, speed_line
+from machine import measure, speed_line
 from proc import cpu_seconds
 
 
@@ -218,7 +218,7 @@ def main() -> None:
         help="instead: time a merge into a customer of SIZE nodes",
     )
     args = parser.parse_args()
-    before = Speed()
+    before = measure()
     with tempfile.TemporaryDirectory() as tmp:
         settings = dataclasses.replace(
             load_settings(),
@@ -241,7 +241,7 @@ def main() -> None:
                 )
             )
     print(table(rows))
-    print(speed_line(before, Speed()))
+    print(speed_line(before, measure()))
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from dataclasses import dataclass
 
 RUNS = 20
 
@@ -25,24 +26,27 @@ def _workload() -> int:
     return len(sorted(counts.items()))
 
 
+@dataclass(frozen=True)
 class Speed:
-    """RUNS timings of a fixed workload, taken when made."""
-
-    def __init__(self) -> None:
-        timings = []
-        for _ in range(RUNS):
-            started = time.perf_counter()
-            _workload()
-            timings.append((time.perf_counter() - started) * 1_000)
-        self.best = min(timings)
-        self.median = statistics.median(timings)
+    best: float  # ms
+    median: float  # ms
 
     def __str__(self) -> str:
         return f"{self.best:.1f} / {self.median:.1f} ms"
 
 
+def measure() -> Speed:
+    """RUNS timings of the fixed workload, now."""
+    timings = []
+    for _ in range(RUNS):
+        started = time.perf_counter()
+        _workload()
+        timings.append((time.perf_counter() - started) * 1_000)
+    return Speed(min(timings), statistics.median(timings))
+
+
 def speed_line(before: Speed, after: Speed) -> str:
     return (
-        f"machine speed (bench/machine.py, best / median; lower is faster): "
+        "machine speed (bench/machine.py, best / median; lower is faster): "
         f"{before} before the run, {after} after"
     )
