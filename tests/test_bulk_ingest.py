@@ -12,6 +12,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -210,6 +211,49 @@ def test_a_checker_that_fails_says_why() -> None:
         list(batches)
     with produced_elsewhere(CheckedBatch, failing, 0) as batches:
         assert list(batches) == []
+
+
+class Blob(msgspec.Struct, array_like=True, tag=True):
+    number: int
+    data: bytes
+
+
+def blob_data(number: int) -> bytes:
+    return number.to_bytes(4, "little") * 250_000  # 1 MB: far more than a pipe holds
+
+
+def blobs(count: int) -> Iterator[Blob]:
+    """Large items (for the test below; runs in the second process)."""
+    for number in range(count):
+        yield Blob(number, blob_data(number))
+
+
+def test_items_arrive_whole_when_the_second_process_is_stopped_and_continued() -> None:
+    """A blocking write to a pipe returns short when its process is stopped and
+    continued (SIGSTOP and SIGCONT, as a debugger, a container pause or a suspend may
+    do); every byte must still arrive once, in order."""
+    stopping = True
+
+    def stop_and_continue() -> None:
+        while stopping:
+            for pid in checkers(os.getpid()):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGSTOP)
+                    time.sleep(0.005)
+                    os.kill(pid, signal.SIGCONT)
+            time.sleep(0.005)
+
+    interrupter = threading.Thread(target=stop_and_continue)
+    interrupter.start()
+    try:
+        with produced_elsewhere(Blob, blobs, 60) as received:
+            for number, blob in enumerate(received):
+                assert (blob.number, blob.data == blob_data(number)) == (number, True)
+                time.sleep(0.002)  # the second process waits on a full pipe meanwhile
+        assert number == 59
+    finally:
+        stopping = False
+        interrupter.join()
 
 
 def heeding_ctrl_c() -> None:

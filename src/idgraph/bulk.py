@@ -147,14 +147,13 @@ def _produce() -> None:
     """The second process: read what to run from stdin, write each item it yields to
     stdout, then exit; exit when stdout is closed (the first process has gone)."""
     produce, args = pickle.load(sys.stdin.buffer)
-    out = sys.stdout.buffer
+    out = sys.stdout.fileno()
     encode = msgspec.msgpack.Encoder().encode
 
     def send(item: msgspec.Struct) -> None:
         data = encode(item)
-        out.write(_HEADER.pack(len(data)))
-        out.write(data)
-        out.flush()
+        _write_all(out, _HEADER.pack(len(data)))
+        _write_all(out, data)
 
     try:
         with bulk_gc() as collect:
@@ -167,6 +166,16 @@ def _produce() -> None:
     except Exception as exc:
         send(_Failure(f"{type(exc).__name__}: {exc}"))
         raise SystemExit(1) from None
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """Write all of ``data``. A blocking write to a pipe returns short when this process
+    is stopped and continued (SIGSTOP and SIGCONT: a debugger, a container pause, a
+    suspend); through ``sys.stdout.buffer`` such a write lost bytes, and every item
+    after it was misread (tests/test_bulk_ingest.py stops this process to show it)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 if __name__ == "__main__":
