@@ -256,6 +256,14 @@ def test_items_arrive_whole_when_the_second_process_is_stopped_and_continued() -
         interrupter.join()
 
 
+def test_an_item_that_cannot_be_read_stops_the_run_with_a_clear_error() -> None:
+    with (
+        produced_elsewhere(CheckedBatch, blobs, 1) as batches,
+        pytest.raises(WorkerFailed, match=r"sent a batch that cannot be read .*run again"),
+    ):
+        list(batches)
+
+
 def heeding_ctrl_c() -> None:
     """In the child, before it runs the command: SIGINT at its default, as a command
     started from a terminal has it. A background job of a non-interactive shell (a

@@ -122,13 +122,23 @@ def _taken(kind: type[T], items: queue.Queue[bytes | None], process: Popen[bytes
     while (item := items.get()) is not None:
         # Yielded without a name for it here: while the caller applies the item, this
         # frame holds only its bytes, and the collection after the item need not walk it.
-        yield _unless_failure(decode(item))
+        yield _unless_failure(_decoded(decode, item))
     code = process.wait()
     if code != 0:
         raise WorkerFailed(
             f"the process checking lines stopped ({_exit(code)}); "
             "applied batches are kept, run again to continue"
         )
+
+
+def _decoded(decode: Callable[[bytes], T | _Failure], item: bytes) -> T | _Failure:
+    try:
+        return decode(item)
+    except msgspec.MsgspecError as exc:
+        raise WorkerFailed(
+            f"the process checking lines sent a batch that cannot be read ({exc}); "
+            "applied batches are kept, run again to continue"
+        ) from None
 
 
 def _unless_failure(message: T | _Failure) -> T:
