@@ -3,8 +3,14 @@ part exactly as the store's read of that part alone returns it."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from idgraph.config import Settings
 from idgraph.service import IdentityGraph
-from idgraph.store.port import InteractionPage, ProfileRead
+from idgraph.store.port import ImportBatch, InteractionPage, ProfileRead, Store
+from idgraph.transfer import read_store
 from tests.events import event
 
 EVERYTHING = ProfileRead(
@@ -83,3 +89,29 @@ async def test_an_absorbed_customer_id_is_an_alias_of_the_profile(graph: Identit
     await graph.ingest([event("email:a@x.com", "email:b@x.com")])
     after = await graph.store.profiles(["email:b@x.com"], ProfileRead())
     assert absorbed in after["email:b@x.com"].customer.aliases
+
+
+async def test_an_interaction_of_several_nodes_names_them_in_key_order(store: Store) -> None:
+    """One interaction performed by several nodes (as an import may hold it) lists them
+    in key order, however the import listed them: its first is its anchor."""
+    graph = IdentityGraph(store, Settings())
+    await graph.ingest(
+        [event("email:a@x.com", "cookie:ca", "device:da", interaction={"type": "view"})]
+    )
+    batches = [batch async for batch in read_store(store, 100, at=datetime(2026, 3, 5, tzinfo=UTC))]
+    performers = ("email:a@x.com", "device:da", "cookie:ca")
+    for batch in batches:
+        batch.interactions = [replace(i, keys=performers) for i in batch.interactions]
+        batch.nodes.reverse()  # created in another order than their keys'
+
+    async def replayed() -> AsyncIterator[ImportBatch]:
+        for batch in batches:
+            yield batch
+
+    await store.import_all(replayed(), clear=True)
+    in_key_order = ("cookie:ca", "device:da", "email:a@x.com")
+    found = await store.profiles(["email:a@x.com"], ProfileRead(interactions=InteractionPage(5)))
+    profile = found["email:a@x.com"]
+    assert [i.keys for i in profile.interactions or []] == [in_key_order]
+    pages = await store.interactions_of([profile.customer.id], limit=5)
+    assert [i.keys for i in pages[profile.customer.id]] == [in_key_order]
