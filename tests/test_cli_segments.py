@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
+import os
+import signal
 import sqlite3
+import subprocess
+import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -124,3 +131,46 @@ def test_held_out_people_are_found_exactly(tmp_path: Path, monkeypatch: pytest.M
         "1.000",
         "0",
     )
+
+
+def test_an_export_to_a_pipe_arrives_whole_when_stopped_and_continued(tmp_path: Path) -> None:
+    """Rows far larger than a pipe holds (14 traits of 15 KB each), written to standard
+    output by a process that is stopped and continued meanwhile (Ctrl-Z and ``fg``, a
+    debugger): every byte arrives, once, in order."""
+    store = f"sqlite:///{tmp_path / 'big.db'}"
+    names = [f"note{k}" for k in range(14)]  # an event's traits hold 16 KB at most
+    events = [
+        event(f"email:p{i}@x.com", traits={name: f"{i:03d}" * 5_000})
+        for i in range(40)
+        for name in names
+    ]
+    (tmp_path / "events.jsonl").write_text("\n".join(json.dumps(e) for e in events) + "\n")
+    assert main(["--store", store, "ingest", "--quiet", str(tmp_path / "events.jsonl")]) == 0
+    traits = [option for name in names for option in ("--trait", name)]
+    export = [sys.executable, "-m", "idgraph.cli", "--store", store, "segment", "export", "-",
+              "--filter", '{"all": []}', *traits, "--format", "jsonl"]  # fmt: skip
+    expected = subprocess.run(export, capture_output=True, check=True).stdout
+    assert len(expected.splitlines()) == 40
+    assert len(expected) > 40 * 200_000
+
+    received = []
+    with subprocess.Popen(export, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) as process:
+        assert process.stdout is not None
+        stopping = threading.Thread(target=stop_and_continue, args=(process,))
+        stopping.start()
+        while chunk := process.stdout.read(65_536):
+            received.append(chunk)
+            time.sleep(0.001)  # the exporter waits on a full pipe meanwhile
+        assert process.wait() == 0
+        stopping.join()
+    assert b"".join(received) == expected
+
+
+def stop_and_continue(process: subprocess.Popen[bytes]) -> None:
+    """SIGSTOP and SIGCONT, every few milliseconds, until ``process`` ends."""
+    while process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(process.pid, signal.SIGSTOP)
+            time.sleep(0.003)
+            os.kill(process.pid, signal.SIGCONT)
+        time.sleep(0.003)

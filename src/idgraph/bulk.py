@@ -35,6 +35,7 @@ from typing import Any, BinaryIO, TypeVar
 import msgspec
 
 from idgraph.errors import WorkerFailed
+from idgraph.files import write_all
 
 
 class _Failure(msgspec.Struct, array_like=True, tag=True):
@@ -162,8 +163,8 @@ def _produce() -> None:
 
     def send(item: msgspec.Struct) -> None:
         data = encode(item)
-        _write_all(out, _HEADER.pack(len(data)))
-        _write_all(out, data)
+        write_all(out, _HEADER.pack(len(data)))
+        write_all(out, data)
 
     try:
         with bulk_gc() as collect:
@@ -176,16 +177,6 @@ def _produce() -> None:
     except Exception as exc:
         send(_Failure(f"{type(exc).__name__}: {exc}"))
         raise SystemExit(1) from None
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    """Write all of ``data``. A blocking write to a pipe returns short when this process
-    is stopped and continued (SIGSTOP and SIGCONT: a debugger, a container pause, a
-    suspend); through ``sys.stdout.buffer`` such a write lost bytes, and every item
-    after it was misread (tests/test_bulk_ingest.py stops this process to show it)."""
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ from idgraph.demo import FEATURED_IDENTIFIER, write_demo_file
 from idgraph.domain.access import Operation
 from idgraph.errors import ConfigError, IdgraphError, InvalidInput, NotFound
 from idgraph.export import write_csv, write_graphml
-from idgraph.files import PRIVATE, open_private
+from idgraph.files import PRIVATE, open_private, text_output
 from idgraph.jsonl import LineError, ingest_file
 from idgraph.keys import KeyRing
 from idgraph.segments import FORMATS, Segments, segment_json
@@ -296,11 +296,8 @@ async def cmd_export(graph: IdentityGraph, args: argparse.Namespace) -> int:
     if args.output is None:
         raise InvalidInput("export needs an output file (or - for stdout), or --to neo4j://host")
     writers = {"graphml": write_graphml, "csv": write_csv}
-    if args.output == "-":
-        written = await writers[args.format](graph.store, sys.stdout)
-    else:
-        with open_private(args.output) as out:
-            written = await writers[args.format](graph.store, out)
+    with text_output(args.output) as out:
+        written = await writers[args.format](graph.store, out)
     await _audit(graph, Operation.EXPORT, None, f"{args.format}: {written} identity nodes")
     print(f"exported {written} identity nodes as {args.format} to {args.output}", file=sys.stderr)
     return 0
@@ -545,28 +542,19 @@ async def _export_segment(
         )
 
     started = time.perf_counter()
-    with tqdm(total=total, unit=" customers", disable=not show, file=sys.stderr) as bar:
-        if args.output == "-":
-            written = await export_segment(
-                graph.store,
-                query,
-                sys.stdout,
-                format=args.format,
-                traits=args.trait or (),
-                progress=bar.update,
-                audit=audit,
-            )
-        else:
-            with open_private(args.output) as out:
-                written = await export_segment(
-                    graph.store,
-                    query,
-                    out,
-                    format=args.format,
-                    traits=args.trait or (),
-                    progress=bar.update,
-                    audit=audit,
-                )
+    with (
+        tqdm(total=total, unit=" customers", disable=not show, file=sys.stderr) as bar,
+        text_output(args.output) as out,
+    ):
+        written = await export_segment(
+            graph.store,
+            query,
+            out,
+            format=args.format,
+            traits=args.trait or (),
+            progress=bar.update,
+            audit=audit,
+        )
     seconds = time.perf_counter() - started
     print(
         f"exported {written} customers as {args.format} to {args.output} in {seconds:.1f} s",
