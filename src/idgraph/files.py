@@ -11,10 +11,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
-
-if TYPE_CHECKING:
-    from _typeshed import ReadableBuffer
+from typing import Any, TextIO
 
 PRIVATE = 0o600
 
@@ -63,7 +60,7 @@ def text_output(path: str) -> Iterator[TextIO]:
         out.flush()
 
 
-def write_all(fd: int, data: ReadableBuffer) -> int:
+def write_all(fd: int, data: bytes | bytearray | memoryview) -> int:
     """Write all of ``data``. A blocking write to a pipe returns short when its process is
     stopped and continued (SIGSTOP and SIGCONT: a debugger, a container pause, Ctrl-Z and
     ``fg``, a suspend). CPython's buffered files lost bytes then, for writes larger than
@@ -85,5 +82,5 @@ class _WholeWrites(io.RawIOBase):
     def writable(self) -> bool:
         return True
 
-    def write(self, data: ReadableBuffer, /) -> int:
+    def write(self, data: Any, /) -> int:  # what BufferedWriter hands: bytes or a view
         return write_all(self._fd, data)
