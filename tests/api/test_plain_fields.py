@@ -11,14 +11,20 @@ from typing import Any
 
 import pytest
 import strawberry
-from hypothesis import given, settings
+from graphql import GraphQLObjectType, get_named_type, is_leaf_type, is_required_argument
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from hypothesis_graphql import queries
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from idgraph.api.execution import Execution, plain_fields
 from idgraph.api.scalars import DateTime
+from idgraph.api.schema import build_schema
+from idgraph.config import ApiSettings
+from idgraph.service import IdentityGraph
 from tests.api.conftest import RESOLVE_PROFILE, Api
+from tests.events import event
 
 
 @strawberry.enum
@@ -262,3 +268,85 @@ async def test_a_profile_reads_the_same_through_the_api(
     monkeypatch.setattr(Execution, "execute_field", Execution.__mro__[1].execute_field)
     assert await api.query(RESOLVE_PROFILE, variables) == short
     assert short["data"]["resolve"]["size"] == 1
+
+
+API_SCHEMA = build_schema(ApiSettings())._schema
+SEED = [
+    event(
+        "email:ann@x.com",
+        "cookie:c1",
+        "device:d1",
+        at=f"2026-03-0{day}T10:00:00Z",
+        traits={"city": "Lima", "tier": day},
+        consent={"purpose": "support", "status": "granted"},
+        interaction={"type": "view", "channel": "web", "properties": {"day": day}},
+    )
+    for day in range(1, 4)
+] + [event("email:bo@x.com", "account:crm:7", traits={"tags": ["a", "b"]})]
+
+
+def selections(type_: GraphQLObjectType, depth: int) -> st.SearchStrategy[str]:
+    """Random selection sets on ``type_`` of idgraph's schema: fields that need no
+    argument (their defaults apply), aliases, ``__typename``, inline fragments on
+    interfaces and unions, ``@include``/``@skip``; objects nest ``depth`` deep."""
+    fields = [
+        name
+        for name, field in type_.fields.items()
+        if not any(is_required_argument(a) for a in field.args.values())
+        and (depth > 0 or is_leaf_type(get_named_type(field.type)))
+    ]
+
+    def selected(name: str) -> st.SearchStrategy[str]:
+        named = get_named_type(type_.fields[name].type)
+        if is_leaf_type(named):
+            inner = st.just("")
+        elif isinstance(named, GraphQLObjectType):
+            inner = selections(named, depth - 1).map(lambda s: f" {{ {s} }}")
+        else:
+            possible = API_SCHEMA.get_possible_types(named)  # type: ignore[arg-type]
+            inner = st.sampled_from(possible).flatmap(
+                lambda t: selections(t, depth - 1).map(
+                    lambda s, t=t: f" {{ __typename ... on {t.name} {{ {s} }} }}"
+                )
+            )
+        alias = st.sampled_from(["", f"{name}Again: "])  # unique: no conflicting fields
+        directive = st.sampled_from(["", "", " @include(if: false)", " @skip(if: false)"])
+        return st.tuples(alias, inner, directive).map(lambda p: f"{p[0]}{name}{p[2]}{p[1]}")
+
+    if not fields:
+        return st.just("__typename")
+    chosen = st.lists(st.sampled_from(fields), min_size=1, max_size=5, unique=True)
+    return chosen.flatmap(lambda names: st.tuples(*map(selected, names))).map(
+        lambda parts: " ".join(("__typename", *parts))
+    )
+
+
+CUSTOMER = API_SCHEMA.get_type("Customer")
+READS = selections(CUSTOMER, 3).flatmap(  # type: ignore[arg-type]
+    lambda s: st.sampled_from(
+        [
+            f'{{ resolve(identifier: {{kind: "email", value: "ann@x.com"}}) {{ {s} }} }}',
+            f"{{ customers(filter: {{all: []}}, first: 3) {{ edges {{ node {{ {s} }} }} }} }}",
+        ]
+    )
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(query=READS)
+async def test_any_query_of_the_api_reads_the_same_the_full_way(
+    api: Api, graph: IdentityGraph, query: str
+) -> None:
+    """Selections generated from idgraph's own schema on customers with data in every
+    part: the same answer, errors included, with the short way switched off."""
+    await graph.ingest(SEED)
+    short = await api.client.post("/graphql", json={"query": query}, headers=api.headers)
+    short_way = Execution.execute_field
+    Execution.execute_field = Execution.__mro__[1].execute_field  # type: ignore[method-assign]
+    try:
+        full = await api.client.post("/graphql", json={"query": query}, headers=api.headers)
+    finally:
+        Execution.execute_field = short_way  # type: ignore[method-assign]
+    assert (short.status_code, short.json()) == (full.status_code, full.json()), query
