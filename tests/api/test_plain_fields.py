@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,10 +21,9 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from idgraph.api.execution import Execution, plain_fields
 from idgraph.api.scalars import DateTime
-from idgraph.api.schema import build_schema
-from idgraph.config import ApiSettings
 from idgraph.service import IdentityGraph
 from tests.api.conftest import RESOLVE_PROFILE, Api
+from tests.api.fuzzing import SCHEMA
 from tests.events import event
 
 
@@ -244,9 +244,17 @@ async def test_deferred_fields_take_the_full_way() -> None:
     assert full.initial_result.pending  # type: ignore[union-attr]
 
 
-async def test_a_profile_reads_the_same_through_the_api(
-    api: Api, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@contextmanager
+def full_way() -> Iterator[None]:
+    """Every field through graphql-core's own way, as if there were no short one."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(
+            Execution, "execute_field", StrawberryGraphQLCoreExecutionContext.execute_field
+        )
+        yield
+
+
+async def test_a_profile_reads_the_same_through_the_api(api: Api) -> None:
     await api.data(
         "mutation($e: [EventInput!]!) { ingest(events: $e) { accepted } }",
         {
@@ -265,12 +273,11 @@ async def test_a_profile_reads_the_same_through_the_api(
     )
     variables = {"id": {"kind": "email", "value": "ann@example.com"}}
     short = await api.query(RESOLVE_PROFILE, variables)
-    monkeypatch.setattr(Execution, "execute_field", Execution.__mro__[1].execute_field)
-    assert await api.query(RESOLVE_PROFILE, variables) == short
+    with full_way():
+        assert await api.query(RESOLVE_PROFILE, variables) == short
     assert short["data"]["resolve"]["size"] == 1
 
 
-API_SCHEMA = build_schema(ApiSettings())._schema
 SEED = [
     event(
         "email:ann@x.com",
@@ -303,7 +310,7 @@ def selections(type_: GraphQLObjectType, depth: int) -> st.SearchStrategy[str]:
         elif isinstance(named, GraphQLObjectType):
             inner = selections(named, depth - 1).map(lambda s: f" {{ {s} }}")
         else:
-            possible = API_SCHEMA.get_possible_types(named)  # type: ignore[arg-type]
+            possible = SCHEMA.get_possible_types(named)  # type: ignore[arg-type]
             inner = st.sampled_from(possible).flatmap(
                 lambda t: selections(t, depth - 1).map(
                     lambda s, t=t: f" {{ __typename ... on {t.name} {{ {s} }} }}"
@@ -321,7 +328,7 @@ def selections(type_: GraphQLObjectType, depth: int) -> st.SearchStrategy[str]:
     )
 
 
-CUSTOMER = API_SCHEMA.get_type("Customer")
+CUSTOMER = SCHEMA.get_type("Customer")
 READS = selections(CUSTOMER, 3).flatmap(  # type: ignore[arg-type]
     lambda s: st.sampled_from(
         [
@@ -343,10 +350,6 @@ async def test_any_query_of_the_api_reads_the_same_the_full_way(
     part: the same answer, errors included, with the short way switched off."""
     await graph.ingest(SEED)
     short = await api.client.post("/graphql", json={"query": query}, headers=api.headers)
-    short_way = Execution.execute_field
-    Execution.execute_field = Execution.__mro__[1].execute_field  # type: ignore[method-assign]
-    try:
+    with full_way():
         full = await api.client.post("/graphql", json={"query": query}, headers=api.headers)
-    finally:
-        Execution.execute_field = short_way  # type: ignore[method-assign]
     assert (short.status_code, short.json()) == (full.status_code, full.json()), query
