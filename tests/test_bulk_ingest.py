@@ -342,3 +342,20 @@ def test_a_killed_run_leaves_no_checker_behind_and_resumes(tmp_path: Path) -> No
         _, err = run.communicate(timeout=300)
         assert run.returncode == 0, err
     assert partition(tmp_path / "killed.db") == partition(tmp_path / "clean.db")
+
+
+def test_the_second_process_starts_without_networkx() -> None:
+    """What the second process imports delays the first batch: networkx (~150 ms to
+    import) is for splits, which it never plans."""
+    imported = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, idgraph.bulk, idgraph.jsonl; print(sorted(sys.modules))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "'idgraph.jsonl'" in imported
+    assert "'networkx'" not in imported

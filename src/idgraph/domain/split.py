@@ -1,4 +1,8 @@
-"""Splitting a customer (docs/concepts.md, "Resolution"): recompute its components with networkx."""
+"""Splitting a customer (docs/concepts.md, "Resolution"): recompute its components with networkx.
+
+networkx is imported when a graph is built, not with this module: importing it takes
+~150 ms, which every idgraph process paid at start (the ingest's second process, before
+it checks the first batch, included) and only a split or a link path uses."""
 
 from __future__ import annotations
 
@@ -6,14 +10,18 @@ import itertools
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from idgraph.domain.model import Component, Link, SplitPart, SplitPlan
 from idgraph.errors import NotFound
 
+if TYPE_CHECKING:
+    import networkx as nx
+
 
 def component_graph(component: Component) -> nx.Graph:
+    import networkx as nx
+
     graph: nx.Graph[str] = nx.Graph()
     graph.add_nodes_from(n.key for n in component.nodes)
     graph.add_edges_from(
@@ -25,6 +33,8 @@ def component_graph(component: Component) -> nx.Graph:
 def link_path(component: Component, a: str, b: str) -> list[tuple[str, str, Link]]:
     """The shortest chain of accepted links from ``a`` to ``b``: ``(from, to, link)``
     hops, in order ("why are these two linked?")."""
+    import networkx as nx
+
     graph = component_graph(component)
     keys = nx.shortest_path(graph, a, b)
     return [(x, y, graph.edges[x, y]["link"]) for x, y in itertools.pairwise(keys)]
@@ -42,6 +52,8 @@ def plan_unlink(
     """Separate ``a`` from ``b`` by rejecting the fewest accepted links that join them
     (the direct link, when that is all there is). The largest part keeps the customer
     id; every other part becomes a new customer that records where it came from."""
+    import networkx as nx
+
     graph = component_graph(component)
     for key in (a, b):
         if key not in graph:
