@@ -20,7 +20,7 @@ import hashlib
 import json
 import zlib
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
@@ -213,7 +213,7 @@ async def _batches(path: Path, batch_size: int, progress: Progress) -> AsyncIter
 
 
 def _with_seq(record: ConsentRecord, seq: int) -> ConsentRecord:
-    return replace(record, seq=seq)
+    return msgspec.structs.replace(record, seq=seq)
 
 
 def _records(
