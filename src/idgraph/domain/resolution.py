@@ -9,8 +9,9 @@ then applied by the store in one transaction.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from datetime import datetime
+
+import msgspec
 
 from idgraph.domain.model import (
     INTERACTION_ID_SUFFIX,
@@ -35,15 +36,14 @@ from idgraph.domain.rules import Rules
 IdFactory = Callable[[], str]
 
 
-@dataclass(slots=True)
-class _Element:
+class _Element(msgspec.Struct):
     id: str
     created_at: datetime
     seq: int  # creation order inside this batch; 0 for customers that already exist
     size: int
     counts: dict[str, int]
     exists: bool
-    banned: set[str] = field(default_factory=set)
+    banned: set[str] = set()
     changed: bool = False
 
     def age(self) -> tuple[datetime, int, int, str]:
