@@ -115,7 +115,7 @@ async def bulk(
     graph = IdentityGraph(store, settings)
     server = server_cpu(server_pid)
     started, cpu, checker = time.perf_counter(), _cpu(), _cpu(resource.RUSAGE_CHILDREN)
-    summary = await ingest_file(graph, path, settings.batch_size)
+    summary = await ingest_file(graph, path, settings.batch_size_for(settings.store))
     seconds, cpu = time.perf_counter() - started, _cpu() - cpu
     checker = _cpu(resource.RUSAGE_CHILDREN) - checker
     server = server_cpu(server_pid) - server
@@ -200,7 +200,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--people", type=int, default=0, help="default: events / 10")
     parser.add_argument("--store", help="default: a fresh SQLite file in a temp dir")
-    parser.add_argument("--batch-size", type=int, default=Settings.batch_size)
+    parser.add_argument("--batch-size", type=int, help="default: the store's (batch_size)")
     parser.add_argument("--messy", action="store_true", help="spoil some lines (see messy())")
     parser.add_argument(
         "--replace", action="store_true", help="wipe the Neo4j database of --store first"

@@ -97,6 +97,21 @@ def test_host_port_and_graphiql_can_be_set_in_the_file(workdir: Path) -> None:
     assert (api.host, api.port, api.graphiql, api.max_page) == ("0.0.0.0", 8123, True, 50)
 
 
+def test_batch_size_suits_the_store_unless_the_file_sets_it(workdir: Path) -> None:
+    settings = load_settings({})
+    assert settings.batch_size_for("sqlite:///idgraph.db") == 10_000
+    assert settings.batch_size_for("idgraph.db") == 10_000
+    assert settings.batch_size_for("bolt://127.0.0.1:7687") == 5_000
+    assert settings.batch_size_for("neo4j+s://graph.example.com") == 5_000
+    (workdir / "idgraph.toml").write_text("batch_size = 2000\n")
+    settings = load_settings({})
+    assert settings.batch_size_for("sqlite:///idgraph.db") == 2_000
+    assert settings.batch_size_for("bolt://127.0.0.1:7687") == 2_000
+    (workdir / "idgraph.toml").write_text("batch_size = 0\n")
+    with pytest.raises(ConfigError, match="batch_size"):
+        load_settings({})
+
+
 def test_values_keep_their_toml_type(workdir: Path) -> None:
     config = workdir / "idgraph.toml"
     for bad, where in [

@@ -119,7 +119,7 @@ async def _ingest_with_progress(
         return await ingest_file(
             graph,
             path,
-            graph.settings.batch_size,
+            graph.settings.batch_size_for(graph.settings.store),
             bar.update,
             report,
             metrics.record_batch if metrics else lambda result: None,
@@ -317,7 +317,7 @@ async def _export_to_neo4j(graph: IdentityGraph, args: argparse.Namespace) -> in
             graph.settings.neo4j,
             erasure_key=erasure_key(graph.settings),
             replace=args.replace,
-            batch_size=graph.settings.batch_size,
+            batch_size=graph.settings.batch_size_for(args.to),
             progress=bar.update,
         )
     summary = ", ".join(f"{n} {what}" for what, n in copied.items())
@@ -355,7 +355,10 @@ async def cmd_backup(graph: IdentityGraph, args: argparse.Namespace) -> int:
             tqdm(unit=" records", disable=not show, file=sys.stderr) as bar,
         ):
             counts = await write_backup(
-                graph.store, out, batch_size=graph.settings.batch_size, progress=bar.update
+                graph.store,
+                out,
+                batch_size=graph.settings.batch_size_for(graph.settings.store),
+                progress=bar.update,
             )
         partial.replace(path)
     except BaseException:
@@ -380,7 +383,7 @@ async def cmd_restore(graph: IdentityGraph, args: argparse.Namespace) -> int:
             Path(args.file),
             graph.store,
             force=args.force,
-            batch_size=graph.settings.batch_size,
+            batch_size=graph.settings.batch_size_for(graph.settings.store),
             progress=bar.update,
         )
     seconds = time.perf_counter() - started

@@ -43,8 +43,11 @@ from idgraph.domain.rules import DEFAULT_LIMIT, DEFAULT_LIMITS, DEFAULT_MAX_SIZE
 from idgraph.encryption.datakey import DataKey, data_key_configured, load_data_key
 from idgraph.errors import ConfigError
 from idgraph.secret import ServerSecret, default_secret_path, load_secret
+from idgraph.store.url import is_neo4j
 
 DEFAULT_STORE = "sqlite:///idgraph.db"
+SQLITE_BATCH_SIZE = 10_000
+NEO4J_BATCH_SIZE = 5_000
 DEFAULT_CONFIG_FILE = "idgraph.toml"
 CONFIG_ENV = "IDGRAPH_CONFIG"
 
@@ -359,14 +362,17 @@ class Settings:
     """Where the graph lives (``--store``): ``sqlite:///relative/path.db``,
     ``sqlite:////absolute/path.db``, a plain file path, or ``neo4j://host:7687`` (also
     ``bolt://``, ``neo4j+s://``…)."""
-    batch_size: Count = 5_000
+    batch_size: Count | None = None
     """Events applied in one transaction by ``idgraph ingest`` (and records by
-    ``idgraph restore``). Larger batches hold the store's write lock longer (about 0.5 s
-    per 5,000 events) and take more memory, in idgraph and in Neo4j's transaction state.
-    Into SQLite, 20,000 halve the commits' CPU (each commit writes every page its batch
-    touched): 3-7% more events/s on an idle 2-core machine, 6-9% less CPU for the
-    writing process, and 991 MiB at peak across both processes over a million events
-    (876 MiB at 5,000). Into a Neo4j 5.13 server, 10,000 were no faster, and 20,000 ran
+    ``idgraph restore``, ``backup`` and ``export --to``). Unset: 10,000 into SQLite, 5,000
+    into Neo4j (for ``export --to``, the Neo4j target's). Larger batches hold the store's
+    write lock longer (about 0.5 s per 5,000 events) and take more memory, in idgraph and
+    in Neo4j's transaction state. Into SQLite each commit writes every page its batch
+    touched, so larger batches write fewer: over a million events on a 2-core machine,
+    10,000 took the writing process 5% less CPU than 5,000 and ran 7% more events/s, for
+    877 MiB at peak across both processes against 845; 20,000 (an earlier version) took
+    6-9% less CPU than 5,000 for 991 MiB. Into a Neo4j 5.13 server, 10,000 were a little
+    slower than 5,000 (250-266 µs of server CPU per event against 220-238), and 20,000 ran
     now faster and now 7 times slower (a small server's heap)."""
     worker_min_bytes: Count = 8_388_608
     """``idgraph ingest`` reads and checks the lines of a file this large or larger in a
@@ -420,6 +426,12 @@ class Settings:
 
     def purpose(self, name: str) -> Purpose | None:
         return next((p for p in self.purposes if p.name == name), None)
+
+    def batch_size_for(self, store_url: str) -> int:
+        """``batch_size``, or when unset the one that suits the store at ``store_url``."""
+        if self.batch_size is not None:
+            return self.batch_size
+        return NEO4J_BATCH_SIZE if is_neo4j(store_url) else SQLITE_BATCH_SIZE
 
 
 # ---- loading --------------------------------------------------------------------------
