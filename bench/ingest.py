@@ -115,7 +115,7 @@ async def bulk(
     graph = IdentityGraph(store, settings)
     server = server_cpu(server_pid)
     started, cpu, checker = time.perf_counter(), _cpu(), _cpu(resource.RUSAGE_CHILDREN)
-    summary = await ingest_file(graph, path, settings.batch_size_for(settings.store))
+    summary = await ingest_file(graph, path, settings.batch_size_for())
     seconds, cpu = time.perf_counter() - started, _cpu() - cpu
     checker = _cpu(resource.RUSAGE_CHILDREN) - checker
     server = server_cpu(server_pid) - server

@@ -114,9 +114,7 @@ async def ensure_data(settings: Settings, args: argparse.Namespace, workdir: Pat
             return
         path = workdir / "events.jsonl"
         write_events(path, args.events, args.people or max(args.events // 13, 10), seed=1)
-        await ingest_file(
-            IdentityGraph(store, settings), path, settings.batch_size_for(settings.store)
-        )
+        await ingest_file(IdentityGraph(store, settings), path, settings.batch_size_for())
     finally:
         await store.close()
 

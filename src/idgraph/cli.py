@@ -119,7 +119,7 @@ async def _ingest_with_progress(
         return await ingest_file(
             graph,
             path,
-            graph.settings.batch_size_for(graph.settings.store),
+            graph.settings.batch_size_for(),
             bar.update,
             report,
             metrics.record_batch if metrics else lambda result: None,
@@ -357,7 +357,7 @@ async def cmd_backup(graph: IdentityGraph, args: argparse.Namespace) -> int:
             counts = await write_backup(
                 graph.store,
                 out,
-                batch_size=graph.settings.batch_size_for(graph.settings.store),
+                batch_size=graph.settings.batch_size_for(),
                 progress=bar.update,
             )
         partial.replace(path)
@@ -383,7 +383,7 @@ async def cmd_restore(graph: IdentityGraph, args: argparse.Namespace) -> int:
             Path(args.file),
             graph.store,
             force=args.force,
-            batch_size=graph.settings.batch_size_for(graph.settings.store),
+            batch_size=graph.settings.batch_size_for(),
             progress=bar.update,
         )
     seconds = time.perf_counter() - started

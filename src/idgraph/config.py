@@ -427,11 +427,12 @@ class Settings:
     def purpose(self, name: str) -> Purpose | None:
         return next((p for p in self.purposes if p.name == name), None)
 
-    def batch_size_for(self, store_url: str) -> int:
-        """``batch_size``, or when unset the one that suits the store at ``store_url``."""
+    def batch_size_for(self, store_url: str | None = None) -> int:
+        """``batch_size``, or when unset the one that suits the store at ``store_url``
+        (by default ``store``, the one these settings open)."""
         if self.batch_size is not None:
             return self.batch_size
-        return NEO4J_BATCH_SIZE if is_neo4j(store_url) else SQLITE_BATCH_SIZE
+        return NEO4J_BATCH_SIZE if is_neo4j(store_url or self.store) else SQLITE_BATCH_SIZE
 
 
 # ---- loading --------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from tests.api.readme import graphql_examples, quick_start
 async def load_demo(graph: IdentityGraph, tmp_path: Path) -> None:
     path = tmp_path / "demo-events.jsonl"
     write_demo_file(path)
-    await ingest_file(graph, path, graph.settings.batch_size_for(graph.settings.store))
+    await ingest_file(graph, path, graph.settings.batch_size_for())
 
 
 async def test_quick_start_curl_query(
