@@ -22,6 +22,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from idgraph import jsonl
 from idgraph.bulk import produced_elsewhere
 from idgraph.cli import main
 from idgraph.config import Settings
@@ -92,6 +93,47 @@ def test_a_second_process_shows_the_user_what_one_process_shows(
     ]:
         assert f"events.jsonl:{line}: {message}" in report, report
     assert "507 lines: 501 accepted, 1 duplicate, 5 rejected" in report
+
+
+@needs_two_cores
+def test_a_first_batch_over_the_head_bytes_loses_no_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """This process checks the first batch's lines while the second one starts; where
+    they are over ``HEAD_BYTES``, it checks those bytes' lines and the second process
+    the rest of the batch: every line is read once, and numbered as one process does."""
+    path = messy_file(tmp_path / "events.jsonl", 500)
+    monkeypatch.setattr(jsonl, "HEAD_BYTES", 2_500)  # ~10 lines of the first 37
+
+    async def run(name: str, threshold: int) -> tuple[object, ...]:
+        store = SqliteStore(tmp_path / f"{name}.db", erasure_key=ERASURE_KEY)
+        graph = IdentityGraph(store, Settings(max_line_bytes=1000, worker_min_bytes=threshold))
+        try:
+            summary = await ingest_file(graph, path, 37)
+        finally:
+            await store.close()
+        errors = [(e.line, e.message) for e in summary.errors]
+        return summary.lines, summary.accepted, summary.duplicates, errors
+
+    one, two = asyncio.run(run("one", NEVER)), asyncio.run(run("two", ALWAYS))
+    assert two == one
+    assert one[:3] == (507, 501, 1)
+    assert partition(tmp_path / "two.db") == partition(tmp_path / "one.db")
+
+
+def test_batches_are_cut_by_line_number_blank_and_refused_lines_included(
+    tmp_path: Path,
+) -> None:
+    lines = [json.dumps(event(f"email:p{n}@x.com")) for n in range(10)]
+    lines[2:2] = ["", "{not json"]  # lines 3 and 4
+    path = tmp_path / "events.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    batches = list(checked_batches(path, Settings(), 3))
+    assert [b.numbers for b in batches] == [[1, 2], [5, 6], [7, 8, 9], [10, 11, 12]]
+    assert [[e.line for e in b.errors] for b in batches] == [[], [4], [], []]
+    line_5 = jsonl.FilePoint(len("".join(f"{line}\n" for line in lines[:4])), 5)
+    rest = list(checked_batches(path, Settings(), 3, start=line_5))
+    assert [b.numbers for b in rest] == [[5, 6], [7, 8, 9], [10, 11, 12]]
 
 
 def small_batches(worker_min_bytes: int) -> Settings:

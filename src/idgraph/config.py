@@ -363,7 +363,9 @@ class Settings:
     ``sqlite:////absolute/path.db``, a plain file path, or ``neo4j://host:7687`` (also
     ``bolt://``, ``neo4j+s://``…)."""
     batch_size: Count | None = None
-    """Events applied in one transaction by ``idgraph ingest`` (and records by
+    """Lines of a file whose events ``idgraph ingest`` applies in one transaction (lines
+    1 to ``batch_size``, then the next ``batch_size``…: at most this many events), and
+    records applied in one by
     ``idgraph restore``, ``backup`` and ``export --to``). Unset: 10,000 into SQLite, 5,000
     into Neo4j (for ``export --to``, the Neo4j target's). Larger batches hold the store's
     write lock longer (about 0.5 s per 5,000 events) and take more memory, in idgraph and
@@ -374,15 +376,17 @@ class Settings:
     6-9% less CPU than 5,000 for 991 MiB. Into a Neo4j 5.13 server, 10,000 were a little
     slower than 5,000 (250-266 µs of server CPU per event against 220-238), and 20,000 ran
     now faster and now 7 times slower (a small server's heap)."""
-    worker_min_bytes: Count = 8_388_608
+    worker_min_bytes: Count = 4_194_304
     """``idgraph ingest`` reads and checks the lines of a file this large or larger in a
     second process while the first one writes, when it may use more than one core;
-    ``1``: every file. The first batch waits for the process to start (about half a
-    second) and check it; each event then costs the writing process some 27 µs less.
-    Measured on two cores, into SQLite: a file of 4 MB (16,000 typical lines) is ~10%
-    slower that way, one of 8 MB 0–18% faster, one of 16 MB 5–27% faster; into Neo4j,
-    whose writes wait on the server, 16 MB is ~6% faster. A file of 8 MiB or more is
-    checked by the second process."""
+    ``1``: every file. That process takes about half a second to start, while the first
+    one checks and applies the first batch itself; each later event then costs the
+    writing process some 25 µs less. Measured on two cores, into SQLite (whole runs of
+    ``idgraph ingest``, three each, alternated): a file of 2 MB (8,000 typical lines,
+    less than a batch) took 3% less to 24% more time that way, one of 4 MB 7–19% less,
+    one of 8 MB 9–16% less; into Neo4j, whose writes wait on the server, 16 MB took
+    ~6% less (an earlier version). A file of 4 MiB or more is checked by the second
+    process."""
     max_line_bytes: Annotated[Count, Env("IDGRAPH_MAX_LINE_BYTES")] = 1_048_576
     """Longest line ``idgraph ingest`` reads, in bytes; a longer one is refused without
     being read whole."""

@@ -7,15 +7,17 @@ midway can simply be started again: applied events come back as duplicates.
 from __future__ import annotations
 
 import asyncio
+import io
+import itertools
 import json
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 import msgspec
 
@@ -117,16 +119,20 @@ def decode_event(raw: bytes) -> object:
 
 
 def read_lines(
-    stream: BinaryIO, max_line_bytes: int, decode: Callable[[bytes], object] = _decode
+    stream: BinaryIO,
+    max_line_bytes: int,
+    decode: Callable[[bytes], object] = _decode,
+    first_line: int = 1,
 ) -> Iterator[tuple[int, int, object | LineError]]:
-    """Yield ``(line number, bytes read, parsed JSON or a LineError)``; blank lines are
+    """Yield ``(line number, bytes read, parsed JSON or a LineError)``, numbering lines
+    from ``first_line`` (where the stream starts in its file); blank lines are
     skipped; a line longer than ``max_line_bytes`` is refused without being parsed, and
     without being held whole: past the limit it is read in chunks and dropped.
     ``decode`` reads a line (``decode_event``: into a RawEvent where it can).
 
     Lines are strict UTF-8 (a byte-order mark is skipped): unlike ``json.loads`` on
     bytes, encoded surrogates are refused here, not decoded into unstorable text."""
-    number = 0
+    number = first_line - 1
     while raw := stream.readline(max_line_bytes + 1):
         number += 1
         size = len(raw)
@@ -171,12 +177,44 @@ class CheckedBatch(msgspec.Struct, array_like=True, tag=True):
         return [next(refusals) if e is None else e for e in self.events]
 
 
+class FilePoint(NamedTuple):
+    """Where a line starts in a file: its byte offset and its line number."""
+
+    offset: int = 0
+    line: int = 1
+
+
+FILE_START = FilePoint()
+
+
 def checked_batches(
-    path: Path, settings: Settings, batch_size: int, parser: EventParser | None = None
+    path: Path,
+    settings: Settings,
+    batch_size: int,
+    parser: EventParser | None = None,
+    start: FilePoint = FILE_START,
 ) -> Iterator[CheckedBatch]:
-    """The file's lines, read and checked in batches of ``batch_size`` events (the
-    last one perhaps smaller, or without any). Runs in the second process of a bulk
-    ingest (``parser`` None: one made from ``settings``), or in this one."""
+    """The file's lines from ``start`` on, read and checked in batches: lines 1 to
+    ``batch_size``, then the next ``batch_size`` and so on (a batch holds the events of
+    its lines; the last one may hold none). Runs in the second process of a bulk ingest
+    (``parser`` None: one made from ``settings``), or in this one.
+
+    Batches are cut by line number, not by event count, so that where a file's reading
+    is split between processes (see ``_batches``) changes no batch."""
+    with path.open("rb") as stream:
+        stream.seek(start.offset)
+        yield from checked_stream(stream, settings, batch_size, parser, start.line)
+
+
+def checked_stream(
+    stream: BinaryIO,
+    settings: Settings,
+    batch_size: int,
+    parser: EventParser | None = None,
+    first_line: int = 1,
+) -> Iterator[CheckedBatch]:
+    """:func:`checked_batches` of the lines ``stream`` holds, numbered from
+    ``first_line``."""
     parser = parser or event_parser(settings)
     lines = read = 0
     raws: list[object] = []
@@ -202,29 +240,60 @@ def checked_batches(
         raws, numbers, errors = [], [], []
         return batch
 
-    with path.open("rb") as stream:
-        for number, size, parsed in read_lines(stream, settings.max_line_bytes, decode_event):
-            lines += 1
-            read += size
-            if isinstance(parsed, LineError):
-                errors.append(parsed)
-                continue
-            raws.append(parsed)
-            numbers.append(number)
-            if len(raws) >= batch_size:
+    batch = (first_line - 1) // batch_size
+    for number, size, parsed in read_lines(
+        stream, settings.max_line_bytes, decode_event, first_line
+    ):
+        if (number - 1) // batch_size != batch:
+            batch = (number - 1) // batch_size
+            if lines:
                 yield taken()
-        yield taken()
+        lines += 1
+        read += size
+        if isinstance(parsed, LineError):
+            errors.append(parsed)
+            continue
+        raws.append(parsed)
+        numbers.append(number)
+    yield taken()
 
 
-def _batches(
-    graph: IdentityGraph, path: Path, batch_size: int
-) -> AbstractContextManager[Iterator[CheckedBatch]]:
-    """The file's checked batches, checked by a second process if the file is large
-    enough (``worker_min_bytes``) and another core may run it."""
+HEAD_BYTES = 16_777_216  # at most this much of a file is checked before the second process
+
+
+@contextmanager
+def _batches(graph: IdentityGraph, path: Path, batch_size: int) -> Iterator[Iterator[CheckedBatch]]:
+    """The file's checked batches. If the file is large enough (``worker_min_bytes``)
+    and another core may run it, a second process checks them while this one applies
+    them. That process takes about half a second to start, so meanwhile this one
+    checks the first batch itself, and applies it while the other checks the next one.
+    (Only if the first batch's lines are over ``HEAD_BYTES``, this one checks and
+    applies the lines those bytes hold, and the second process the rest of the batch.)"""
     settings = graph.settings
-    if available_cores() > 1 and path.stat().st_size >= settings.worker_min_bytes:
-        return produced_elsewhere(CheckedBatch, checked_batches, path, settings, batch_size)
-    return nullcontext(checked_batches(path, settings, batch_size, graph.parser))
+    if available_cores() < 2 or path.stat().st_size < settings.worker_min_bytes:
+        yield checked_batches(path, settings, batch_size, graph.parser)
+        return
+    head = _first_lines(path, batch_size)
+    rest = FilePoint(len(head), head.count(b"\n") + 1)
+    with produced_elsewhere(
+        CheckedBatch, checked_batches, path, settings, batch_size, None, rest
+    ) as batches:
+        first = checked_stream(io.BytesIO(head), settings, batch_size, graph.parser)
+        yield itertools.chain(first, batches)
+
+
+def _first_lines(path: Path, count: int) -> bytes:
+    """The first ``count`` whole lines of the file (fewer if its first ``HEAD_BYTES``
+    hold fewer)."""
+    with path.open("rb") as stream:
+        data = stream.read(HEAD_BYTES)
+    end = 0
+    for _ in range(count):
+        newline = data.find(b"\n", end)
+        if newline < 0:
+            break
+        end = newline + 1
+    return data[:end]
 
 
 def available_cores() -> int:
