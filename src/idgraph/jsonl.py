@@ -315,7 +315,11 @@ async def ingest_file(
     with its refused lines in line order, then ``on_progress`` with the bytes read."""
     summary = IngestSummary()
     started = time.perf_counter()
-    with bulk_gc() as collect, _batches(graph, path, batch_size) as batches:
+    with (
+        bulk_gc() as collect,
+        _batches(graph, path, batch_size) as batches,
+        graph.store.bulk_writes(),
+    ):
         for batch in batches:
             summary.lines += batch.lines
             summary.blocked_values += batch.blocked

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import AsyncIterable, AsyncIterator, Collection, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from datetime import datetime
 from typing import Any
 
@@ -110,6 +110,9 @@ class EncryptedStore:
 
     async def ping(self) -> None:
         await self.inner.ping()
+
+    def bulk_writes(self) -> AbstractContextManager[None]:
+        return self.inner.bulk_writes()
 
     # ---- writes: sealed on the way in ------------------------------------------------
 

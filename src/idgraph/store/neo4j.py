@@ -41,7 +41,7 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import AbstractContextManager, asynccontextmanager, contextmanager, nullcontext
 from datetime import UTC, date, datetime
 from functools import partial
 from typing import Any, LiteralString, TypeVar, cast
@@ -362,6 +362,10 @@ class Neo4jStore:
 
     async def close(self) -> None:
         await self._driver.close()
+
+    def bulk_writes(self) -> AbstractContextManager[None]:
+        """Each batch's commit is a request to the server, awaited as ever."""
+        return nullcontext()
 
     async def ping(self) -> None:
         async def work(tx: AsyncManagedTransaction) -> None:

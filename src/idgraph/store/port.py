@@ -23,7 +23,7 @@ Contract, in words:
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Collection, Mapping, Sequence
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -179,6 +179,12 @@ class Store(Protocol):
 
     async def ping(self) -> None:
         """Raise :class:`StoreUnavailable` unless the store answers."""
+
+    def bulk_writes(self) -> AbstractContextManager[None]:
+        """For a bulk ingest: inside, ``write_batch`` may return before its commit is
+        done, so that the caller prepares the next batch meanwhile. Every later call
+        waits for it, and raises its error (the batch is then not applied, whole);
+        leaving waits for the last commit."""
 
     # ---- writes ------------------------------------------------------------------
 
