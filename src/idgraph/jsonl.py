@@ -275,8 +275,9 @@ def _batches(graph: IdentityGraph, path: Path, batch_size: int) -> Iterator[Iter
         return
     head = _first_lines(path, batch_size)
     rest = FilePoint(len(head), head.count(b"\n") + 1)
+    parser = None  # the second process makes its own from the settings
     with produced_elsewhere(
-        CheckedBatch, checked_batches, path, settings, batch_size, None, rest
+        CheckedBatch, checked_batches, path, settings, batch_size, parser, rest
     ) as batches:
         first = checked_stream(io.BytesIO(head), settings, batch_size, graph.parser)
         yield itertools.chain(first, batches)

@@ -375,7 +375,8 @@ class SqliteStore:
     @property
     def _db(self) -> sqlite3.Connection:
         """The connection, once the commit that ``bulk_writes`` may run in the background
-        is done (every use of the connection goes through here)."""
+        is done: every statement goes through here (``_connection`` itself only opens,
+        closes and commits)."""
         if self._committing is not None:
             self._settle()
         return self._connection
