@@ -365,17 +365,17 @@ class Settings:
     batch_size: Count | None = None
     """Lines of a file whose events ``idgraph ingest`` applies in one transaction (lines
     1 to ``batch_size``, then the next ``batch_size``…: at most this many events), and
-    records applied in one by
-    ``idgraph restore``, ``backup`` and ``export --to``). Unset: 10,000 into SQLite, 5,000
-    into Neo4j (for ``export --to``, the Neo4j target's). Larger batches hold the store's
-    write lock longer (about 0.5 s per 5,000 events) and take more memory, in idgraph and
-    in Neo4j's transaction state. Into SQLite each commit writes every page its batch
-    touched, so larger batches write fewer: over a million events on a 2-core machine,
-    10,000 took the writing process 5% less CPU than 5,000 and ran 7% more events/s, for
-    877 MiB at peak across both processes against 845; 20,000 (an earlier version) took
-    6-9% less CPU than 5,000 for 991 MiB. Into a Neo4j 5.13 server, 10,000 were a little
-    slower than 5,000 (250-266 µs of server CPU per event against 220-238), and 20,000 ran
-    now faster and now 7 times slower (a small server's heap)."""
+    records that ``idgraph restore``, ``backup`` and ``export --to`` handle in one.
+    Unset: 10,000 into SQLite, 5,000 into Neo4j (for ``export --to``, the Neo4j
+    target's). Larger batches hold the store's write lock longer (about 0.5 s per 5,000
+    events) and take more memory, in idgraph and in Neo4j's transaction state. Into
+    SQLite each commit writes every page its batch touched, so larger batches write
+    fewer: over a million events on a 2-core machine, 10,000 took the writing process 5%
+    less CPU than 5,000 and ran 7% more events/s, for 877 MiB at peak across both
+    processes against 845; 20,000 (an earlier version) took 6-9% less CPU than 5,000 for
+    991 MiB. Into a Neo4j 5.13 server, 10,000 were a little slower than 5,000 (250-266
+    µs of server CPU per event against 220-238), and 20,000 ran now faster and now 7
+    times slower (a small server's heap)."""
     worker_min_bytes: Count = 4_194_304
     """``idgraph ingest`` reads and checks the lines of a file this large or larger in a
     second process while the first one writes, when it may use more than one core;

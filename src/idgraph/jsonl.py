@@ -244,8 +244,8 @@ def checked_stream(
     for number, size, parsed in read_lines(
         stream, settings.max_line_bytes, decode_event, first_line
     ):
-        if (number - 1) // batch_size != batch:
-            batch = (number - 1) // batch_size
+        if (line_batch := (number - 1) // batch_size) != batch:
+            batch = line_batch
             if lines:
                 yield taken()
         lines += 1
@@ -273,8 +273,8 @@ def _batches(graph: IdentityGraph, path: Path, batch_size: int) -> Iterator[Iter
     if available_cores() < 2 or path.stat().st_size < settings.worker_min_bytes:
         yield checked_batches(path, settings, batch_size, graph.parser)
         return
-    head = _first_lines(path, batch_size)
-    rest = FilePoint(len(head), head.count(b"\n") + 1)
+    head, lines = _first_lines(path, batch_size)
+    rest = FilePoint(len(head), lines + 1)
     parser = None  # the second process makes its own from the settings
     with produced_elsewhere(
         CheckedBatch, checked_batches, path, settings, batch_size, parser, rest
@@ -283,18 +283,16 @@ def _batches(graph: IdentityGraph, path: Path, batch_size: int) -> Iterator[Iter
         yield itertools.chain(first, batches)
 
 
-def _first_lines(path: Path, count: int) -> bytes:
+def _first_lines(path: Path, count: int) -> tuple[bytes, int]:
     """The first ``count`` whole lines of the file (fewer if its first ``HEAD_BYTES``
-    hold fewer)."""
+    hold fewer), and how many they are."""
+    lines: list[bytes] = []
+    size = 0
     with path.open("rb") as stream:
-        data = stream.read(HEAD_BYTES)
-    end = 0
-    for _ in range(count):
-        newline = data.find(b"\n", end)
-        if newline < 0:
-            break
-        end = newline + 1
-    return data[:end]
+        while len(lines) < count and (line := stream.readline(HEAD_BYTES - size)).endswith(b"\n"):
+            lines.append(line)
+            size += len(line)
+    return b"".join(lines), len(lines)
 
 
 def available_cores() -> int:

@@ -529,7 +529,7 @@ class SqliteStore:
 
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._transaction("BEGIN IMMEDIATE") as db:
+        with self._transaction("BEGIN IMMEDIATE", committer=self._committer) as db:
             yield db
 
     @contextmanager
@@ -542,8 +542,13 @@ class SqliteStore:
 
     @contextmanager
     def _transaction(
-        self, begin: str, db: sqlite3.Connection | None = None
+        self,
+        begin: str,
+        db: sqlite3.Connection | None = None,
+        committer: ThreadPoolExecutor | None = None,
     ) -> Iterator[sqlite3.Connection]:
+        """A transaction on ``db`` (by default the store's connection); its COMMIT runs
+        on ``committer`` if given (see ``bulk_writes``)."""
         db = self._db if db is None else db
         try:
             db.execute(begin)
@@ -554,10 +559,10 @@ class SqliteStore:
         except BaseException:
             db.execute("ROLLBACK")
             raise
-        if self._committer is not None and begin == "BEGIN IMMEDIATE" and db is self._connection:
-            self._committing = self._committer.submit(self._commit, db)
-        else:
+        if committer is None:
             self._commit(db)
+        else:
+            self._committing = committer.submit(self._commit, db)
 
     def _commit(self, db: sqlite3.Connection) -> None:
         try:
