@@ -19,7 +19,8 @@ kept like any other: CPU time summed over every process, memory and open files o
 the live ones (a worker marks itself dead when it stops).
 
 Store gauges (customers, identity nodes, links, …) are read from the store when
-scraped: a count per table, no scan of the graph.
+scraped: a count per table, no scan of the graph. SQLite counts a table by reading its
+rows, so it counts off the event loop, which serves requests meanwhile.
 """
 
 from __future__ import annotations

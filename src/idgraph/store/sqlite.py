@@ -1263,8 +1263,8 @@ class SqliteStore:
     async def _scan(
         self, read: Callable[[sqlite3.Connection], T], *, budget: float | None = BUDGET_SECONDS
     ) -> T:
-        """Run ``read``, a read that may visit every customer, in one read transaction,
-        stopped after ``budget`` seconds (None: no limit).
+        """Run ``read``, a read that may visit every customer or a whole table, in one
+        read transaction, stopped after ``budget`` seconds (None: no limit).
 
         A file store runs it on a connection and a thread of its own, one scan at a
         time: the event loop goes on serving other requests meanwhile, and costly scans
@@ -1375,19 +1375,10 @@ class SqliteStore:
         return [(a, b) for a, b in self._db.execute("SELECT a, b FROM bans ORDER BY a, b")]
 
     async def counts(self) -> dict[str, int]:
-        db = self._db
-        with self._read():
-            return {
-                "nodes": db.execute("SELECT count(*) FROM nodes").fetchone()[0],
-                "customers": db.execute("SELECT count(*) FROM customers").fetchone()[0],
-                "links": db.execute("SELECT count(*) FROM links").fetchone()[0],
-                "rejected_links": db.execute(
-                    "SELECT count(*) FROM links WHERE accepted = 0"
-                ).fetchone()[0],
-                "aliases": db.execute("SELECT count(*) FROM aliases").fetchone()[0],
-                "interactions": db.execute("SELECT count(*) FROM interactions").fetchone()[0],
-                "events": db.execute("SELECT count(*) FROM events").fetchone()[0],
-            }
+        """Off the event loop, like a scan: SQLite counts a table's rows by reading all of
+        them (~70 ms for a million events, 0.2 s and more when the file is not cached),
+        and ``GET /metrics`` asks at every scrape."""
+        return await self._scan(_counts, budget=None)
 
     async def shared_attachments(self) -> list[SharedAttachment]:
         with self._read():
@@ -1620,13 +1611,14 @@ class SqliteStore:
         ]
 
     async def count_audit(self, *, customer_id: str | None) -> int:
+        """Off the event loop, like ``counts``: the log grows by an entry per read."""
         if customer_id is None:
-            row = self._db.execute("SELECT count(*) FROM audit").fetchone()
+            read = partial(_count, "SELECT count(*) FROM audit", ())
         else:
-            row = self._db.execute(
-                "SELECT count(*) FROM audit WHERE customer_id = ?", (customer_id,)
-            ).fetchone()
-        return int(row[0])
+            read = partial(
+                _count, "SELECT count(*) FROM audit WHERE customer_id = ?", (customer_id,)
+            )
+        return await self._scan(read, budget=None)
 
     # ---- health report -------------------------------------------------------------------
 
@@ -1862,6 +1854,26 @@ def _insert_consents(
             for c in consents
         ],
     )
+
+
+# Store.counts(): name → statement.
+COUNTS = {
+    "nodes": "SELECT count(*) FROM nodes",
+    "customers": "SELECT count(*) FROM customers",
+    "links": "SELECT count(*) FROM links",
+    "rejected_links": "SELECT count(*) FROM links WHERE accepted = 0",
+    "aliases": "SELECT count(*) FROM aliases",
+    "interactions": "SELECT count(*) FROM interactions",
+    "events": "SELECT count(*) FROM events",
+}
+
+
+def _counts(db: sqlite3.Connection) -> dict[str, int]:
+    return {name: _count(sql, (), db) for name, sql in COUNTS.items()}
+
+
+def _count(sql: str, params: tuple[Any, ...], db: sqlite3.Connection) -> int:
+    return int(db.execute(sql, params).fetchone()[0])
 
 
 def _link_rows(
