@@ -963,9 +963,7 @@ class SqliteStore:
         }
         return {key: profiles[cid] for key, _, cid in found}
 
-    def _clusters(
-        self, customer_ids: Sequence[str], db: sqlite3.Connection | None = None
-    ) -> dict[int, str]:
+    def _clusters(self, customer_ids: Sequence[str], db: sqlite3.Connection) -> dict[int, str]:
         """The internal cluster of each live customer id (aliases are not followed)."""
         return dict(
             self._select_in(
@@ -976,12 +974,13 @@ class SqliteStore:
         )
 
     async def nodes_of(self, customer_ids: Sequence[str]) -> dict[str, list[NodeRecord]]:
-        with self._read():
-            found = self._nodes_in(self._clusters(customer_ids))
+        found = await self._customer_read(
+            lambda db: self._nodes_in(self._clusters(customer_ids, db), db)
+        )
         return {cid: [] for cid in customer_ids} | found
 
     def _nodes_in(
-        self, clusters: dict[int, str], db: sqlite3.Connection | None = None
+        self, clusters: dict[int, str], db: sqlite3.Connection
     ) -> dict[str, list[NodeRecord]]:
         result: dict[str, list[NodeRecord]] = {}
         for cluster, key, kind, value, attrs, created in self._select_in(
@@ -997,12 +996,13 @@ class SqliteStore:
         return result
 
     async def traits_of(self, customer_ids: Sequence[str]) -> dict[str, list[TraitRecord]]:
-        with self._read():
-            found = self._traits_in(self._clusters(customer_ids))
+        found = await self._customer_read(
+            lambda db: self._traits_in(self._clusters(customer_ids, db), db)
+        )
         return {cid: [] for cid in customer_ids} | found
 
     def _traits_in(
-        self, clusters: dict[int, str], db: sqlite3.Connection | None = None
+        self, clusters: dict[int, str], db: sqlite3.Connection
     ) -> dict[str, list[TraitRecord]]:
         result: dict[str, list[TraitRecord]] = {}
         for cluster, key, name, value, source, at, event_id in self._select_in(
@@ -1024,28 +1024,30 @@ class SqliteStore:
         wanted = sorted(set(names))
         found: dict[str, dict[str, Any]] = {}
         if wanted:
-            with self._read():
-                rows = self._select_in(
-                    "SELECT id, name, value FROM (SELECT c.id AS id, t.name AS name, "
-                    "t.value AS value, row_number() OVER (PARTITION BY c.cluster, t.name "
-                    f"ORDER BY {LATEST_TRAIT_FIRST}) AS latest "
-                    "FROM customers c JOIN nodes n ON n.cluster = c.cluster "
-                    f"JOIN traits t ON t.node = n.id WHERE t.name IN ({_marks(len(wanted))}) "
-                    "AND c.id IN ({marks})) WHERE latest = 1 ORDER BY id, name",
-                    list(customer_ids),
-                    *wanted,
-                )
+            read = partial(
+                self._select_in,
+                "SELECT id, name, value FROM (SELECT c.id AS id, t.name AS name, "
+                "t.value AS value, row_number() OVER (PARTITION BY c.cluster, t.name "
+                f"ORDER BY {LATEST_TRAIT_FIRST}) AS latest "
+                "FROM customers c JOIN nodes n ON n.cluster = c.cluster "
+                f"JOIN traits t ON t.node = n.id WHERE t.name IN ({_marks(len(wanted))}) "
+                "AND c.id IN ({marks})) WHERE latest = 1 ORDER BY id, name",
+                list(customer_ids),
+                *wanted,
+            )
+            rows = await self._customer_read(lambda db: read(db=db))
             for cid, name, value in rows:
                 found.setdefault(cid, {})[name] = json_value(value)
         return {cid: {} for cid in customer_ids} | found
 
     async def consents_of(self, customer_ids: Sequence[str]) -> dict[str, list[ConsentRecord]]:
-        with self._read():
-            found = self._consents_in(self._clusters(customer_ids))
+        found = await self._customer_read(
+            lambda db: self._consents_in(self._clusters(customer_ids, db), db)
+        )
         return {cid: [] for cid in customer_ids} | found
 
     def _consents_in(
-        self, clusters: dict[int, str], db: sqlite3.Connection | None = None
+        self, clusters: dict[int, str], db: sqlite3.Connection
     ) -> dict[str, list[ConsentRecord]]:
         result: dict[str, list[ConsentRecord]] = {}
         for (
@@ -1092,17 +1094,16 @@ class SqliteStore:
         since: datetime | None = None,
     ) -> dict[str, list[InteractionView]]:
         page = InteractionPage(limit, before, tuple(types) if types else None, since)
-
-        def read(db: sqlite3.Connection) -> dict[str, list[InteractionView]]:
-            return self._interactions_in(self._clusters(customer_ids, db), page, db)
-
-        return {cid: [] for cid in customer_ids} | await self._customer_read(read)
+        found = await self._customer_read(
+            lambda db: self._interactions_in(self._clusters(customer_ids, db), page, db)
+        )
+        return {cid: [] for cid in customer_ids} | found
 
     def _interactions_in(
         self,
         clusters: dict[int, str],
         page: InteractionPage,
-        db: sqlite3.Connection | None = None,
+        db: sqlite3.Connection,
     ) -> dict[str, list[InteractionView]]:
         if not clusters:
             return {}
@@ -1114,7 +1115,6 @@ class SqliteStore:
         filters, filter_params = _interaction_filters(page.types, page.since)
         where += filters
         params += filter_params
-        db = self._db if db is None else db
         rows = db.execute(
             "SELECT * FROM (SELECT n.cluster, i.id, i.ext_id, i.type, i.channel, i.at, i.source, "
             "i.properties, i.event_id, row_number() OVER (PARTITION BY n.cluster "
