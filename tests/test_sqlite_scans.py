@@ -109,3 +109,23 @@ async def test_a_customer_too_large_for_the_event_loop_is_read_on_the_scan_threa
     interactions = (await reading)["email:big@x.com"].interactions or []
     assert [i.event_id for i in interactions] == [f"v-{m}" for m in range(299, 279, -1)]
     await store.close()
+
+
+async def test_every_connection_keeps_sorts_in_memory_and_overwrites_deletions(
+    tmp_path: Path,
+) -> None:
+    """A scan's sort of a customer's 100,000 interactions wrote 25 MB of temporary files
+    (personal data among them) from the scan connection, which had SQLite's defaults."""
+    store = SqliteStore(tmp_path / "idgraph.db", erasure_key=b"k" * 32)
+    await store.append_audit([AuditEntry(utcnow(), "k", "support", "resolve", "c-1")])
+    await store.count_segment(EVERYONE)  # opens the scan connection
+    connections = {
+        "main": store._connection,
+        "scan": store._scan_db,
+        "audit": store._audit_db,
+    }
+    for name, db in connections.items():
+        assert db is not None, name
+        assert db.execute("PRAGMA temp_store").fetchone() == (2,), name  # MEMORY
+        assert db.execute("PRAGMA secure_delete").fetchone() == (1,), name
+    await store.close()
