@@ -941,7 +941,7 @@ class SqliteStore:
         }
 
     async def profiles(self, keys: Sequence[str], read: ProfileRead) -> dict[str, Profile]:
-        return await self._customer_read(partial(self._profiles, keys, read))
+        return await self._loop_read(partial(self._profiles, keys, read))
 
     def _profiles(
         self, keys: Sequence[str], read: ProfileRead, db: sqlite3.Connection
@@ -983,7 +983,7 @@ class SqliteStore:
         )
 
     async def nodes_of(self, customer_ids: Sequence[str]) -> dict[str, list[NodeRecord]]:
-        found = await self._customer_read(
+        found = await self._loop_read(
             lambda db: self._nodes_in(self._clusters(customer_ids, db), db)
         )
         return {cid: [] for cid in customer_ids} | found
@@ -1005,7 +1005,7 @@ class SqliteStore:
         return result
 
     async def traits_of(self, customer_ids: Sequence[str]) -> dict[str, list[TraitRecord]]:
-        found = await self._customer_read(
+        found = await self._loop_read(
             lambda db: self._traits_in(self._clusters(customer_ids, db), db)
         )
         return {cid: [] for cid in customer_ids} | found
@@ -1044,13 +1044,13 @@ class SqliteStore:
                 list(customer_ids),
                 *wanted,
             )
-            rows = await self._customer_read(lambda db: read(db=db))
+            rows = await self._loop_read(lambda db: read(db=db))
             for cid, name, value in rows:
                 found.setdefault(cid, {})[name] = json_value(value)
         return {cid: {} for cid in customer_ids} | found
 
     async def consents_of(self, customer_ids: Sequence[str]) -> dict[str, list[ConsentRecord]]:
-        found = await self._customer_read(
+        found = await self._loop_read(
             lambda db: self._consents_in(self._clusters(customer_ids, db), db)
         )
         return {cid: [] for cid in customer_ids} | found
@@ -1103,7 +1103,7 @@ class SqliteStore:
         since: datetime | None = None,
     ) -> dict[str, list[InteractionView]]:
         page = InteractionPage(limit, before, tuple(types) if types else None, since)
-        found = await self._customer_read(
+        found = await self._loop_read(
             lambda db: self._interactions_in(self._clusters(customer_ids, db), page, db)
         )
         return {cid: [] for cid in customer_ids} | found
@@ -1180,7 +1180,7 @@ class SqliteStore:
             list(customer_ids),
             *params,
         )
-        rows = await self._customer_read(lambda db: read(db=db))
+        rows = await self._loop_read(lambda db: read(db=db))
         return dict.fromkeys(customer_ids, 0) | dict(rows)
 
     async def component(self, customer_id: str) -> Component:
@@ -1244,19 +1244,21 @@ class SqliteStore:
         if before is not None:
             where += " AND (l.last_at, na.key, nb.key) < (?, ?, ?)"
             params = [ts(before[0]), before[1], before[2]]
-        with self._read():
-            rows = self._db.execute(
+        # The keys in the order make SQLite read and sort every refused link for a page.
+        rows = await self._loop_read(
+            lambda db: db.execute(
                 "SELECT na.key, nb.key, l.source, l.last_at, l.event_id, l.rule FROM links l "
                 "JOIN nodes na ON na.id = l.a JOIN nodes nb ON nb.id = l.b "
                 f"{where} ORDER BY l.last_at DESC, na.key DESC, nb.key DESC LIMIT ?",
                 (*params, limit),
             ).fetchall()
+        )
         return [Link(a, b, s, dt(at), e, False, rule) for a, b, s, at, e, rule in rows]
 
     async def count_rejected_links(self) -> int:
-        with self._read():
-            (total,) = self._db.execute("SELECT count(*) FROM links WHERE accepted = 0").fetchone()
-        return int(total)
+        return await self._loop_read(
+            partial(_count, "SELECT count(*) FROM links WHERE accepted = 0", ())
+        )
 
     # ---- segments (:mod:`idgraph.store.sqlite_segments`) ---------------------------------
 
@@ -1323,12 +1325,12 @@ class SqliteStore:
         ):
             return read(db)
 
-    async def _customer_read(self, read: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``read``, of some customers' data, on the event loop, where nearly every
-        such read takes well under a millisecond; one that runs past ``LOOP_STEPS`` of
-        SQLite's work (a customer with tens of thousands of interactions: ~0.4 s for
-        100,000) is stopped and run again on the scan thread, so that the event loop
-        serves other requests meanwhile."""
+    async def _loop_read(self, read: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``read`` on the event loop, where nearly every read of customers' data takes
+        well under a millisecond; one that runs past ``LOOP_STEPS`` of SQLite's work (a
+        customer with tens of thousands of interactions: ~0.4 s for 100,000) is stopped
+        and run again on the scan thread, so that the event loop serves other requests
+        meanwhile."""
         try:
             with self._read() as db, _stopped_after(db, LOOP_STEPS):
                 return read(db)
@@ -1895,7 +1897,7 @@ def _insert_consents(
     )
 
 
-# SQLite virtual machine steps a read on the event loop may take (see _customer_read):
+# SQLite virtual machine steps a read on the event loop may take (see _loop_read):
 # ~4 ms here; a profile with a few dozen interactions takes ~1,000.
 LOOP_STEPS = 100_000
 
