@@ -304,7 +304,7 @@ def _connect(path: str) -> sqlite3.Connection:
     """A connection to the store's file, set up as each of its connections must be:
     ``secure_delete`` overwrites deleted rows (and freed pages) with zeros, so erased data
     does not linger in the file; sorts and temporary tables stay in memory, never in a
-    temporary file (a scan's sort of a large customer's interactions wrote ~35 MB to
+    temporary file (a scan's sort of a customer's 100,000 interactions wrote 25 MB to
     disk per read, personal data included)."""
     db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30.0)
     db.executescript(
