@@ -32,7 +32,7 @@ COUNTING = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE
 
 EVERYONE = SegmentQuery(parse_filter({"all": []}, []), (), utcnow(), None)
 
-# Each read, and what it finds in a store of one event read once by customer "c-1".
+# Each read, and what it finds in a store of one event and one audit entry (customer "c-1").
 SCANS: dict[str, tuple[Callable[[SqliteStore], Awaitable[Any]], Any]] = {
     "segment count": (lambda store: store.count_segment(EVERYONE), 1),
     "table counts": (

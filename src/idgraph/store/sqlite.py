@@ -104,6 +104,9 @@ CHECKPOINT_PAGES = 16_384
 # How long a forget waits for readers of other connections before it gives up truncating
 # the WAL (see ``_purge_wal``).
 PURGE_TIMEOUT_MS = 2_000
+# SQLite virtual machine steps a read on the event loop may take (see ``_loop_read``):
+# ~4 ms here; a profile with a few dozen interactions takes ~1,000.
+LOOP_STEPS = 100_000
 
 log = logging.getLogger("idgraph.store")
 
@@ -1895,11 +1898,6 @@ def _insert_consents(
             for c in consents
         ],
     )
-
-
-# SQLite virtual machine steps a read on the event loop may take (see _loop_read):
-# ~4 ms here; a profile with a few dozen interactions takes ~1,000.
-LOOP_STEPS = 100_000
 
 
 class _TooLongForTheLoop(Exception):
