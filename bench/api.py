@@ -28,6 +28,11 @@ email with its identifiers, traits and 20 interactions.
 ``--store`` with ``--loaded`` serves a store loaded before (by a run with the same
 ``--events`` and ``--people``) without loading it again, e.g. to compare two versions
 of the code on the same data.
+
+Beside the open loops, ``--scrape-every S`` reads ``/metrics`` every S seconds, as a
+Prometheus scraper does, and ``--large-customer N`` gives one customer N interactions
+(ingested before the server starts) and resolves it once a second: work that used to
+hold up every other request while it ran. Their own times are printed below the table.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +72,7 @@ RESOLVE = (
     "identifiers { edges { node { kind value } } } traits { edges { node { name value } } } "
     "interactions(first: 20) { edges { node { type at channel } } } } }"
 )
+LARGE_CUSTOMER = "large-customer@example.com"  # see --large-customer
 
 
 @dataclass
@@ -75,9 +82,19 @@ class Run:
     seconds: float
     latencies: list[float]
     late: list[float] = field(default_factory=list)  # open loop: how late each was sent
+    beside: dict[str, list[float]] = field(default_factory=dict)  # side load: durations
 
     def percentile(self, p: float) -> float:
         return percentile(self.latencies, p)
+
+
+@dataclass(frozen=True)
+class SideLoad:
+    """What runs beside an open loop (see the module's docstring)."""
+
+    operator_key: str
+    scrape_every: float = 0.0
+    large_customer: bool = False
 
 
 def percentile(seconds: list[float], p: float) -> float:
@@ -158,10 +175,17 @@ async def on_time(moment: float) -> None:
 
 
 async def open_loop(
-    port: int, key: str, query: str, identifiers: list[str], rate: float, duration: float
+    port: int,
+    key: str,
+    query: str,
+    identifiers: list[str],
+    rate: float,
+    duration: float,
+    side: SideLoad | None = None,
 ) -> Run:
     """``rate * duration`` requests, each started at its scheduled time on a free
-    connection of a pool (latency counts from the schedule, so queueing shows)."""
+    connection of a pool (latency counts from the schedule, so queueing shows), with
+    ``side`` running beside them."""
     payloads = Payloads(query, identifiers, 1)
     total = int(rate * duration)
     pool: asyncio.Queue[Connection] = asyncio.Queue()
@@ -190,14 +214,57 @@ async def open_loop(
         latencies.append(time.perf_counter() - scheduled)
 
     start = time.perf_counter() + 0.1
+    beside: dict[str, list[float]] = {}
+    side_tasks = [] if side is None else beside_open_loop(port, key, side, start + duration, beside)
     tasks = [asyncio.create_task(one(start + i / rate)) for i in range(total)]
     await asyncio.wait(tasks, timeout=duration + REQUEST_TIMEOUT + 5)
     seconds = time.perf_counter() - start
-    for task in tasks:
+    for task in tasks + side_tasks:
         task.cancel()
     while not pool.empty():
         pool.get_nowait().close()
-    return Run(len(latencies), errors + total - len(latencies), seconds, latencies, late)
+    return Run(len(latencies), errors + total - len(latencies), seconds, latencies, late, beside)
+
+
+def beside_open_loop(
+    port: int, key: str, side: SideLoad, until: float, durations: dict[str, list[float]]
+) -> list[asyncio.Task[None]]:
+    """Start ``side``'s tasks; each adds the duration of its requests to ``durations``."""
+
+    async def every(name: str, seconds: float, request: Any) -> None:
+        found = durations.setdefault(name, [])
+        async with httpx.AsyncClient(base_url=f"http://{HOST}:{port}") as client:
+            while time.perf_counter() + seconds < until:
+                await asyncio.sleep(seconds)
+                sent = time.perf_counter()
+                try:
+                    (await request(client)).raise_for_status()
+                except httpx.HTTPError as exc:  # shown instead of its durations
+                    durations[f"{name} (failed: {exc!r})"] = durations.pop(name)
+                    return
+                found.append(time.perf_counter() - sent)
+
+    tasks = []
+    if side.scrape_every:
+        operator = {"Authorization": f"Bearer {side.operator_key}"}
+
+        async def scrape(client: httpx.AsyncClient) -> httpx.Response:
+            return await client.get("/metrics", headers=operator, timeout=60)
+
+        tasks.append(asyncio.create_task(every("/metrics", side.scrape_every, scrape)))
+    if side.large_customer:
+        payload = Payloads(RESOLVE, [LARGE_CUSTOMER], 0).next()
+        reader = {
+            "Authorization": f"Bearer {key}",
+            "X-Purpose": PURPOSE,
+            "Content-Type": "application/json",
+        }
+
+        async def resolve(client: httpx.AsyncClient) -> httpx.Response:
+            return await client.post("/graphql", content=payload, headers=reader, timeout=60)
+
+        tasks.append(asyncio.create_task(every("resolve of the large customer", 1.0, resolve)))
+    return tasks
 
 
 async def closed_loop(
@@ -241,10 +308,11 @@ def drive(
     identifiers: list[str],
     load: float,
     seconds: float,
+    side: SideLoad | None = None,
 ) -> Run:
     """Runs in the driver process."""
     if mode == "open":
-        return asyncio.run(open_loop(port, key, query, identifiers, load, seconds))
+        return asyncio.run(open_loop(port, key, query, identifiers, load, seconds, side))
     return asyncio.run(closed_loop(port, key, query, identifiers, int(load), seconds))
 
 
@@ -278,6 +346,22 @@ def generate(path: Path, events: int, people: int, sample: int) -> list[str]:
                     emails.add(identifier["value"])
             out.write(json.dumps(event) + "\n")
     return random.Random(3).sample(sorted(emails), min(sample, len(emails)))
+
+
+def write_large_customer(path: Path, interactions: int) -> None:
+    """One customer's page views, a minute apart (event ids repeat from run to run, so
+    a store that has them already takes them as duplicates)."""
+    first = datetime(2025, 1, 1, tzinfo=UTC)
+    with path.open("w") as out:
+        for i in range(interactions):
+            event = {
+                "id": f"large-customer-{i}",
+                "timestamp": (first + timedelta(minutes=i)).isoformat(),
+                "source": "web",
+                "identifiers": [{"kind": "email", "value": LARGE_CUSTOMER}],
+                "interaction": {"type": "page_view", "channel": "web"},
+            }
+            out.write(json.dumps(event) + "\n")
 
 
 def free_port() -> int:
@@ -342,14 +426,28 @@ def main() -> None:
     parser.add_argument(
         "--closed-only", action="store_true", help="no open-loop run (e.g. sequential latency)"
     )
+    parser.add_argument(
+        "--scrape-every", type=float, default=0.0, help="beside the open loops: GET /metrics"
+    )
+    parser.add_argument(
+        "--large-customer",
+        type=int,
+        default=0,
+        help="beside the open loops: resolve a customer of this many interactions each second",
+    )
     args = parser.parse_args()
     if not (
         0 < args.rate <= 5000
         and 0 < args.duration <= 300
         and 0 < args.capacity_seconds <= 300
         and 0 < args.concurrency <= 256
+        and (args.scrape_every == 0 or 0.1 <= args.scrape_every <= 300)
+        and 0 <= args.large_customer <= 1_000_000
     ):
-        parser.error("keep the runs bounded: rate ≤ 5000/s, duration ≤ 300 s, concurrency ≤ 256")
+        parser.error(
+            "keep the runs bounded: rate ≤ 5000/s, duration ≤ 300 s, concurrency ≤ 256, "
+            "scrapes 0.1–300 s apart, a large customer of ≤ 1,000,000 interactions"
+        )
     if args.loaded and not args.store:
         parser.error("--loaded needs --store")
 
@@ -366,6 +464,13 @@ def main() -> None:
                 check=False,
             )  # fmt: skip
             print(f"loaded {args.events:,} events in {time.perf_counter() - started:,.1f} s")
+        if args.large_customer:
+            write_large_customer(workdir / "large.jsonl", args.large_customer)
+            subprocess.run(
+                [sys.executable, "-m", "idgraph.cli", "--store", store, "ingest",
+                 str(workdir / "large.jsonl"), "--quiet", "--no-progress"],
+                check=True,
+            )  # fmt: skip
         key, operator = (
             subprocess.run(
                 [sys.executable, "-m", "idgraph.cli", "--store", store, "keys", "create",
@@ -374,10 +479,16 @@ def main() -> None:
             ).stdout.strip()
             for role in ("reader", "admin")
         )  # fmt: skip
+        side = (
+            SideLoad(operator, args.scrape_every, args.large_customer > 0)
+            if args.scrape_every or args.large_customer
+            else None
+        )
         before = measure()
         port = free_port()
         server = start_server(store, port, workdir / "server.log")
         rows = []
+        beside: list[str] = []
         capacity = {}
         try:
             with ProcessPoolExecutor(max_workers=1) as driver:
@@ -390,9 +501,23 @@ def main() -> None:
                         None
                         if args.closed_only
                         else driver.submit(
-                            drive, "open", port, key, query, emails, args.rate, args.duration
+                            drive,
+                            "open",
+                            port,
+                            key,
+                            query,
+                            emails,
+                            args.rate,
+                            args.duration,
+                            side,
                         ).result()
                     )
+                    for what, durations in (fixed.beside if fixed else {}).items():
+                        beside.append(
+                            f"beside the {name} open loop, {what}: {len(durations)} requests, "
+                            f"mean {sum(durations) / max(len(durations), 1) * 1000:,.1f} ms, "
+                            f"longest {max(durations, default=0) * 1000:,.1f} ms"
+                        )
                     cpu_before = cpu_seconds(server.pid)
                     top = driver.submit(
                         drive,
@@ -459,6 +584,8 @@ def main() -> None:
         f"for {args.capacity_seconds:g} s"
     )
     print(table(header, rows))
+    for line in beside:
+        print(line)
     print(speed_line(before, after))
     trivial, resolve = capacity.values()
     print(f"resolve capacity = {resolve / trivial:.0%} of the trivial query's (target ≥ 50%)")
