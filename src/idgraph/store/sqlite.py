@@ -96,6 +96,7 @@ OPEN_TIMEOUT = 30.0
 MAX_PARAMS = 30_000
 BUSY_TIMEOUT_MS = 30_000
 T = TypeVar("T")
+R = TypeVar("R")  # a record of a customer
 # Pages the WAL may hold before a commit copies them into the database file (SQLite's
 # default is 1,000, which a bulk batch exceeds on its own: a checkpoint after nearly every
 # commit). A page written by several batches is copied once per checkpoint, so fewer
@@ -975,6 +976,16 @@ class SqliteStore:
         }
         return {key: profiles[cid] for key, _, cid in found}
 
+    async def _of_customers(
+        self,
+        customer_ids: Sequence[str],
+        read_in: Callable[[dict[int, str], sqlite3.Connection], dict[str, list[R]]],
+    ) -> dict[str, list[R]]:
+        """``read_in`` of the live ones among ``customer_ids`` (see ``_loop_read``); an
+        empty list for each of the others."""
+        found = await self._loop_read(lambda db: read_in(self._clusters(customer_ids, db), db))
+        return {cid: [] for cid in customer_ids} | found
+
     def _clusters(self, customer_ids: Sequence[str], db: sqlite3.Connection) -> dict[int, str]:
         """The internal cluster of each live customer id (aliases are not followed)."""
         return dict(
@@ -986,10 +997,7 @@ class SqliteStore:
         )
 
     async def nodes_of(self, customer_ids: Sequence[str]) -> dict[str, list[NodeRecord]]:
-        found = await self._loop_read(
-            lambda db: self._nodes_in(self._clusters(customer_ids, db), db)
-        )
-        return {cid: [] for cid in customer_ids} | found
+        return await self._of_customers(customer_ids, self._nodes_in)
 
     def _nodes_in(
         self, clusters: dict[int, str], db: sqlite3.Connection
@@ -1008,10 +1016,7 @@ class SqliteStore:
         return result
 
     async def traits_of(self, customer_ids: Sequence[str]) -> dict[str, list[TraitRecord]]:
-        found = await self._loop_read(
-            lambda db: self._traits_in(self._clusters(customer_ids, db), db)
-        )
-        return {cid: [] for cid in customer_ids} | found
+        return await self._of_customers(customer_ids, self._traits_in)
 
     def _traits_in(
         self, clusters: dict[int, str], db: sqlite3.Connection
@@ -1036,27 +1041,23 @@ class SqliteStore:
         wanted = sorted(set(names))
         found: dict[str, dict[str, Any]] = {}
         if wanted:
-            read = partial(
-                self._select_in,
+            sql = (
                 "SELECT id, name, value FROM (SELECT c.id AS id, t.name AS name, "
                 "t.value AS value, row_number() OVER (PARTITION BY c.cluster, t.name "
                 f"ORDER BY {LATEST_TRAIT_FIRST}) AS latest "
                 "FROM customers c JOIN nodes n ON n.cluster = c.cluster "
                 f"JOIN traits t ON t.node = n.id WHERE t.name IN ({_marks(len(wanted))}) "
-                "AND c.id IN ({marks})) WHERE latest = 1 ORDER BY id, name",
-                list(customer_ids),
-                *wanted,
+                "AND c.id IN ({marks})) WHERE latest = 1 ORDER BY id, name"
             )
-            rows = await self._loop_read(lambda db: read(db=db))
+            rows = await self._loop_read(
+                lambda db: self._select_in(sql, list(customer_ids), *wanted, db=db)
+            )
             for cid, name, value in rows:
                 found.setdefault(cid, {})[name] = json_value(value)
         return {cid: {} for cid in customer_ids} | found
 
     async def consents_of(self, customer_ids: Sequence[str]) -> dict[str, list[ConsentRecord]]:
-        found = await self._loop_read(
-            lambda db: self._consents_in(self._clusters(customer_ids, db), db)
-        )
-        return {cid: [] for cid in customer_ids} | found
+        return await self._of_customers(customer_ids, self._consents_in)
 
     def _consents_in(
         self, clusters: dict[int, str], db: sqlite3.Connection
@@ -1106,10 +1107,9 @@ class SqliteStore:
         since: datetime | None = None,
     ) -> dict[str, list[InteractionView]]:
         page = InteractionPage(limit, before, tuple(types) if types else None, since)
-        found = await self._loop_read(
-            lambda db: self._interactions_in(self._clusters(customer_ids, db), page, db)
+        return await self._of_customers(
+            customer_ids, lambda clusters, db: self._interactions_in(clusters, page, db)
         )
-        return {cid: [] for cid in customer_ids} | found
 
     def _interactions_in(
         self,
@@ -1175,15 +1175,14 @@ class SqliteStore:
         where, params = _interaction_filters(types, since)  # marks before the ids'
         filtered = " JOIN interactions i ON i.id = p.interaction" if params else ""
         where.append("c.id IN ({marks})")
-        read = partial(
-            self._select_in,
+        sql = (
             "SELECT c.id, count(DISTINCT p.interaction) FROM customers c "
             "JOIN nodes n ON n.cluster = c.cluster JOIN performed p ON p.node = n.id"
-            f"{filtered} WHERE {' AND '.join(where)} GROUP BY c.id",
-            list(customer_ids),
-            *params,
+            f"{filtered} WHERE {' AND '.join(where)} GROUP BY c.id"
         )
-        rows = await self._loop_read(lambda db: read(db=db))
+        rows = await self._loop_read(
+            lambda db: self._select_in(sql, list(customer_ids), *params, db=db)
+        )
         return dict.fromkeys(customer_ids, 0) | dict(rows)
 
     async def component(self, customer_id: str) -> Component:
@@ -1335,7 +1334,10 @@ class SqliteStore:
         and run again on the scan thread, so that the event loop serves other requests
         meanwhile."""
         try:
-            with self._read() as db, _stopped_after(db, LOOP_STEPS):
+            with (
+                self._read() as db,
+                sqlite_segments.stopped_when(db, lambda: True, LOOP_STEPS, _TooLongForTheLoop()),
+            ):
                 return read(db)
         except _TooLongForTheLoop:
             return await self._scan(read, budget=None)
@@ -1670,9 +1672,9 @@ class SqliteStore:
         """Whole-table aggregates, off the event loop like a segment scan. No time budget:
         it stops a filter too costly to evaluate, whereas these reads cost what the tables
         hold, no more."""
-        counts = await self.counts()
-        read = partial(sqlite_health.read, path=self.path, counts=counts, now=now)
-        return await self._scan(read, budget=None)
+        return await self._scan(
+            lambda db: sqlite_health.read(db, self.path, _counts(db), now), budget=None
+        )
 
     # ---- copies and backups (idgraph.transfer, idgraph.backup) ---------------------
 
@@ -1902,19 +1904,6 @@ def _insert_consents(
 
 class _TooLongForTheLoop(Exception):
     pass
-
-
-@contextmanager
-def _stopped_after(db: sqlite3.Connection, steps: int) -> Iterator[None]:
-    db.set_progress_handler(lambda: True, steps)
-    try:
-        yield
-    except sqlite3.OperationalError as exc:
-        if "interrupted" not in str(exc):
-            raise
-        raise _TooLongForTheLoop from None
-    finally:
-        db.set_progress_handler(None, 0)
 
 
 # Store.counts(): name → statement.

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -332,6 +332,24 @@ _CHECK_EVERY = 10_000  # SQLite virtual machine instructions between clock check
 
 
 @contextmanager
+def stopped_when(
+    db: sqlite3.Connection, stop: Callable[[], bool], every: int, error: Exception
+) -> Iterator[None]:
+    """Run the statements inside with ``stop`` asked every ``every`` SQLite virtual
+    machine instructions; once it says so, the statement is interrupted and ``error``
+    raised instead."""
+    db.set_progress_handler(stop, every)
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        if "interrupted" not in str(exc):
+            raise
+        raise error from None
+    finally:
+        db.set_progress_handler(None, 0)
+
+
+@contextmanager
 def budget(db: sqlite3.Connection, seconds: float | None = BUDGET_SECONDS) -> Iterator[None]:
     """Stop the statements run inside after ``seconds`` (None: never): InvalidInput, as
     the filter is what made the read too costly."""
@@ -339,18 +357,12 @@ def budget(db: sqlite3.Connection, seconds: float | None = BUDGET_SECONDS) -> It
         yield
         return
     deadline = time.monotonic() + seconds
-    db.set_progress_handler(lambda: time.monotonic() > deadline, _CHECK_EVERY)
-    try:
+    too_costly = InvalidInput(
+        f"filter: evaluating it took over {seconds:g} s; narrow it (e.g. add a trait, "
+        "identifier or consent condition)"
+    )
+    with stopped_when(db, lambda: time.monotonic() > deadline, _CHECK_EVERY, too_costly):
         yield
-    except sqlite3.OperationalError as exc:
-        if "interrupted" not in str(exc):
-            raise
-        raise InvalidInput(
-            f"filter: evaluating it took over {seconds:g} s; narrow it (e.g. add a trait, "
-            "identifier or consent condition)"
-        ) from None
-    finally:
-        db.set_progress_handler(None, 0)
 
 
 def page(
