@@ -14,14 +14,15 @@ import pytest
 from idgraph.cli import main
 from idgraph.config import Settings
 from idgraph.service import IdentityGraph
-from idgraph.store.sqlite import SqliteStore
+from idgraph.store.sqlite import SCHEMA_VERSION, SqliteStore
 from tests.conftest import ERASURE_KEY
 from tests.contract.test_attribution import ingest_the_old_way
 
 
 def write_old_store(path: Path) -> None:
     """A schema 1 file as an earlier version left it: every event's data on all its
-    nodes, consent decisions without the time they were recorded."""
+    nodes, consent decisions without the time they were recorded, interactions' nodes
+    without their times."""
 
     async def ingest() -> None:
         store = SqliteStore(path, erasure_key=ERASURE_KEY)
@@ -32,6 +33,14 @@ def write_old_store(path: Path) -> None:
     db = sqlite3.connect(path)
     with db:
         db.execute("ALTER TABLE consents DROP COLUMN recorded_at")
+        db.execute("ALTER TABLE performed RENAME TO performed_now")
+        db.execute(
+            "CREATE TABLE performed (node INTEGER NOT NULL, interaction INTEGER NOT NULL, "
+            "PRIMARY KEY (node, interaction)) WITHOUT ROWID"
+        )
+        db.execute("INSERT INTO performed SELECT node, interaction FROM performed_now")
+        db.execute("DROP TABLE performed_now")
+        db.execute("CREATE INDEX performed_by_interaction ON performed (interaction)")
         db.execute("UPDATE meta SET value = '1' WHERE name = 'schema_version'")
     db.close()
 
@@ -113,6 +122,32 @@ def test_opening_a_schema_1_file_records_when_each_decision_was_recorded(
     batch_times = {
         e: datetime.fromisoformat(at) for e, at in db.execute("SELECT id, at FROM events")
     }
-    assert db.execute("SELECT value FROM meta WHERE name = 'schema_version'").fetchone() == ("2",)
+    assert db.execute("SELECT value FROM meta WHERE name = 'schema_version'").fetchone() == (
+        SCHEMA_VERSION,
+    )
     db.close()
     assert found == {"h2": batch_times["h2"], "p1": batch_times["p1"]}
+
+
+def test_an_old_files_interactions_keep_their_nodes_and_are_keyed_by_time(
+    old_store: Path,
+) -> None:
+    def attachments() -> list[tuple[str, str, str]]:
+        db = sqlite3.connect(old_store)
+        try:
+            return db.execute(
+                "SELECT n.key, i.ext_id, i.at FROM performed p JOIN nodes n ON n.id = p.node "
+                "JOIN interactions i ON i.id = p.interaction ORDER BY 1, 2"
+            ).fetchall()
+        finally:
+            db.close()
+
+    before = attachments()
+    asyncio.run(SqliteStore(old_store, erasure_key=ERASURE_KEY).close())
+    assert attachments() == before
+    db = sqlite3.connect(old_store)
+    assert db.execute(
+        "SELECT count(*) FROM performed p JOIN interactions i ON i.id = p.interaction "
+        "WHERE p.at = i.at"
+    ).fetchone() == (len(before),)
+    db.close()

@@ -163,7 +163,8 @@ async def attach_to_all(store: Store, event_id: str, keys: list[str]) -> None:
         marks = ",".join("?" * len(keys))
         with db:
             db.execute(
-                "INSERT OR IGNORE INTO performed SELECT n.id, i.id FROM interactions i, nodes n "
+                "INSERT OR IGNORE INTO performed (node, at, interaction) "
+                "SELECT n.id, i.at, i.id FROM interactions i, nodes n "
                 f"WHERE i.event_id = ? AND n.key IN ({marks})",
                 (event_id, *keys),
             )

@@ -91,7 +91,7 @@ from idgraph.store.port import (
 from idgraph.store.sqlite_segments import BUDGET_SECONDS, LATEST_TRAIT_FIRST
 from idgraph.store.write_cache import WriteCache, pair_code
 
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
 OPEN_TIMEOUT = 30.0
 MAX_PARAMS = 30_000
 BUSY_TIMEOUT_MS = 30_000
@@ -204,10 +204,13 @@ CREATE TABLE IF NOT EXISTS interactions (
     properties TEXT NOT NULL,
     event_id   TEXT NOT NULL
 );
+-- ``at`` is the interaction's, repeated so that a node's newest interactions are the
+-- end of its key range: a page of them reads ~limit rows, however many there are.
 CREATE TABLE IF NOT EXISTS performed (
     node        INTEGER NOT NULL,
+    at          TEXT NOT NULL,
     interaction INTEGER NOT NULL,
-    PRIMARY KEY (node, interaction)
+    PRIMARY KEY (node, at, interaction)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS performed_by_interaction ON performed (interaction);
 CREATE TABLE IF NOT EXISTS consents (
@@ -261,6 +264,16 @@ MIGRATIONS: dict[str, tuple[str, ...]] = {
         "ALTER TABLE consents ADD COLUMN recorded_at TEXT NOT NULL DEFAULT ''",
         "UPDATE consents SET recorded_at = coalesce("
         "(SELECT events.at FROM events WHERE events.id = consents.event_id), consents.at)",
+    ),
+    # ``performed`` keys each interaction by its time too (see the schema).
+    "2": (
+        "CREATE TABLE performed_by_time (node INTEGER NOT NULL, at TEXT NOT NULL, "
+        "interaction INTEGER NOT NULL, PRIMARY KEY (node, at, interaction)) WITHOUT ROWID",
+        "INSERT INTO performed_by_time SELECT p.node, i.at, p.interaction FROM performed p "
+        "JOIN interactions i ON i.id = p.interaction ORDER BY 1, 2, 3",
+        "DROP TABLE performed",
+        "ALTER TABLE performed_by_time RENAME TO performed",
+        "CREATE INDEX performed_by_interaction ON performed (interaction)",
     ),
 }
 
@@ -778,28 +791,29 @@ class SqliteStore:
         if plan.interactions:
             interaction_id = (db.execute("SELECT max(id) FROM interactions").fetchone()[0] or 0) + 1
             interaction_rows: list[tuple[Any, ...]] = []
-            performed: list[tuple[int, int]] = []
+            performed: list[tuple[int, str, int]] = []
             # In ``ext_id`` order, for its index, as nodes above.
             for i in sorted(plan.interactions, key=_interaction_id):
+                at = ts(i.at)
                 interaction_rows.append(
                     (
                         interaction_id,
                         i.id,
                         i.type,
                         i.channel,
-                        ts(i.at),
+                        at,
                         i.source,
                         json_text(i.properties) if i.properties else "{}",
                         i.event_id,
                     )
                 )
-                performed.append((known[i.key], interaction_id))
+                performed.append((known[i.key], at, interaction_id))
                 interaction_id += 1
             db.executemany(
                 "INSERT INTO interactions VALUES (?, ?, ?, ?, ?, ?, ?, ?)", interaction_rows
             )
             performed.sort()
-            db.executemany("INSERT INTO performed VALUES (?, ?)", performed)
+            db.executemany("INSERT INTO performed VALUES (?, ?, ?)", performed)
         # Rows go in plan order, so rowid orders decisions recorded at the same time.
         _insert_consents(db, plan.consents, known)
         now = ts(plan.at)
@@ -1119,23 +1133,47 @@ class SqliteStore:
     ) -> dict[str, list[InteractionView]]:
         if not clusters:
             return {}
-        where = [f"n.cluster IN ({_marks(len(clusters))})"]
-        params: list[Any] = list(clusters)
+        # The page's conditions on ``i`` (interactions), and its time bounds again on ``p``
+        # (performed), where they bound a range of the key.
+        on_i, i_params = _interaction_filters(page.types, page.since)
+        on_p: list[str] = []
+        p_params: list[Any] = []
+        if page.since is not None:
+            on_p.append("p.at >= ?")
+            p_params.append(ts(page.since))
         if page.before is not None:
-            where.append("(i.at, i.ext_id) < (?, ?)")
-            params += [ts(page.before[0]), page.before[1]]
-        filters, filter_params = _interaction_filters(page.types, page.since)
-        where += filters
-        params += filter_params
+            on_i.append("(i.at, i.ext_id) < (?, ?)")
+            i_params += [ts(page.before[0]), page.before[1]]
+            on_p.append("p.at <= ?")
+            p_params.append(ts(page.before[0]))
+        # Only a node's ``limit`` newest interactions that pass them can be on the page:
+        # each node's are read from the time of its ``limit``-th one on, found by walking
+        # its key backwards (this subquery's ``p`` and ``i`` are its own), so a page reads
+        # about ``limit`` rows per node instead of all the customer's interactions.
+        oldest_wanted = (
+            "SELECT p.at FROM performed p JOIN interactions i ON i.id = p.interaction "
+            f"WHERE {' AND '.join(['p.node = n.id', *on_p, *on_i])} "
+            "ORDER BY p.at DESC LIMIT 1 OFFSET ?"
+        )
+        where = [f"n.cluster IN ({_marks(len(clusters))})", *on_p, *on_i]
         rows = db.execute(
             "SELECT * FROM (SELECT n.cluster, i.id, i.ext_id, i.type, i.channel, i.at, i.source, "
             "i.properties, i.event_id, row_number() OVER (PARTITION BY n.cluster "
             "ORDER BY i.at DESC, i.ext_id DESC) AS rank "
             "FROM nodes n JOIN performed p ON p.node = n.id "
+            f"AND p.at >= coalesce(({oldest_wanted}), '') "
             "JOIN interactions i ON i.id = p.interaction "
             f"WHERE {' AND '.join(where)} GROUP BY n.cluster, i.id) "
             "WHERE rank <= ? ORDER BY rank",
-            (*params, page.limit),
+            (
+                *p_params,
+                *i_params,
+                page.limit - 1,
+                *clusters,
+                *p_params,
+                *i_params,
+                page.limit,
+            ),
         ).fetchall()
         keys = self._interaction_keys(list({r[1] for r in rows}), db)
         result: dict[str, list[InteractionView]] = {}
@@ -1831,15 +1869,20 @@ class SqliteStore:
                 for i in batch.interactions
             ],
         )
-        ids = dict(
-            self._select_in(
-                "SELECT ext_id, id FROM interactions WHERE ext_id IN ({marks})",
+        stored = {
+            ext: (iid, at)
+            for ext, iid, at in self._select_in(
+                "SELECT ext_id, id, at FROM interactions WHERE ext_id IN ({marks})",
                 list({i.id for i in batch.interactions}),
             )
-        )
+        }
         db.executemany(
-            "INSERT OR IGNORE INTO performed VALUES (?, ?)",
-            [(known[k], ids[i.id]) for i in batch.interactions for k in i.keys],
+            "INSERT OR IGNORE INTO performed VALUES (?, ?, ?)",
+            [
+                (known[k], stored[i.id][1], stored[i.id][0])
+                for i in batch.interactions
+                for k in i.keys
+            ],
         )
         db.executemany(
             "INSERT INTO links (a, b, source, at, event_id, accepted, rule, last_at) "
