@@ -1133,26 +1133,30 @@ class SqliteStore:
     ) -> dict[str, list[InteractionView]]:
         if not clusters:
             return {}
-        # The page's conditions on ``i`` (interactions), and its time bounds again on ``p``
-        # (performed), where they bound a range of the key.
-        on_i, i_params = _interaction_filters(page.types, page.since)
+        # The page's conditions on ``p`` (performed: its time is the interaction's, and
+        # bounds a range of its key) and on ``i`` (interactions).
         on_p: list[str] = []
         p_params: list[Any] = []
-        if page.since is not None:
-            on_p.append("p.at >= ?")
-            p_params.append(ts(page.since))
+        on_i: list[str] = []
+        i_params: list[Any] = []
         if page.before is not None:
-            on_i.append("(i.at, i.ext_id) < (?, ?)")
-            i_params += [ts(page.before[0]), page.before[1]]
             on_p.append("p.at <= ?")
             p_params.append(ts(page.before[0]))
+            on_i.append("(i.at, i.ext_id) < (?, ?)")
+            i_params += [ts(page.before[0]), page.before[1]]
+        if page.types:
+            on_i.append(f"i.type IN ({_marks(len(page.types))})")
+            i_params += page.types
+        since = "" if page.since is None else ts(page.since)
         # Only a node's ``limit`` newest interactions that pass them can be on the page:
         # each node's are read from the time of its ``limit``-th one on, found by walking
         # its key backwards (this subquery's ``p`` and ``i`` are its own), so a page reads
-        # about ``limit`` rows per node instead of all the customer's interactions.
+        # about ``limit`` rows per node instead of all the customer's interactions. One
+        # lower bound (SQLite bounds a range by one of several).
         oldest_wanted = (
-            "SELECT p.at FROM performed p JOIN interactions i ON i.id = p.interaction "
-            f"WHERE {' AND '.join(['p.node = n.id', *on_p, *on_i])} "
+            "SELECT p.at FROM performed p "
+            + ("JOIN interactions i ON i.id = p.interaction " if on_i else "")
+            + f"WHERE {' AND '.join(['p.node = n.id', 'p.at >= ?', *on_p, *on_i])} "
             "ORDER BY p.at DESC LIMIT 1 OFFSET ?"
         )
         where = [f"n.cluster IN ({_marks(len(clusters))})", *on_p, *on_i]
@@ -1161,14 +1165,16 @@ class SqliteStore:
             "i.properties, i.event_id, row_number() OVER (PARTITION BY n.cluster "
             "ORDER BY i.at DESC, i.ext_id DESC) AS rank "
             "FROM nodes n JOIN performed p ON p.node = n.id "
-            f"AND p.at >= coalesce(({oldest_wanted}), '') "
+            f"AND p.at >= coalesce(({oldest_wanted}), ?) "
             "JOIN interactions i ON i.id = p.interaction "
             f"WHERE {' AND '.join(where)} GROUP BY n.cluster, i.id) "
             "WHERE rank <= ? ORDER BY rank",
             (
+                since,
                 *p_params,
                 *i_params,
                 page.limit - 1,
+                since,
                 *clusters,
                 *p_params,
                 *i_params,
