@@ -343,9 +343,9 @@ def _marks(n: int) -> str:
 def _interaction_filters(
     types: Collection[str] | None, since: datetime | None
 ) -> tuple[list[str], list[Any]]:
-    """The conditions on ``i`` (interactions) that the ``types`` and ``since`` filters
-    of :meth:`SqliteStore.interactions_of` and ``count_interactions`` share, with their
-    parameters in order."""
+    """The conditions on ``i`` (interactions) of the ``types`` and ``since`` filters of
+    :meth:`SqliteStore.interactions_of` and ``count_interactions``, with their parameters
+    in order (a page of interactions bounds its time otherwise: ``_interactions_in``)."""
     where: list[str] = []
     params: list[Any] = []
     if types:
@@ -1133,53 +1133,41 @@ class SqliteStore:
     ) -> dict[str, list[InteractionView]]:
         if not clusters:
             return {}
-        # The page's conditions on ``p`` (performed: its time is the interaction's, and
-        # bounds a range of its key) and on ``i`` (interactions).
+        # The page's conditions on ``i`` (interactions) and its time bounds on ``p``
+        # (performed), where the interaction's time bounds a range of the key.
+        on_i, i_params = _interaction_filters(page.types, None)
         on_p: list[str] = []
         p_params: list[Any] = []
-        on_i: list[str] = []
-        i_params: list[Any] = []
         if page.before is not None:
-            on_p.append("p.at <= ?")
-            p_params.append(ts(page.before[0]))
             on_i.append("(i.at, i.ext_id) < (?, ?)")
             i_params += [ts(page.before[0]), page.before[1]]
-        if page.types:
-            on_i.append(f"i.type IN ({_marks(len(page.types))})")
-            i_params += page.types
+            on_p.append("p.at <= ?")
+            p_params.append(ts(page.before[0]))
         since = "" if page.since is None else ts(page.since)
         # Only a node's ``limit`` newest interactions that pass them can be on the page:
         # each node's are read from the time of its ``limit``-th one on, found by walking
         # its key backwards (this subquery's ``p`` and ``i`` are its own), so a page reads
-        # about ``limit`` rows per node instead of all the customer's interactions. One
-        # lower bound (SQLite bounds a range by one of several).
+        # about ``limit`` rows per node instead of all the customer's interactions.
         oldest_wanted = (
             "SELECT p.at FROM performed p "
             + ("JOIN interactions i ON i.id = p.interaction " if on_i else "")
             + f"WHERE {' AND '.join(['p.node = n.id', 'p.at >= ?', *on_p, *on_i])} "
             "ORDER BY p.at DESC LIMIT 1 OFFSET ?"
         )
+        oldest_params = [since, *p_params, *i_params, page.limit - 1]
         where = [f"n.cluster IN ({_marks(len(clusters))})", *on_p, *on_i]
         rows = db.execute(
             "SELECT * FROM (SELECT n.cluster, i.id, i.ext_id, i.type, i.channel, i.at, i.source, "
             "i.properties, i.event_id, row_number() OVER (PARTITION BY n.cluster "
             "ORDER BY i.at DESC, i.ext_id DESC) AS rank "
             "FROM nodes n JOIN performed p ON p.node = n.id "
+            # ``since`` joins the newest wanted in one lower bound: SQLite bounds a range
+            # by one of several, and by ``since`` alone read all interactions since then.
             f"AND p.at >= coalesce(({oldest_wanted}), ?) "
             "JOIN interactions i ON i.id = p.interaction "
             f"WHERE {' AND '.join(where)} GROUP BY n.cluster, i.id) "
             "WHERE rank <= ? ORDER BY rank",
-            (
-                since,
-                *p_params,
-                *i_params,
-                page.limit - 1,
-                since,
-                *clusters,
-                *p_params,
-                *i_params,
-                page.limit,
-            ),
+            (*oldest_params, since, *clusters, *p_params, *i_params, page.limit),
         ).fetchall()
         keys = self._interaction_keys(list({r[1] for r in rows}), db)
         result: dict[str, list[InteractionView]] = {}
