@@ -1,7 +1,8 @@
 """Pages of a customer's interactions, walked with any page size and filters, are its
-whole newest-first list filtered, in order: the stores read only each node's newest
-interactions for a page (tests/test_sqlite_scans.py shows a large customer's page
-costs little), which must not change what a page holds."""
+whole newest-first list filtered, in order. The embedded store reads only each node's
+newest interactions for a page (tests/test_sqlite_scans.py: a large customer's page
+costs little), which must not change what a page holds; the whole list, read with a
+limit above any node's count, is every interaction ranked."""
 
 from __future__ import annotations
 
