@@ -61,6 +61,7 @@ from proc import cpu_seconds
 
 HOST = "127.0.0.1"  # loopback only
 REQUEST_TIMEOUT = 5.0
+SCRAPE_TIMEOUT = 60.0  # /metrics counts the store's tables: seconds when the file is cold
 POOL_SIZE = 64
 STARTUP_SECONDS = 60
 WARM_UP = 50  # requests before each loop
@@ -249,7 +250,7 @@ def beside_open_loop(
         operator = {"Authorization": f"Bearer {side.operator_key}"}
 
         async def scrape(client: httpx.AsyncClient) -> httpx.Response:
-            return await client.get("/metrics", headers=operator, timeout=60)
+            return await client.get("/metrics", headers=operator, timeout=SCRAPE_TIMEOUT)
 
         tasks.append(asyncio.create_task(every("/metrics", side.scrape_every, scrape)))
     if side.large_customer:
@@ -323,7 +324,7 @@ def full_collections(port: int, key: str) -> tuple[float, float] | None:
     response = httpx.get(
         f"http://{HOST}:{port}/metrics",
         headers={"Authorization": f"Bearer {key}"},
-        timeout=REQUEST_TIMEOUT,
+        timeout=SCRAPE_TIMEOUT,
     )
     response.raise_for_status()
     found: dict[str, float] = {}
