@@ -1690,13 +1690,12 @@ class SqliteStore:
 
     async def count_audit(self, *, customer_id: str | None) -> int:
         """Off the event loop, like ``counts``: the log grows by an entry per read."""
+        params: tuple[Any, ...]
         if customer_id is None:
-            read = partial(_count, "SELECT count(*) FROM audit", ())
+            sql, params = "SELECT count(*) FROM audit", ()
         else:
-            read = partial(
-                _count, "SELECT count(*) FROM audit WHERE customer_id = ?", (customer_id,)
-            )
-        return await self._scan(read, budget=None)
+            sql, params = "SELECT count(*) FROM audit WHERE customer_id = ?", (customer_id,)
+        return await self._scan(partial(_count, sql, params), budget=None)
 
     # ---- health report -------------------------------------------------------------------
 
@@ -1863,20 +1862,17 @@ class SqliteStore:
                 for i in batch.interactions
             ],
         )
+        # The stored time and id of each: a copy already stored keeps its own time.
         stored = {
-            ext: (iid, at)
-            for ext, iid, at in self._select_in(
-                "SELECT ext_id, id, at FROM interactions WHERE ext_id IN ({marks})",
+            ext: (at, iid)
+            for ext, at, iid in self._select_in(
+                "SELECT ext_id, at, id FROM interactions WHERE ext_id IN ({marks})",
                 list({i.id for i in batch.interactions}),
             )
         }
         db.executemany(
             "INSERT OR IGNORE INTO performed VALUES (?, ?, ?)",
-            [
-                (known[k], stored[i.id][1], stored[i.id][0])
-                for i in batch.interactions
-                for k in i.keys
-            ],
+            [(known[k], *stored[i.id]) for i in batch.interactions for k in i.keys],
         )
         db.executemany(
             "INSERT INTO links (a, b, source, at, event_id, accepted, rule, last_at) "
