@@ -58,6 +58,40 @@ async def test_a_store_written_before_versions_were_kept_is_migrated(
     assert instants == [{"at": "2026-01-01T00:00:00Z"}]
 
 
+async def test_a_store_of_version_2_gets_the_performed_index_properties(
+    neo4j_store: Neo4jStore,
+) -> None:
+    """Version 2's PERFORMED had no properties: the migration gives each its identity's
+    key and its interaction's time, which the pages of interactions read."""
+    graph = IdentityGraph(neo4j_store, Settings())
+    await graph.ingest(
+        [
+            event(
+                "email:a@x.com",
+                "cookie:c1" if i % 2 else "cookie:c2",
+                at=f"2026-03-01T12:00:{i:02d}Z",
+                interaction={"type": "view"},
+            )
+            for i in range(30)
+        ]
+    )
+    await run_cypher("MATCH ()-[p:PERFORMED]->() REMOVE p.node, p.at")
+    await run_cypher("MATCH (m:IdgraphMeta {name: 'schema_version'}) SET m.value = 2")
+    migrated = await reopen()
+    try:
+        assert await run_cypher(VERSION) == [{"value": SCHEMA_VERSION}]
+        stale = await run_cypher(
+            "MATCH (n:Identity)-[p:PERFORMED]->(i:Interaction) "
+            "WHERE p.node IS NULL OR p.node <> n.key OR p.at <> i.at RETURN count(*) AS n"
+        )
+        assert stale == [{"n": 0}]
+        cid = (await migrated.customer_ids_of(["email:a@x.com"]))["email:a@x.com"]
+        page = (await migrated.interactions_of([cid], limit=5))[cid]
+        assert [i.at.second for i in page] == [29, 28, 27, 26, 25]
+    finally:
+        await migrated.close()
+
+
 async def test_a_store_written_by_a_newer_idgraph_is_refused_untouched(
     neo4j_store: Neo4jStore,
 ) -> None:

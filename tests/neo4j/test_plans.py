@@ -11,6 +11,7 @@ or a relationship of a row it already has.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any, LiteralString
 
 import pytest
@@ -69,7 +70,14 @@ INGEST_PATH: dict[str, tuple[LiteralString, dict[str, Any]]] = {
     ),
     "CREATE_EVENTS": (cypher.CREATE_EVENTS, {"ids": ["e"], "at": AT}),
 }
-PAGE = {"pageSize": 20, "beforeAt": None, "beforeId": None, "types": None, "since": None}
+PAGE = {
+    "pageSize": 20,
+    "atFrom": datetime(2026, 1, 1, tzinfo=UTC),
+    "atTo": datetime(2027, 1, 1, tzinfo=UTC),
+    "beforeAt": None,
+    "beforeId": None,
+    "types": None,
+}
 # The reads of a resolve and of an export, by customer id or identity key.
 READ_PATH: dict[str, tuple[LiteralString, dict[str, Any]]] = {
     "CUSTOMER_IDS_OF": (cypher.CUSTOMER_IDS_OF, {"keys": [KEY]}),
@@ -91,6 +99,8 @@ SCANS = {
     "NodeUniqueIndexScan",
     "DirectedRelationshipTypeScan",
     "UndirectedRelationshipTypeScan",
+    "DirectedRelationshipIndexScan",
+    "UndirectedRelationshipIndexScan",
     "DirectedAllRelationshipsScan",
     "UndirectedAllRelationshipsScan",
 }

@@ -14,13 +14,15 @@ Neo4j 5 Community syntax only. The graph, as an analyst sees it (docs/architectu
 
     (identity)-[:LINKED {source, at, eventId, accepted, rule?, lastAt}]->(identity)
     (identity)-[:BELONGS_TO]->(:Customer)            exactly one per identity node
-    (identity)-[:PERFORMED]->(:Interaction)          one per interaction: its event's subject
+    (identity)-[:PERFORMED {node, at}]->(:Interaction)   one per interaction: its subject
     (identity)-[:CONSENT {status, at, expiresAt?, source, eventId, recordedAt, seq}]->(:Purpose)
     (identity)-[:HAS_TRAIT]->(:Trait)                the latest report per trait name
     (identity)-[:BANNED {at}]->(identity)            a steward's ban, a.key < b.key
     (:Customer {merged: true})-[:MERGED_INTO {at, via?}]->(:Customer {merged: false})
 
 ``LINKED`` always points from the smaller key to the larger and keeps its first evidence;
+``PERFORMED`` repeats its identity's key (``node``) and its interaction's time (``at``), so
+an index on both holds each identity's interactions in time order (``PROFILES``).
 ``lastAt`` is when it was last refused (or accepted after a refusal).
 ``kindCounts`` (identity nodes per kind), trait values and interaction properties are
 JSON text. ``MERGED_INTO`` always leads straight to the live customer (one hop): when a
@@ -56,6 +58,7 @@ SCHEMA = (
     "CREATE INDEX identity_kind IF NOT EXISTS FOR (n:Identity) ON (n.kind)",
     "CREATE INDEX customer_size IF NOT EXISTS FOR (c:Customer) ON (c.size)",
     "CREATE INDEX interaction_at IF NOT EXISTS FOR (i:Interaction) ON (i.at)",
+    "CREATE INDEX performed_node_at IF NOT EXISTS FOR ()-[p:PERFORMED]-() ON (p.node, p.at)",
     "CREATE INDEX linked_accepted IF NOT EXISTS FOR ()-[r:LINKED]-() ON (r.accepted)",
     "CREATE INDEX linked_rule IF NOT EXISTS FOR ()-[r:LINKED]-() ON (r.rule)",
     "CREATE INDEX audit_customer IF NOT EXISTS FOR (e:AuditEntry) ON (e.customerId)",
@@ -74,6 +77,8 @@ RETIRED_SCHEMA = (
 )
 
 PING = "RETURN 1 AS ok"
+
+AWAIT_INDEXES = "CALL db.awaitIndexes($seconds)"
 
 META_VALUE = "MATCH (m:IdgraphMeta {name: $name}) RETURN m.value AS value"
 
@@ -345,7 +350,7 @@ WITH i, row
 UNWIND row.keys AS key
 MATCH (n:Identity {key: key})
 USING INDEX SEEK n:Identity(key)
-CREATE (n)-[:PERFORMED]->(i)
+CREATE (n)-[:PERFORMED {node: key, at: i.at}]->(i)
 """
 
 # `export --to` copies one customer's view at a time: an interaction shared by two
@@ -359,7 +364,8 @@ WITH i, row
 UNWIND row.keys AS key
 MATCH (n:Identity {key: key})
 USING INDEX SEEK n:Identity(key)
-MERGE (n)-[:PERFORMED]->(i)
+MERGE (n)-[p:PERFORMED]->(i)
+ON CREATE SET p.node = key, p.at = i.at
 """
 
 # Consent is history: every decision is a new relationship, never an update. Decisions
@@ -472,6 +478,13 @@ RETURN id AS customer, n.key AS key, p.name AS purpose, d.status AS status, d.at
 # subquery, so it is one row per key whatever each part holds.
 # Times come back as [epochSeconds, nanosecond] (``neo4j._dt``): this runs on every resolve,
 # and the driver's own DateTime objects cost more than the rest of the row.
+#
+# A page of interactions reads, per identity, only those that can be on it: the time of
+# its ``pageSize``-th newest that passes the filters, from the end of its range in the
+# ``performed_node_at`` index, then its interactions from that time on (all that share
+# it: the page breaks ties by id, the index does not). ``$atFrom`` and ``$atTo`` bound
+# that range (``since`` and the cursor's time, or the widest times), so the index is
+# sought, not scanned. Null ``beforeAt`` and ``types`` switch those filters off.
 PROFILES = """
 CYPHER replan=skip
 UNWIND $keys AS key
@@ -509,12 +522,24 @@ CALL {
 }
 CALL {
   WITH c
-  MATCH (c)<-[:BELONGS_TO]-(:Identity)-[:PERFORMED]->(i:Interaction)
+  MATCH (c)<-[:BELONGS_TO]-(n:Identity)
   WHERE $pageSize > 0
+  CALL {
+    WITH n
+    MATCH ()-[p:PERFORMED]->(i:Interaction)
+    USING INDEX p:PERFORMED(node, at)
+    WHERE p.node = n.key AND $atFrom <= p.at <= $atTo
+      AND ($beforeAt IS NULL OR i.at < $beforeAt OR (i.at = $beforeAt AND i.id < $beforeId))
+      AND ($types IS NULL OR i.type IN $types)
+    WITH p ORDER BY p.node DESC, p.at DESC LIMIT $pageSize
+    RETURN min(p.at) AS oldestWanted
+  }
+  MATCH ()-[p:PERFORMED]->(i:Interaction)
+  USING INDEX p:PERFORMED(node, at)
+  WHERE p.node = n.key AND oldestWanted <= p.at <= $atTo
   WITH DISTINCT i
   WHERE ($beforeAt IS NULL OR i.at < $beforeAt OR (i.at = $beforeAt AND i.id < $beforeId))
     AND ($types IS NULL OR i.type IN $types)
-    AND ($since IS NULL OR i.at >= $since)
   WITH i ORDER BY i.at DESC, i.id DESC LIMIT $pageSize
   MATCH (n:Identity)-[:PERFORMED]->(i)
   WITH i, collect(n.key) AS keys
@@ -528,18 +553,30 @@ RETURN key, c.id AS id, [c.createdAt.epochSeconds, c.createdAt.nanosecond] AS cr
        interactions
 """
 
-# Null parameters switch a filter off. The page is cut before performers are collected.
+# Read as in PROFILES. The page is cut before performers are collected.
 INTERACTIONS_OF = """
 CYPHER replan=skip
 UNWIND $ids AS customer
 CALL {
   WITH customer
-  MATCH (c:Customer {id: customer})<-[:BELONGS_TO]-(:Identity)-[:PERFORMED]->(i:Interaction)
+  MATCH (c:Customer {id: customer})<-[:BELONGS_TO]-(n:Identity)
   USING INDEX SEEK c:Customer(id)
+  CALL {
+    WITH n
+    MATCH ()-[p:PERFORMED]->(i:Interaction)
+    USING INDEX p:PERFORMED(node, at)
+    WHERE p.node = n.key AND $atFrom <= p.at <= $atTo
+      AND ($beforeAt IS NULL OR i.at < $beforeAt OR (i.at = $beforeAt AND i.id < $beforeId))
+      AND ($types IS NULL OR i.type IN $types)
+    WITH p ORDER BY p.node DESC, p.at DESC LIMIT $pageSize
+    RETURN min(p.at) AS oldestWanted
+  }
+  MATCH ()-[p:PERFORMED]->(i:Interaction)
+  USING INDEX p:PERFORMED(node, at)
+  WHERE p.node = n.key AND oldestWanted <= p.at <= $atTo
   WITH DISTINCT i
   WHERE ($beforeAt IS NULL OR i.at < $beforeAt OR (i.at = $beforeAt AND i.id < $beforeId))
     AND ($types IS NULL OR i.type IN $types)
-    AND ($since IS NULL OR i.at >= $since)
   WITH i ORDER BY i.at DESC, i.id DESC LIMIT $pageSize
   MATCH (n:Identity)-[:PERFORMED]->(i)
   RETURN i, collect(n.key) AS keys
@@ -568,6 +605,24 @@ MATCH (n:Identity)-[d:CONSENT]->(:Purpose)
 WITH d.eventId AS id, collect(DISTINCT n.key) AS keys
 WHERE size(keys) > 1
 RETURN id, keys
+"""
+
+# Schema 2 → 3: each PERFORMED gets its identity's key and its interaction's time, for the
+# index that pages read (PROFILES). First in batches of identities in key order, each in a
+# transaction of its own (a large store's would not fit one); then, holding the writers'
+# lock, whatever a writer added meanwhile (a scan of every PERFORMED, once).
+BACKFILL_PERFORMED_AFTER = """
+MATCH (n:Identity) WHERE n.key > $after
+WITH n ORDER BY n.key LIMIT $pageSize
+OPTIONAL MATCH (n)-[p:PERFORMED]->(i:Interaction)
+SET p.node = n.key, p.at = i.at
+RETURN max(n.key) AS last
+"""
+
+BACKFILL_PERFORMED_REST = """
+MATCH (n:Identity)-[p:PERFORMED]->(i:Interaction)
+WHERE p.node IS NULL OR p.at IS NULL
+SET p.node = n.key, p.at = i.at
 """
 
 DROP_PERFORMED = """

@@ -122,12 +122,14 @@ Row = dict[str, Any]
 Work = Callable[[AsyncManagedTransaction], Awaitable[T]]
 
 CLEAR_BATCH = 10_000
+BACKFILL_BATCH = 1_000  # identities per transaction of a migration (with all they did)
+INDEX_WAIT_SECONDS = 3_600  # for a new index over a large store to fill
 # The shape of the graph this idgraph writes, kept in the IdgraphMeta entry
 # ``schema_version`` (a store without one was written before versions were kept: 1).
 # A newer idgraph migrates an older store when it opens it (:meth:`Neo4jStore._migrate`);
 # an older idgraph refuses a newer store. Raise it with every change an older idgraph
 # would misread, and add the step from the previous version to ``_migrate``.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 SCHEMA_VERSION_META = "schema_version"
 # How version 1 recorded that its trait reports had their ``instant``.
 TRAIT_INSTANTS_V1 = "trait_instants"
@@ -166,6 +168,23 @@ async def _record(tx: AsyncManagedTransaction, query: LiteralString, **params: A
 async def _run(tx: AsyncManagedTransaction, query: LiteralString, **params: Any) -> None:
     result = await tx.run(query, params)
     await result.consume()
+
+
+# The widest times a page's range in the ``performed_node_at`` index can have (PROFILES).
+EARLIEST = datetime.min.replace(tzinfo=UTC)
+LATEST = datetime.max.replace(tzinfo=UTC)
+
+
+def _page_params(page: InteractionPage) -> dict[str, Any]:
+    """The parameters of PROFILES' and INTERACTIONS_OF's page of interactions."""
+    return {
+        "pageSize": page.limit,
+        "atFrom": page.since or EARLIEST,
+        "atTo": page.before[0] if page.before else LATEST,
+        "beforeAt": page.before[0] if page.before else None,
+        "beforeId": page.before[1] if page.before else None,
+        "types": list(page.types) if page.types else None,
+    }
 
 
 def _dt(value: Any) -> datetime:
@@ -388,6 +407,10 @@ class Neo4jStore:
                 await self._write(partial(_run, query=statement))
         for statement in cypher.SCHEMA:
             await self._write(partial(_run, query=statement))
+        # Reads demand the indexes (USING INDEX); a new one fills in the background.
+        await self._write(partial(_run, query=cypher.AWAIT_INDEXES, seconds=INDEX_WAIT_SECONDS))
+        if version < 3:
+            await self._backfill_performed()
         await self._bootstrap()
         return cypher.SCHEMA
 
@@ -428,7 +451,24 @@ class Neo4jStore:
             await self._rekey_erasures(tx)
             await self._backfill_instants(tx)
             await _run(tx, cypher.DELETE_META, name=TRAIT_INSTANTS_V1)
+        if version < 3:
+            # 2 → 3: what writers added since init_schema's backfill.
+            await _run(tx, cypher.BACKFILL_PERFORMED_REST)
         await _run(tx, cypher.SET_META, name=SCHEMA_VERSION_META, value=SCHEMA_VERSION)
+
+    async def _backfill_performed(self) -> None:
+        """Schema 2 → 3, before the locked migration: every PERFORMED gets the index's
+        properties, in batches of identities, one transaction each."""
+
+        async def batch(tx: AsyncManagedTransaction, after: str) -> str | None:
+            rows = await _rows(
+                tx, cypher.BACKFILL_PERFORMED_AFTER, after=after, pageSize=BACKFILL_BATCH
+            )
+            return rows[0]["last"] if rows else None
+
+        after: str | None = ""
+        while after is not None:
+            after = await self._write(partial(batch, after=after))
 
     async def _rekey_erasures(self, tx: AsyncManagedTransaction) -> None:
         """A store erased before the HMAC keeps its salt in an ``IdgraphMeta`` node: key
@@ -761,11 +801,7 @@ class Neo4jStore:
             nodes=read.nodes,
             consents=read.consents,
             traits=read.traits,
-            pageSize=page.limit,
-            beforeAt=page.before[0] if page.before else None,
-            beforeId=page.before[1] if page.before else None,
-            types=list(page.types) if page.types else None,
-            since=page.since,
+            **_page_params(page),
         )
         return {
             r["key"]: Profile(
@@ -805,14 +841,9 @@ class Neo4jStore:
         types: Collection[str] | None = None,
         since: datetime | None = None,
     ) -> dict[str, list[InteractionView]]:
+        page = InteractionPage(limit, before, tuple(types) if types else None, since)
         rows = await self._query(
-            cypher.INTERACTIONS_OF,
-            ids=list(customer_ids),
-            pageSize=limit,
-            beforeAt=before[0] if before else None,
-            beforeId=before[1] if before else None,
-            types=list(types) if types else None,
-            since=since,
+            cypher.INTERACTIONS_OF, ids=list(customer_ids), **_page_params(page)
         )
         return {cid: [] for cid in customer_ids} | {
             cid: _interactions(part) for cid, part in _by_customer(rows)
