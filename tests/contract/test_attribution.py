@@ -184,7 +184,8 @@ async def attach_to_all(store: Store, event_id: str, keys: list[str]) -> None:
     ) as driver:
         for query in (
             "MATCH (i:Interaction {eventId: $eventId}) UNWIND $keys AS key "
-            "MATCH (n:Identity {key: key}) MERGE (n)-[:PERFORMED]->(i)",
+            "MATCH (n:Identity {key: key}) MERGE (n)-[p:PERFORMED]->(i) "
+            "ON CREATE SET p.node = n.key, p.at = i.at",
             "MATCH (s:Identity)-[d:CONSENT {eventId: $eventId}]->(p:Purpose) "
             "UNWIND $keys AS key MATCH (n:Identity {key: key}) WHERE n <> s "
             "CREATE (n)-[:CONSENT {status: d.status, at: d.at, expiresAt: d.expiresAt, "
