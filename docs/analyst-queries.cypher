@@ -3,7 +3,8 @@
 // The graph (every identity node also carries the label Identity):
 //   (:Identifier|Device|Account {key, kind, value})-[:BELONGS_TO]->(:Customer {id, size, kindCounts})
 //   (identity)-[:LINKED {source, at, eventId, accepted, rule}]->(identity)   evidence, rule = why refused
-//   (identity)-[:PERFORMED]->(:Interaction {id, type, channel, at})   from the event's subject only
+//   (identity)-[:PERFORMED {node, at}]->(:Interaction {id, type, channel, at})   from the event's subject only,
+//       node and at repeat the identity's key and the interaction's time (indexed together)
 //   (identity)-[:CONSENT {status, at, expiresAt, source, recordedAt, seq}]->(:Purpose {name})
 //       latest = recorded last (recordedAt, then seq), `at` is the time the source claimed
 //   (:Customer {merged: true})-[:MERGED_INTO {at}]->(:Customer {merged: false})  absorbed ids

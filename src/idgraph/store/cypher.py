@@ -21,9 +21,9 @@ Neo4j 5 Community syntax only. The graph, as an analyst sees it (docs/architectu
     (:Customer {merged: true})-[:MERGED_INTO {at, via?}]->(:Customer {merged: false})
 
 ``LINKED`` always points from the smaller key to the larger and keeps its first evidence;
+``lastAt`` is when it was last refused (or accepted after a refusal).
 ``PERFORMED`` repeats its identity's key (``node``) and its interaction's time (``at``), so
 an index on both holds each identity's interactions in time order (``PROFILES``).
-``lastAt`` is when it was last refused (or accepted after a refusal).
 ``kindCounts`` (identity nodes per kind), trait values and interaction properties are
 JSON text. ``MERGED_INTO`` always leads straight to the live customer (one hop): when a
 survivor is absorbed later its aliases are re-pointed, keeping their time and ``via``.
