@@ -1156,23 +1156,30 @@ class SqliteStore:
         )
         oldest_params = [since, *p_params, *i_params, page.limit - 1]
         where = [f"n.cluster IN ({_marks(len(clusters))})", *on_p, *on_i]
-        rows = db.execute(
-            "SELECT * FROM (SELECT n.cluster, i.id, i.ext_id, i.type, i.channel, i.at, i.source, "
-            "i.properties, i.event_id, row_number() OVER (PARTITION BY n.cluster "
-            "ORDER BY i.at DESC, i.ext_id DESC) AS rank "
-            "FROM nodes n JOIN performed p ON p.node = n.id "
+        found = db.execute(
+            "SELECT n.cluster, i.id, i.ext_id, i.type, i.channel, i.at, i.source, i.properties, "
+            "i.event_id FROM nodes n JOIN performed p ON p.node = n.id "
             # ``since`` joins the newest wanted in one lower bound: SQLite bounds a range
             # by one of several, and by ``since`` alone read all interactions since then.
             f"AND p.at >= coalesce(({oldest_wanted}), ?) "
             "JOIN interactions i ON i.id = p.interaction "
-            f"WHERE {' AND '.join(where)} GROUP BY n.cluster, i.id) "
-            "WHERE rank <= ? ORDER BY rank",
-            (*oldest_params, since, *clusters, *p_params, *i_params, page.limit),
+            f"WHERE {' AND '.join(where)}",
+            (*oldest_params, since, *clusters, *p_params, *i_params),
         ).fetchall()
-        keys = self._interaction_keys(list({r[1] for r in rows}), db)
+        # Those few are ranked here: each interaction once per customer (several of its
+        # nodes may have performed it), newest first, ties by id (text compares as SQLite's
+        # BINARY does: UTF-8 bytes and code points sort alike).
+        candidates: dict[int, dict[int, tuple[Any, ...]]] = {}
+        for row in found:
+            candidates.setdefault(row[0], {})[row[1]] = row
+        pages = {
+            cluster: sorted(rows.values(), key=_newest_first, reverse=True)[: page.limit]
+            for cluster, rows in candidates.items()
+        }
+        keys = self._interaction_keys([r[1] for rows in pages.values() for r in rows], db)
         result: dict[str, list[InteractionView]] = {}
-        for cluster, iid, ext, kind, channel, at, source, props, event_id, _ in rows:
-            result.setdefault(clusters[cluster], []).append(
+        for cluster, rows in pages.items():
+            result[clusters[cluster]] = [
                 InteractionView(
                     ext,
                     kind,
@@ -1183,7 +1190,8 @@ class SqliteStore:
                     event_id,
                     tuple(keys.get(iid, ())),
                 )
-            )
+                for _, iid, ext, kind, channel, at, source, props, event_id in rows
+            ]
         return result
 
     def _interaction_keys(self, ids: Sequence[int], db: sqlite3.Connection) -> dict[int, list[str]]:
@@ -1983,6 +1991,11 @@ def _link_rows(
 
 def _primary_key(row: tuple[Any, ...]) -> tuple[Any, Any]:
     return row[0], row[1]
+
+
+def _newest_first(row: tuple[Any, ...]) -> tuple[str, str]:
+    """The (time, id) of an interaction row of ``_interactions_in``, to sort in reverse."""
+    return row[5], row[2]
 
 
 def _node_key(new: NewNode) -> str:
