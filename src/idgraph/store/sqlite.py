@@ -38,6 +38,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime
 from functools import partial
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -603,12 +604,17 @@ class SqliteStore:
         values: Sequence[Any],
         *params: Any,
         db: sqlite3.Connection | None = None,
+        order: Callable[[Any], Any] | None = None,
     ) -> list[Any]:
-        """Run ``sql`` (with one ``{marks}`` placeholder) over ``values`` in chunks."""
+        """Run ``sql`` (with one ``{marks}`` placeholder) over ``values`` in chunks; with
+        ``order``, the rows of all chunks sorted by it. A profile's few rows sort faster
+        here than by an ORDER BY, which builds SQLite a temporary B-tree for each."""
         db = self._db if db is None else db
         rows: list[Any] = []
         for chunk in _chunks(values):
             rows.extend(db.execute(sql.format(marks=_marks(len(chunk))), (*params, *chunk)))
+        if order is not None:
+            rows.sort(key=order)
         return rows
 
     # ---- writes --------------------------------------------------------------------
@@ -934,9 +940,10 @@ class SqliteStore:
     ) -> dict[str, CustomerRecord]:
         aliases: dict[str, list[str]] = {}
         for alias, cid in self._select_in(
-            "SELECT alias, customer_id FROM aliases WHERE customer_id IN ({marks}) ORDER BY alias",
+            "SELECT alias, customer_id FROM aliases WHERE customer_id IN ({marks})",
             ids,
             db=db,
+            order=itemgetter(0),
         ):
             aliases.setdefault(cid, []).append(alias)
         rows = self._select_in(
@@ -1019,9 +1026,10 @@ class SqliteStore:
         result: dict[str, list[NodeRecord]] = {}
         for cluster, key, kind, value, attrs, created in self._select_in(
             "SELECT cluster, key, kind, value, attrs, created_at FROM nodes "
-            "WHERE cluster IN ({marks}) ORDER BY key",
+            "WHERE cluster IN ({marks})",
             list(clusters),
             db=db,
+            order=itemgetter(1),
         ):
             cid = clusters[cluster]
             result.setdefault(cid, []).append(
@@ -1038,9 +1046,10 @@ class SqliteStore:
         result: dict[str, list[TraitRecord]] = {}
         for cluster, key, name, value, source, at, event_id in self._select_in(
             "SELECT n.cluster, n.key, t.name, t.value, t.source, t.at, t.event_id FROM nodes n "
-            "JOIN traits t ON t.node = n.id WHERE n.cluster IN ({marks}) ORDER BY t.at, n.key",
+            "JOIN traits t ON t.node = n.id WHERE n.cluster IN ({marks})",
             list(clusters),
             db=db,
+            order=itemgetter(5, 1),  # time, then key
         ):
             result.setdefault(clusters[cluster], []).append(
                 TraitRecord(key, name, json_value(value), source, dt(at), event_id)
@@ -1092,9 +1101,10 @@ class SqliteStore:
             "SELECT n.cluster, n.key, s.purpose, s.status, s.at, s.expires_at, s.source, "
             "s.event_id, s.recorded_at, s.rowid FROM nodes n "
             "JOIN consents s ON s.node = n.id "
-            "WHERE n.cluster IN ({marks}) ORDER BY s.recorded_at, s.rowid",
+            "WHERE n.cluster IN ({marks})",
             list(clusters),
             db=db,
+            order=itemgetter(8, 9),  # recorded, then rowid
         ):
             result.setdefault(clusters[cluster], []).append(
                 ConsentRecord(
@@ -1198,9 +1208,10 @@ class SqliteStore:
         result: dict[int, list[str]] = {}
         for iid, key in self._select_in(
             "SELECT p.interaction, n.key FROM performed p JOIN nodes n ON n.id = p.node "
-            "WHERE p.interaction IN ({marks}) ORDER BY n.key",
+            "WHERE p.interaction IN ({marks})",
             list(ids),
             db=db,
+            order=itemgetter(1),
         ):
             result.setdefault(iid, []).append(key)
         return result
