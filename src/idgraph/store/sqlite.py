@@ -1182,8 +1182,9 @@ class SqliteStore:
         candidates: dict[int, dict[int, tuple[Any, ...]]] = {}
         for row in found:
             candidates.setdefault(row[0], {})[row[1]] = row
+        newest_first = itemgetter(5, 2)  # time, then id; sorted in reverse
         pages = {
-            cluster: sorted(rows.values(), key=_newest_first, reverse=True)[: page.limit]
+            cluster: sorted(rows.values(), key=newest_first, reverse=True)[: page.limit]
             for cluster, rows in candidates.items()
         }
         keys = self._interaction_keys([r[1] for rows in pages.values() for r in rows], db)
@@ -2002,11 +2003,6 @@ def _link_rows(
 
 def _primary_key(row: tuple[Any, ...]) -> tuple[Any, Any]:
     return row[0], row[1]
-
-
-def _newest_first(row: tuple[Any, ...]) -> tuple[str, str]:
-    """The (time, id) of an interaction row of ``_interactions_in``, to sort in reverse."""
-    return row[5], row[2]
 
 
 def _node_key(new: NewNode) -> str:
