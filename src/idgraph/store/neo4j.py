@@ -407,8 +407,10 @@ class Neo4jStore:
                 await self._write(partial(_run, query=statement))
         for statement in cypher.SCHEMA:
             await self._write(partial(_run, query=statement))
-        # Reads demand the indexes (USING INDEX); a new one fills in the background.
-        await self._write(partial(_run, query=cypher.AWAIT_INDEXES, seconds=INDEX_WAIT_SECONDS))
+        if version < SCHEMA_VERSION:
+            # Reads demand the indexes (USING INDEX), and one this version added fills in
+            # the background: over a large store, for minutes.
+            await self._write(partial(_run, query=cypher.AWAIT_INDEXES, seconds=INDEX_WAIT_SECONDS))
         if version < 3:
             await self._backfill_performed()
         await self._bootstrap()
