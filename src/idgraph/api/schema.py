@@ -9,6 +9,7 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.types import ExecutionContext
 
+from idgraph.api.direct import use_direct_resolvers
 from idgraph.api.execution import Execution
 from idgraph.api.limits import Limits
 from idgraph.api.mutations import Mutation
@@ -44,6 +45,7 @@ def build_schema(settings: ApiSettings, max_size: int = DEFAULT_MAX_SIZE) -> str
         extensions=[lambda: RequestPhases(limits, documents)],
         execution_context_class=Execution,
     )
+    use_direct_resolvers(schema)
     limits.sizes.learn(schema._schema)
     return schema
 
