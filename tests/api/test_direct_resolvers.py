@@ -65,7 +65,19 @@ def shown(*values: Any) -> str:
 
 
 @strawberry.type
+class Holder:
+    shown: str = strawberry.field(extensions=needs(Permission.RESOLVE))
+    hidden: str = strawberry.field(extensions=needs(Permission.FORGET))
+    missing: str = strawberry.field(extensions=needs(Permission.RESOLVE))
+    basic: int
+
+
+@strawberry.type
 class Query:
+    @strawberry.field
+    def holder(self) -> Holder:
+        return Holder(shown="s", hidden="h", missing=None, basic=1)  # type: ignore[arg-type]
+
     @strawberry.field
     async def plain(self, info: Info, first: int | None = None, word: str = "w") -> str:
         return shown(first, word, type(info).__name__)
@@ -106,9 +118,13 @@ class Query:
     async def shouted(self, word: str = "w") -> str:  # another extension
         return word
 
-    @strawberry.field
-    def synchronous(self, word: str = "w") -> str:
-        return word
+    @strawberry.field(extensions=needs(Permission.RESOLVE))
+    def synchronous(self, info: Info, word: str = "w") -> str:
+        return shown(word, type(info).__name__)
+
+    @strawberry.field(extensions=needs(Permission.FORGET))
+    def synchronous_forbidden(self) -> str:
+        return "no"
 
     @strawberry.field
     async def rooted(self, root: Any, word: str = "w") -> str:
@@ -132,8 +148,14 @@ def test_the_fields_resolved_directly_are_those_with_scalar_arguments_and_checks
         "allowed",
         "fails",
         "forbidden",
+        "hidden",
+        "holder",
+        "missing",
         "plain",
         "renamed",
+        "shown",
+        "synchronous",
+        "synchronousForbidden",
     ]
 
 
@@ -156,7 +178,9 @@ async def assert_answers_are_strawberrys(query: str, variables: Any = None) -> N
         ("query($k: [String!]) { a: renamed(kind: $k) b: renamed(kind: $k) }", {"k": ["x"]}),
         ("{ allowed(n: 2) forbidden fails(n: 2) }", None),
         ("{ fails }", None),
-        ('{ boxed(box: {label: "b"}) sized shouted synchronous rooted }', None),
+        ('{ synchronous(word: "x") synchronousForbidden }', None),
+        ("{ holder { shown basic } h: holder { hidden } m: holder { missing } }", None),
+        ('{ boxed(box: {label: "b"}) sized shouted rooted }', None),
     ],
 )
 async def test_answers_are_strawberrys(query: str, variables: Any) -> None:

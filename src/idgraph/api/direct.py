@@ -2,19 +2,21 @@
 whose only extensions are permission checks, resolves in one call instead of through
 Strawberry's wrappers.
 
-For every field with a resolver, Strawberry builds its ``Info``, converts each argument
-(a chain of type checks and a name conversion per argument, even when the value is a
-string or a number that converts to itself), chains the field's extensions with
-``functools.partial``, and calls the resolver under two more wrappers: ~20 µs a field,
-a tenth of a ``resolve``'s CPU. The fields replaced here need none of that conversion:
-their resolver gets the same keyword arguments, ``self`` and ``info`` as Strawberry
-would give it, once the permission checks have passed. Any other field (input objects,
-enums, other extensions, ``root``/``parent`` parameters) keeps Strawberry's resolver.
+For every field with a resolver or an extension, Strawberry builds its ``Info``,
+converts each argument (a chain of type checks and a name conversion per argument, even
+when the value is a string or a number that converts to itself), chains the field's
+extensions with ``functools.partial``, and calls the resolver under two more wrappers:
+~20 µs a field, a tenth of a ``resolve``'s CPU. The fields replaced here need none of
+that conversion: their resolver gets the same keyword arguments, ``self`` and ``info``
+as Strawberry would give it, once the permission checks have passed; a field without a
+resolver (an attribute that needs a permission) is read as Strawberry reads it. Any other
+field (input objects, enums, other extensions, ``root``/``parent`` parameters) keeps
+Strawberry's resolver.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Literal, cast
 
 import strawberry
@@ -65,17 +67,24 @@ def strawberrys_resolvers(schema: GraphQLSchema) -> dict[tuple[str, str], Any]:
 
 def direct_resolver(
     field: StrawberryField, config: StrawberryConfig, registry: Mapping[object, Any]
-) -> Callable[..., Coroutine[Any, Any, Any]] | None:
+) -> Callable[..., Any] | None:
     """``field``'s direct resolver, or None when it does not qualify."""
+    if type(field) is not StrawberryField or not all(type(e) is Needs for e in field.extensions):
+        return None
+    permissions = tuple(e.permission for e in field.extensions if isinstance(e, Needs))
     resolver = field.base_resolver
-    if (
-        type(field) is not StrawberryField
-        or resolver is None
-        or not field.is_async
-        or resolver.parent_parameter is not None
-        or resolver.root_parameter is not None
-        or not all(type(extension) is Needs for extension in field.extensions)
-    ):
+    if resolver is None:
+        if not permissions:  # a basic field: Strawberry reads it without a wrapper
+            return None
+        read, name = config.default_resolver, field.python_name
+
+        def read_attribute(source: Any, info: GraphQLResolveInfo) -> Any:
+            for permission in permissions:
+                info.context.check(permission)
+            return read(source, name)
+
+        return read_attribute
+    if resolver.parent_parameter is not None or resolver.root_parameter is not None:
         return None
     arguments: dict[str, tuple[str, Conversion]] = {}  # GraphQL name → Python name, conversion
     for argument in field.arguments:
@@ -86,13 +95,12 @@ def direct_resolver(
             argument.python_name,
             conversion,
         )
-    function = cast(Callable[..., Awaitable[Any]], resolver.wrapped_func)
+    function = cast(Callable[..., Any], resolver.wrapped_func)
     takes_self = resolver.self_parameter is not None
     info_name = resolver.info_parameter.name if resolver.info_parameter else None
-    permissions = tuple(e.permission for e in field.extensions if isinstance(e, Needs))
     info_class: Callable[..., strawberry.Info] = config.info_class
 
-    async def resolve(source: Any, info: GraphQLResolveInfo, **values: Any) -> Any:
+    def call(source: Any, info: GraphQLResolveInfo, values: dict[str, Any]) -> Any:
         for permission in permissions:
             info.context.check(permission)
         kwargs = {}
@@ -103,7 +111,13 @@ def direct_resolver(
             )
         if info_name is not None:
             kwargs[info_name] = info_class(_raw_info=info, _field=field)
-        return await (function(source, **kwargs) if takes_self else function(**kwargs))
+        return function(source, **kwargs) if takes_self else function(**kwargs)
+
+    if not field.is_async:
+        return lambda source, info, **values: call(source, info, values)
+
+    async def resolve(source: Any, info: GraphQLResolveInfo, **values: Any) -> Any:
+        return await call(source, info, values)
 
     return resolve
 
