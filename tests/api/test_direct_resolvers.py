@@ -39,6 +39,32 @@ class Size(enum.Enum):
 @strawberry.input
 class Box:
     label: str
+    note: str | None
+    tags: list[str] | None = None
+    count: int = 3
+    at: datetime | None = strawberry.field(default_factory=lambda: None)
+    level: int | None = 5
+    short_name: str | None = None
+
+
+@strawberry.input
+class Crate:
+    box: Box
+
+
+@strawberry.input
+class Made:  # built by a function of its own (as strawberry.pydantic's are): Strawberry's way
+    label: str
+
+
+Made.__strawberry_definition__.from_input = lambda cls, value, context: cls(  # type: ignore[attr-defined]
+    label=value["label"].upper()
+)
+
+
+@strawberry.input
+class Sized:
+    size: Size  # an enum: Strawberry's way
 
 
 class Shout(FieldExtension):
@@ -107,8 +133,34 @@ class Query:
         return 1 // (n - 1)
 
     @strawberry.field
-    async def boxed(self, box: Box | None = None) -> str:  # an input object
+    async def boxed(self, box: Box | None = None) -> str:
+        if box is not None and box.tags is not None:
+            box.tags.append("changed")
         return shown(box)
+
+    @strawberry.field
+    async def crated(self, crate: Crate) -> str:
+        return shown(crate)
+
+    @strawberry.field
+    async def crates(self, crates: list[Crate]) -> str:  # a list of objects: Strawberry's way
+        return shown(crates)
+
+    @strawberry.field
+    async def sized_input(self, sized: Sized) -> str:
+        return shown(sized)
+
+    @strawberry.field
+    async def made(self, made: Made) -> str:
+        return shown(made)
+
+    @strawberry.field
+    async def maybe(self, word: strawberry.Maybe[str]) -> str:  # Strawberry's way
+        return shown(word)
+
+    @strawberry.field
+    async def maybe_null(self, word: strawberry.Maybe[str | None]) -> str:
+        return shown(word)
 
     @strawberry.field
     async def sized(self, size: Size = Size.SMALL) -> str:  # an enum
@@ -146,6 +198,8 @@ GRANTED = Context(frozenset({Permission.RESOLVE}))
 def test_the_fields_resolved_directly_are_those_with_scalar_arguments_and_checks() -> None:
     assert sorted(name for _, name in strawberrys_resolvers(DIRECT._schema)) == [
         "allowed",
+        "boxed",
+        "crated",
         "fails",
         "forbidden",
         "hidden",
@@ -180,7 +234,14 @@ async def assert_answers_are_strawberrys(query: str, variables: Any = None) -> N
         ("{ fails }", None),
         ('{ synchronous(word: "x") synchronousForbidden }', None),
         ("{ holder { shown basic } h: holder { hidden } m: holder { missing } }", None),
-        ('{ boxed(box: {label: "b"}) sized shouted rooted }', None),
+        ('{ boxed(box: {label: "b", note: null}) b: boxed(box: {label: "c", tags: []}) }', None),
+        ('{ boxed(box: {label: "b", note: "n", count: 1, at: "2026-01-01T00:00:00Z"}) }', None),
+        ('{ boxed(box: {label: "b", note: "n", level: null, shortName: "s"}) }', None),
+        ('{ made(made: {label: "x"}) maybe(word: "w") maybeNull(word: null) }', None),
+        ("query($b: Box) { a: boxed(box: $b) b: boxed(box: $b) }", {"b": {"label": "x"}}),
+        ('{ crated(crate: {box: {label: "b", tags: ["t"]}}) }', None),
+        ('{ crates(crates: [{box: {label: "b"}}, {box: {label: "c"}}]) }', None),
+        ("{ sizedInput(sized: {size: SMALL}) sized shouted rooted }", None),
     ],
 )
 async def test_answers_are_strawberrys(query: str, variables: Any) -> None:

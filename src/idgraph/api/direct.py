@@ -1,6 +1,6 @@
-"""Resolvers called directly: a field whose arguments are scalars, or lists of them, and
-whose only extensions are permission checks, resolves in one call instead of through
-Strawberry's wrappers.
+"""Resolvers called directly: a field whose arguments are scalars, lists of them or input
+objects made of them, and whose only extensions are permission checks, resolves in one
+call instead of through Strawberry's wrappers.
 
 For every field with a resolver or an extension, Strawberry builds its ``Info``,
 converts each argument (a chain of type checks and a name conversion per argument, even
@@ -10,13 +10,14 @@ extensions with ``functools.partial``, and calls the resolver under two more wra
 that conversion: their resolver gets the same keyword arguments, ``self`` and ``info``
 as Strawberry would give it, once the permission checks have passed; a field without a
 resolver (an attribute that needs a permission) is read as Strawberry reads it. Any other
-field (input objects, enums, other extensions, ``root``/``parent`` parameters) keeps
-Strawberry's resolver.
+field (enums, input objects holding other kinds, other extensions, ``root``/``parent``
+parameters) keeps Strawberry's resolver.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import MISSING
 from typing import Any, Literal, cast
 
 import strawberry
@@ -25,7 +26,13 @@ from strawberry.relay import GlobalID
 from strawberry.scalars import is_scalar
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema_converter import GraphQLCoreConverter
-from strawberry.types.base import StrawberryList, StrawberryOptional
+from strawberry.types.base import (
+    StrawberryList,
+    StrawberryMaybe,
+    StrawberryOptional,
+    WithStrawberryObjectDefinition,
+    has_object_definition,
+)
 from strawberry.types.field import StrawberryField
 
 from idgraph.api.access import Needs
@@ -88,7 +95,7 @@ def direct_resolver(
         return None
     arguments: dict[str, tuple[str, Conversion]] = {}  # GraphQL name → Python name, conversion
     for argument in field.arguments:
-        conversion = _conversion(argument.type, registry)
+        conversion = _conversion(argument.type, config, registry)
         if conversion is False or argument.python_name is None:
             return None
         arguments[config.name_converter.from_argument(argument)] = (
@@ -106,9 +113,7 @@ def direct_resolver(
         kwargs = {}
         for name, value in values.items():
             python_name, conversion = arguments[name]
-            kwargs[python_name] = (
-                value if conversion is None or value is None else conversion(value)
-            )
+            kwargs[python_name] = _converted(value, conversion)
         if info_name is not None:
             kwargs[info_name] = info_class(_raw_info=info, _field=field)
         return function(source, **kwargs) if takes_self else function(**kwargs)
@@ -122,8 +127,12 @@ def direct_resolver(
     return resolve
 
 
-def _conversion(type_: Any, registry: Mapping[object, Any]) -> Conversion | Literal[False]:
+def _conversion(
+    type_: Any, config: StrawberryConfig, registry: Mapping[object, Any]
+) -> Conversion | Literal[False]:
     """How an argument of ``type_`` converts; False when not by this module."""
+    if isinstance(type_, StrawberryMaybe):  # Strawberry wraps its values
+        return False
     if isinstance(type_, StrawberryOptional):
         type_ = type_.of_type
     if isinstance(type_, StrawberryList):
@@ -131,7 +140,46 @@ def _conversion(type_: Any, registry: Mapping[object, Any]) -> Conversion | Lite
         if isinstance(item, StrawberryOptional):
             item = item.of_type
         return list if _passes_as_is(item, registry) else False
+    if has_object_definition(type_):
+        return _input_conversion(type_, config, registry)
     return None if _passes_as_is(type_, registry) else False
+
+
+def _input_conversion(
+    type_: type[WithStrawberryObjectDefinition],
+    config: StrawberryConfig,
+    registry: Mapping[object, Any],
+) -> Conversion | Literal[False]:
+    """An input object's conversion when its fields are scalars (or lists of them) and
+    it has no ``from_input`` of its own: as Strawberry makes it, the fields left out
+    take their defaults, or None when they have none."""
+    definition = type_.__strawberry_definition__
+    if not definition.is_input or definition.from_input is not None:
+        return False
+    fields: list[tuple[str, str, Conversion]] = []  # GraphQL name, Python name, conversion
+    for field in definition.fields:
+        conversion = _conversion(field.resolve_type(type_definition=definition), config, registry)
+        if conversion is False:
+            return False
+        fields.append((config.name_converter.from_field(field), field.python_name, conversion))
+    unset = {
+        field.python_name: None
+        for field in definition.fields
+        if field.default_value is MISSING and field.default_factory is MISSING
+    }
+
+    def convert(value: Mapping[str, Any]) -> Any:
+        kwargs = dict(unset)
+        for graphql_name, python_name, conversion in fields:
+            if graphql_name in value:
+                kwargs[python_name] = _converted(value[graphql_name], conversion)
+        return type_(**kwargs)
+
+    return convert
+
+
+def _converted(value: Any, conversion: Conversion) -> Any:
+    return value if conversion is None or value is None else conversion(value)
 
 
 def _passes_as_is(type_: Any, registry: Mapping[object, Any]) -> bool:
