@@ -38,8 +38,8 @@ from strawberry.types.field import StrawberryField
 from idgraph.api.access import Needs
 
 # An argument's conversion: None when it passes as it is (a scalar), else the function
-# making its value (``list``: a list of scalars is copied, as Strawberry copies it, since
-# graphql-core hands every request the same default list).
+# making its value: ``list`` copies a list of scalars, as Strawberry does (graphql-core
+# hands every request the same default list), and an input object is built from its map.
 Conversion = Callable[[Any], Any] | None
 
 STRAWBERRYS = "idgraph-strawberry-resolve"  # the key of Strawberry's resolver, kept
@@ -75,7 +75,8 @@ def strawberrys_resolvers(schema: GraphQLSchema) -> dict[tuple[str, str], Any]:
 def direct_resolver(
     field: StrawberryField, config: StrawberryConfig, registry: Mapping[object, Any]
 ) -> Callable[..., Any] | None:
-    """``field``'s direct resolver, or None when it does not qualify."""
+    """``field``'s direct resolver, or None when it does not qualify (a subclass of
+    ``StrawberryField``, such as a relay connection's, may resolve in its own way)."""
     if type(field) is not StrawberryField or not all(type(e) is Needs for e in field.extensions):
         return None
     permissions = tuple(e.permission for e in field.extensions if isinstance(e, Needs))
@@ -150,8 +151,8 @@ def _input_conversion(
     config: StrawberryConfig,
     registry: Mapping[object, Any],
 ) -> Conversion | Literal[False]:
-    """An input object's conversion when its fields are scalars (or lists of them) and
-    it has no ``from_input`` of its own: as Strawberry makes it, the fields left out
+    """An input object's conversion when each of its fields converts here and it has no
+    ``from_input`` of its own: as Strawberry makes it, the fields left out
     take their defaults, or None when they have none."""
     definition = type_.__strawberry_definition__
     if not definition.is_input or definition.from_input is not None:
