@@ -1,12 +1,12 @@
-"""Fields whose arguments are scalars and whose only extensions are permission checks
-resolve without Strawberry's wrappers (idgraph.api.direct); every answer must be the one
-Strawberry's own resolvers give, errors included."""
+"""Fields whose arguments are scalars, lists of them or input objects made of them, and
+whose only extensions are permission checks, resolve without Strawberry's wrappers
+(idgraph.api.direct); every answer must be the one Strawberry's own resolvers give,
+errors included."""
 
 from __future__ import annotations
 
 import enum
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
@@ -254,20 +254,14 @@ async def test_any_query_is_answered_as_strawberry_would(query: str) -> None:
     await assert_answers_are_strawberrys(query)
 
 
-@contextmanager
-def strawberrys_way(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Apps made meanwhile keep Strawberry's resolvers."""
-    with monkeypatch.context() as patch:
-        patch.setattr("idgraph.api.schema.use_direct_resolvers", lambda schema: None)
-        yield
-
-
 @pytest.fixture
 async def strawberrys_api(
     settings: Settings, store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[Api]:
-    """An app on the same store as ``api`` without direct resolvers, as the same key."""
-    with strawberrys_way(monkeypatch):
+    """An app on the same store as ``api``, with Strawberry's resolvers only (tests send
+    it ``api``'s key, so that both hand out the same cursors)."""
+    with monkeypatch.context() as patch:
+        patch.setattr("idgraph.api.schema.use_direct_resolvers", lambda schema: None)
         async for opened in open_api(settings, store, admin="test-admin-2"):
             yield opened
 
