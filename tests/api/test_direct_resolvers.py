@@ -28,6 +28,7 @@ from idgraph.errors import Forbidden
 from idgraph.service import IdentityGraph
 from idgraph.store.port import Store
 from tests.api.conftest import Api, new_key, nodes, open_api
+from tests.api.fuzzing import SCHEMA
 from tests.api.test_plain_fields import READS, SEED
 
 
@@ -211,6 +212,22 @@ def test_the_fields_resolved_directly_are_those_with_scalar_arguments_and_checks
         "synchronous",
         "synchronousForbidden",
     ]
+
+
+def test_a_profiles_fields_resolve_directly_in_idgraphs_schema() -> None:
+    """The fields of bench/api.py's ``resolve`` (and of ``customer``) keep the short way: a
+    change that sends them back through Strawberry's wrappers costs every profile read."""
+    direct = strawberrys_resolvers(SCHEMA)
+    for field in [
+        ("Query", "resolve"),
+        ("Query", "customer"),
+        ("Customer", "size"),
+        ("Customer", "identifiers"),
+        ("Customer", "traits"),
+        ("Customer", "interactions"),
+        ("InteractionConnection", "totalCount"),
+    ]:
+        assert field in direct, field
 
 
 async def assert_answers_are_strawberrys(query: str, variables: Any = None) -> None:
