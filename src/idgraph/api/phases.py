@@ -1,25 +1,33 @@
-"""What idgraph does around each phase of a GraphQL operation, as one Strawberry
-extension.
+"""What idgraph does around each phase of a GraphQL operation, as Strawberry's runner of
+extensions.
 
-For every request, Strawberry looks up each hook of each extension, wraps it in a context
-manager and enters it, phase by phase. With one extension per concern (there were five),
-that bookkeeping was some 5% of a ``resolve``'s CPU. So there is one extension, and its
-hooks call each concern in turn: documents here (:class:`Documents`), limits in
-:mod:`idgraph.api.limits`, error codes in :mod:`idgraph.api.errors`, the audit trail in
-:mod:`idgraph.api.audit`.
+For every request, Strawberry's runner looks up each hook of each extension, wraps it in
+a context manager and enters it, phase by phase. With one extension per concern (there
+were five), that bookkeeping was some 5% of a ``resolve``'s CPU, and ~4% with one. So
+idgraph's schema runs no extension: its runner's phases call each concern in turn:
+documents here (:class:`Documents`), limits in :mod:`idgraph.api.limits`, error codes in
+:mod:`idgraph.api.errors`, the audit trail in :mod:`idgraph.api.audit`.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from graphql import ASTValidationRule, DocumentNode, GraphQLError, GraphQLSchema, parse
 from graphql.utilities import get_operation_ast
 from strawberry.extensions import SchemaExtension
+from strawberry.extensions.context import (
+    ExecutingContextManager,
+    OperationContextManager,
+    ParsingContextManager,
+    ValidationContextManager,
+)
+from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.schema.schema import validate_document
+from strawberry.types import ExecutionContext
 from strawberry.types.graphql import OperationType
 
 from idgraph.api.errors import tag_request_errors, tag_validation_errors
@@ -69,54 +77,133 @@ class Documents:
         return prepared
 
 
-class RequestPhases(SchemaExtension):
-    """Parses from the cache of documents, then checks the operation against the limits
-    and its variables' text; validates from the cache; gives a query its wall-clock
-    timeout; codes the errors of validation and of the request; hands the audit trail
-    over at the end (a mutation waits for its commit)."""
+# Strawberry's execute_sync would enter the phases without ``async with``.
+ASYNC_ONLY = "idgraph's GraphQL operations run asynchronously (Schema.execute)"
 
-    def __init__(self, limits: Limits, documents: Documents) -> None:
+
+class RequestPhases(SchemaExtensionsRunner):
+    """Strawberry's runner of extensions for one operation, doing idgraph's work around
+    each phase: parses from the cache of documents, then checks the operation against
+    the limits and its variables' text; validates from the cache; gives a query its
+    wall-clock timeout; codes the errors of validation and of the request; hands the
+    audit trail over at the end (a mutation waits for its commit). Made for each
+    operation by ``IdgraphSchema.create_extensions_runner``."""
+
+    def __init__(
+        self,
+        execution_context: ExecutionContext,
+        extensions: list[SchemaExtension],
+        limits: Limits,
+        documents: Documents,
+    ) -> None:
+        if extensions:
+            raise TypeError("idgraph's schema runs no Strawberry extension: see RequestPhases")
+        super().__init__(execution_context, extensions)
         self.limits = limits
         self.documents = documents
         self.prepared: Prepared | None = None
 
-    async def on_operation(self) -> AsyncIterator[None]:
-        yield
-        context = self.execution_context
-        await context.context.audit.flush(wait=context.operation_type is OperationType.MUTATION)
+    def operation(self) -> OperationContextManager:
+        return _Operation(self)
 
-    def on_parse(self) -> Iterator[None]:
-        context = self.execution_context
+    def parsing(self) -> ParsingContextManager:
+        return _Parsing(self)
+
+    def validation(self) -> ValidationContextManager:
+        return _Validation(self)
+
+    def executing(self) -> ExecutingContextManager:
+        return _Executing(self)
+
+
+class _Operation(OperationContextManager):
+    def __init__(self, phases: RequestPhases) -> None:
+        super().__init__([])
+        self.context = phases.execution_context
+
+    def __enter__(self) -> None:
+        raise RuntimeError(ASYNC_ONLY)
+
+    async def __aenter__(self) -> None:
+        pass
+
+    async def __aexit__(self, exc_type: Any, exc: Any, traceback: Any) -> None:
+        if exc_type is None:
+            mutation = self.context.operation_type is OperationType.MUTATION
+            await self.context.context.audit.flush(wait=mutation)
+
+
+class _Parsing(ParsingContextManager):
+    def __init__(self, phases: RequestPhases) -> None:
+        super().__init__([])
+        self.phases = phases
+
+    def __enter__(self) -> None:
+        phases = self.phases
+        context = phases.execution_context
         if context.query:  # Strawberry refuses a request without one
-            self.prepared = self.documents.prepare(context.query)
-            context.graphql_document = self.prepared.document
-        yield
-        if context.graphql_document is not None:
-            self.limits.check(context)
+            phases.prepared = phases.documents.prepare(context.query)
+            context.graphql_document = phases.prepared.document
+
+    def __exit__(self, exc_type: Any, exc: Any, traceback: Any) -> None:
+        context = self.phases.execution_context
+        if exc_type is None and context.graphql_document is not None:
+            self.phases.limits.check(context)
             operation = get_operation_ast(context.graphql_document, context.operation_name)
             if operation is not None:
                 check_variable_text(context, operation)
 
-    def on_validate(self) -> Iterator[None]:
-        context = self.execution_context
-        if self.prepared is not None:
-            context.pre_execution_errors = self.prepared.validate(
+    async def __aenter__(self) -> None:
+        self.__enter__()
+
+    async def __aexit__(self, exc_type: Any, exc: Any, traceback: Any) -> None:
+        self.__exit__(exc_type, exc, traceback)
+
+
+class _Validation(ValidationContextManager):
+    def __init__(self, phases: RequestPhases) -> None:
+        super().__init__([])
+        self.phases = phases
+
+    def __enter__(self) -> None:
+        context = self.phases.execution_context
+        if self.phases.prepared is not None:
+            context.pre_execution_errors = self.phases.prepared.validate(
                 context.schema._schema, context.validation_rules
             )
-        yield
-        tag_validation_errors(context.pre_execution_errors)
 
-    async def on_execute(self) -> AsyncIterator[None]:
-        context = self.execution_context
-        if context.operation_type is OperationType.QUERY:
-            deadline = asyncio.timeout(self.limits.settings.timeout)
+    def __exit__(self, exc_type: Any, exc: Any, traceback: Any) -> None:
+        if exc_type is None:
+            tag_validation_errors(self.phases.execution_context.pre_execution_errors)
+
+    async def __aenter__(self) -> None:
+        self.__enter__()
+
+    async def __aexit__(self, exc_type: Any, exc: Any, traceback: Any) -> None:
+        self.__exit__(exc_type, exc, traceback)
+
+
+class _Executing(ExecutingContextManager):
+    def __init__(self, phases: RequestPhases) -> None:
+        super().__init__([])
+        self.phases = phases
+        self.deadline: asyncio.Timeout | None = None
+
+    def __enter__(self) -> None:
+        raise RuntimeError(ASYNC_ONLY)
+
+    async def __aenter__(self) -> None:
+        if self.phases.execution_context.operation_type is OperationType.QUERY:
+            self.deadline = asyncio.timeout(self.phases.limits.settings.timeout)
+            await self.deadline.__aenter__()
+
+    async def __aexit__(self, exc_type: Any, exc: Any, traceback: Any) -> None:
+        if self.deadline is not None:
             try:
-                async with deadline:
-                    yield
+                await self.deadline.__aexit__(exc_type, exc, traceback)
             except TimeoutError:
-                if not deadline.expired():
+                if not self.deadline.expired():
                     raise
-                raise self.limits.over_time() from None
-        else:
-            yield
-        tag_request_errors(context.result)
+                raise self.phases.limits.over_time() from None
+        if exc_type is None:
+            tag_request_errors(self.phases.execution_context.result)

@@ -4,9 +4,11 @@ it in SDL; ``schema.graphql`` at the repository root is that output (a test chec
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import strawberry
 from graphql import GraphQLError
+from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionContext
 
 from idgraph.api.direct import use_direct_resolvers
@@ -25,6 +27,16 @@ CACHE_SIZE = 512
 
 
 class IdgraphSchema(strawberry.Schema):
+    def __init__(self, *, limits: Limits, documents: Documents, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.limits = limits
+        self.documents = documents
+
+    def create_extensions_runner(
+        self, execution_context: ExecutionContext, extensions: list[SchemaExtension]
+    ) -> RequestPhases:
+        return RequestPhases(execution_context, extensions, self.limits, self.documents)
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
@@ -38,11 +50,12 @@ def build_schema(settings: ApiSettings, max_size: int = DEFAULT_MAX_SIZE) -> str
     limits = Limits(settings, max_size)
     documents = Documents(CACHE_SIZE, settings.max_tokens)
     schema = IdgraphSchema(
+        limits=limits,
+        documents=documents,
         query=Query,
         mutation=Mutation,
         types=[Customer, Identifier, Device, Account, Interaction],
         scalar_overrides={datetime: DateTime, CustomerFilter: CUSTOMER_FILTER},
-        extensions=[lambda: RequestPhases(limits, documents)],
         execution_context_class=Execution,
     )
     use_direct_resolvers(schema)
