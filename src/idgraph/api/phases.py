@@ -21,6 +21,7 @@ from graphql.utilities import get_operation_ast
 from strawberry.extensions import SchemaExtension
 from strawberry.extensions.context import (
     ExecutingContextManager,
+    ExtensionContextManagerBase,
     OperationContextManager,
     ParsingContextManager,
     ValidationContextManager,
@@ -133,11 +134,21 @@ class _Operation(OperationContextManager):
             await self.context.context.audit.flush(wait=mutation)
 
 
-class _Parsing(ParsingContextManager):
+class _WaitsForNothing(ExtensionContextManagerBase):
+    """A phase whose work waits for nothing: ``async with`` runs it as ``with`` does."""
+
     def __init__(self, phases: RequestPhases) -> None:
         super().__init__([])
         self.phases = phases
 
+    async def __aenter__(self) -> None:
+        self.__enter__()
+
+    async def __aexit__(self, exc_type: Any, exc: Any, traceback: Any) -> None:
+        self.__exit__(exc_type, exc, traceback)
+
+
+class _Parsing(_WaitsForNothing, ParsingContextManager):
     def __enter__(self) -> None:
         phases = self.phases
         context = phases.execution_context
@@ -153,18 +164,8 @@ class _Parsing(ParsingContextManager):
             if operation is not None:
                 check_variable_text(context, operation)
 
-    async def __aenter__(self) -> None:
-        self.__enter__()
 
-    async def __aexit__(self, exc_type: Any, exc: Any, traceback: Any) -> None:
-        self.__exit__(exc_type, exc, traceback)
-
-
-class _Validation(ValidationContextManager):
-    def __init__(self, phases: RequestPhases) -> None:
-        super().__init__([])
-        self.phases = phases
-
+class _Validation(_WaitsForNothing, ValidationContextManager):
     def __enter__(self) -> None:
         context = self.phases.execution_context
         if self.phases.prepared is not None:
@@ -175,12 +176,6 @@ class _Validation(ValidationContextManager):
     def __exit__(self, exc_type: Any, exc: Any, traceback: Any) -> None:
         if exc_type is None:
             tag_validation_errors(self.phases.execution_context.pre_execution_errors)
-
-    async def __aenter__(self) -> None:
-        self.__enter__()
-
-    async def __aexit__(self, exc_type: Any, exc: Any, traceback: Any) -> None:
-        self.__exit__(exc_type, exc, traceback)
 
 
 class _Executing(ExecutingContextManager):
