@@ -1,4 +1,5 @@
-"""The cache of parsed and validated documents (idgraph.api.phases.Documents)."""
+"""The phases around a GraphQL operation (idgraph.api.phases): the cache of parsed and
+validated documents, and the runner that does the phases."""
 
 from __future__ import annotations
 
@@ -53,3 +54,12 @@ def test_syntax_errors_and_token_limits_raise_and_are_not_kept() -> None:
     with pytest.raises(GraphQLSyntaxError):
         documents.prepare("{")
     assert documents.prepare("{ a }").document.definitions
+
+
+def test_an_operation_run_synchronously_is_refused_not_run_without_its_phases() -> None:
+    """Strawberry's ``execute_sync`` would skip the timeout and the audit hand-over."""
+    result = build_schema(ApiSettings()).execute_sync("{ __typename }")
+    assert result.data is None
+    assert [e.message for e in result.errors or ()] == [
+        "idgraph's GraphQL operations run asynchronously (Schema.execute)"
+    ]
