@@ -90,8 +90,12 @@ class Needs(FieldExtension):
     def __init__(self, permission: Permission) -> None:
         self.permission = permission
 
+    def check(self, context: Any) -> None:
+        """Raise ``Forbidden`` unless the request's key and purpose allow the field."""
+        context.check(self.permission)
+
     def resolve(self, next_: SyncExtensionResolver, source: Any, info: Info, **kwargs: Any) -> Any:
-        info.context.check(self.permission)
+        self.check(info.context)
         return next_(source, info, **kwargs)
 
     # The resolver's awaitable is handed back as it is, for Strawberry to await.

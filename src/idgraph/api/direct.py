@@ -79,16 +79,16 @@ def direct_resolver(
     ``StrawberryField``, such as a relay connection's, may resolve in its own way)."""
     if type(field) is not StrawberryField or not all(type(e) is Needs for e in field.extensions):
         return None
-    permissions = tuple(e.permission for e in field.extensions if isinstance(e, Needs))
+    checks = tuple(e.check for e in field.extensions if isinstance(e, Needs))
     resolver = field.base_resolver
     if resolver is None:
-        if not permissions:  # a basic field: Strawberry reads it without a wrapper
+        if not checks:  # a basic field: Strawberry reads it without a wrapper
             return None
         read, name = config.default_resolver, field.python_name
 
         def read_attribute(source: Any, info: GraphQLResolveInfo) -> Any:
-            for permission in permissions:
-                info.context.check(permission)
+            for check in checks:
+                check(info.context)
             return read(source, name)
 
         return read_attribute
@@ -109,8 +109,8 @@ def direct_resolver(
     info_class: Callable[..., strawberry.Info] = config.info_class
 
     def call(source: Any, info: GraphQLResolveInfo, values: dict[str, Any]) -> Any:
-        for permission in permissions:
-            info.context.check(permission)
+        for check in checks:
+            check(info.context)
         kwargs = {}
         for name, value in values.items():
             python_name, conversion = arguments[name]

@@ -117,35 +117,37 @@ class RequestPhases(SchemaExtensionsRunner):
         return _Executing(self)
 
 
-class _Operation(OperationContextManager):
-    def __init__(self, phases: RequestPhases) -> None:
-        super().__init__([])
-        self.context = phases.execution_context
-
-    def __enter__(self) -> None:
-        raise RuntimeError(ASYNC_ONLY)
-
-    async def __aenter__(self) -> None:
-        pass
-
-    async def __aexit__(self, exc_type: Any, exc: Any, traceback: Any) -> None:
-        if exc_type is None:
-            mutation = self.context.operation_type is OperationType.MUTATION
-            await self.context.context.audit.flush(wait=mutation)
-
-
-class _WaitsForNothing(ExtensionContextManagerBase):
-    """A phase whose work waits for nothing: ``async with`` runs it as ``with`` does."""
+class _Phase(ExtensionContextManagerBase):
+    """One of :class:`RequestPhases`' phases: Strawberry's context manager for it, doing
+    idgraph's work instead of extensions' hooks; entered with ``async with`` only."""
 
     def __init__(self, phases: RequestPhases) -> None:
         super().__init__([])
         self.phases = phases
+
+    def __enter__(self) -> None:
+        raise RuntimeError(ASYNC_ONLY)
+
+
+class _WaitsForNothing(_Phase):
+    """A phase whose work waits for nothing: ``async with`` runs it as ``with`` does."""
 
     async def __aenter__(self) -> None:
         self.__enter__()
 
     async def __aexit__(self, exc_type: Any, exc: Any, traceback: Any) -> None:
         self.__exit__(exc_type, exc, traceback)
+
+
+class _Operation(_Phase, OperationContextManager):
+    async def __aenter__(self) -> None:
+        pass
+
+    async def __aexit__(self, exc_type: Any, exc: Any, traceback: Any) -> None:
+        if exc_type is None:
+            context = self.phases.execution_context
+            mutation = context.operation_type is OperationType.MUTATION
+            await context.context.audit.flush(wait=mutation)
 
 
 class _Parsing(_WaitsForNothing, ParsingContextManager):
@@ -178,18 +180,11 @@ class _Validation(_WaitsForNothing, ValidationContextManager):
             tag_validation_errors(self.phases.execution_context.pre_execution_errors)
 
 
-class _Executing(ExecutingContextManager):
-    def __init__(self, phases: RequestPhases) -> None:
-        super().__init__([])
-        self.phases = phases
-        self.deadline: asyncio.Timeout | None = None
-
-    def __enter__(self) -> None:
-        raise RuntimeError(ASYNC_ONLY)
-
+class _Executing(_Phase, ExecutingContextManager):
     async def __aenter__(self) -> None:
-        if self.phases.execution_context.operation_type is OperationType.QUERY:
-            self.deadline = asyncio.timeout(self.phases.limits.settings.timeout)
+        query = self.phases.execution_context.operation_type is OperationType.QUERY
+        self.deadline = asyncio.timeout(self.phases.limits.settings.timeout) if query else None
+        if self.deadline is not None:
             await self.deadline.__aenter__()
 
     async def __aexit__(self, exc_type: Any, exc: Any, traceback: Any) -> None:
